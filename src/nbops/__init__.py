@@ -1,0 +1,78 @@
+"""nbops: notebook-native MLOps.
+
+``%load_ext nbops`` registers ``%%track`` and ``%nbops``. The Python API below works
+in notebooks and plain scripts alike. Everything is imported lazily, so
+``import nbops`` stays fast: pandas, sklearn, scipy and plotly load only when a
+function that needs them is called.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from ._errors import (
+    ArtifactError,
+    DriftError,
+    ModelIntegrityError,
+    NbopsError,
+    RegistryError,
+    RunNotFoundError,
+    StoreError,
+)
+
+__version__ = "0.1.0"
+
+# public name -> (module, attribute); resolved on first access
+_LAZY: dict[str, tuple[str, str]] = {
+    # store
+    "set_store": ("nbops.tracking.api", "set_store"),
+    "get_store_path": ("nbops.tracking.api", "get_store_path"),
+    # tracking
+    "start_run": ("nbops.tracking.api", "start_run"),
+    "end_run": ("nbops.tracking.api", "end_run"),
+    "active_run": ("nbops.tracking.api", "active_run"),
+    "log_param": ("nbops.tracking.api", "log_param"),
+    "log_params": ("nbops.tracking.api", "log_params"),
+    "log_metric": ("nbops.tracking.api", "log_metric"),
+    "log_metrics": ("nbops.tracking.api", "log_metrics"),
+    "log_artifact": ("nbops.tracking.api", "log_artifact"),
+    "set_tag": ("nbops.tracking.api", "set_tag"),
+    "set_tags": ("nbops.tracking.api", "set_tags"),
+    "runs": ("nbops.tracking.api", "runs"),
+    "get_run": ("nbops.tracking.api", "get_run"),
+    "metric_history": ("nbops.tracking.api", "metric_history"),
+    "Run": ("nbops.tracking.run", "Run"),
+}
+
+__all__ = sorted(
+    [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
+     "ModelIntegrityError", "RegistryError", "DriftError", "load_ipython_extension"]
+)
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'nbops' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext nbops``: register ``%%track`` and ``%nbops``."""
+    from .magics import load_ipython_extension as _load
+
+    _load(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    from .magics import unload_ipython_extension as _unload
+
+    _unload(ipython)

@@ -1,0 +1,33 @@
+"""The exception hierarchy. Every error nbops raises derives from NbopsError and says
+what went wrong and how to fix it."""
+
+
+class NbopsError(Exception):
+    """Base class of every nbops error."""
+
+
+class StoreError(NbopsError):
+    """The store cannot be read or written (corrupt file, bad path, no permission)."""
+
+
+class RunNotFoundError(NbopsError, KeyError):
+    """No run with the given id is in the store."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+class ArtifactError(NbopsError):
+    """An artifact name or file is unusable (escapes the store, missing, unreadable)."""
+
+
+class ModelIntegrityError(NbopsError):
+    """A model file does not match the sha256 or trusted types recorded for it."""
+
+
+class RegistryError(NbopsError):
+    """A registry operation is invalid (unknown model, stage, alias or version)."""
+
+
+class DriftError(NbopsError):
+    """Drift cannot be computed from the given data."""

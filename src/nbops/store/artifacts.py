@@ -1,0 +1,118 @@
+"""Content-addressed files: each artifact is stored once under its sha256."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+from .._errors import ArtifactError
+
+CHUNK = 1 << 20
+
+
+def safe_name(name: str) -> str:
+    """Return ``name`` as a relative POSIX path, or raise ArtifactError if it could
+    escape the store (absolute, ``..``, drive letters, NUL bytes, empty)."""
+    if not isinstance(name, str) or not name.strip():
+        raise ArtifactError("an artifact name must be a non-empty string, e.g. 'model.skops'")
+    if "\x00" in name:
+        raise ArtifactError(f"artifact name {name!r} contains a NUL byte; choose a plain name")
+    posix = name.replace("\\", "/")
+    if PurePosixPath(posix).is_absolute() or PureWindowsPath(name).drive:
+        raise ArtifactError(
+            f"artifact name {name!r} is an absolute path; give a relative name such as "
+            f"{PurePosixPath(posix).name!r}"
+        )
+    parts = [p for p in PurePosixPath(posix).parts if p not in ("", ".")]
+    if any(p == ".." for p in parts) or not parts:
+        raise ArtifactError(
+            f"artifact name {name!r} would leave the store ('..'); give a name inside it "
+            f"such as {PurePosixPath(posix).name!r}"
+        )
+    return "/".join(parts)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(CHUNK), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ArtifactStore:
+    """Files under ``root/ab/cdef...`` named by the sha256 of their bytes."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def path(self, sha256: str) -> Path:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise ArtifactError(f"{sha256!r} is not a sha256 hex digest")
+        return self.root / sha256[:2] / sha256[2:]
+
+    def put_file(self, src: str | os.PathLike) -> tuple[str, int]:
+        """Copy a file in; returns (sha256, size). Identical content is stored once."""
+        src = Path(src)
+        if not src.is_file():
+            raise ArtifactError(f"artifact file {src} does not exist or is not a file")
+        self.root.mkdir(parents=True, exist_ok=True)
+        h = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+                for chunk in iter(lambda: fh.read(CHUNK), b""):
+                    h.update(chunk)
+                    out.write(chunk)
+            return self._settle(tmp, h.hexdigest())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+    def put_bytes(self, data: bytes) -> tuple[str, int]:
+        self.root.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        return self._settle(tmp, hashlib.sha256(data).hexdigest())
+
+    def _settle(self, tmp: str, digest: str) -> tuple[str, int]:
+        dest = self.path(digest)
+        size = os.path.getsize(tmp)
+        if dest.exists():
+            os.unlink(tmp)
+        else:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(tmp, 0o444)
+            os.replace(tmp, dest)
+        return digest, size
+
+    def verify(self, sha256: str) -> Path:
+        """Path of a stored file after checking its bytes still hash to ``sha256``."""
+        from .._errors import ModelIntegrityError
+
+        path = self.path(sha256)
+        if not path.is_file():
+            raise ArtifactError(f"artifact {sha256[:12]} is missing from {self.root}")
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise ModelIntegrityError(
+                f"file {path} hashes to {actual[:12]}, but {sha256[:12]} was recorded: "
+                "it was changed after it was stored. Restore it or log the artifact again."
+            )
+        return path
+
+    def export(self, sha256: str, dest: str | os.PathLike) -> Path:
+        dest = Path(dest)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.verify(sha256), dest)
+        return dest
+
+    def delete(self, sha256: str) -> None:
+        path = self.path(sha256)
+        if path.exists():
+            os.chmod(path, 0o644)
+            path.unlink()
