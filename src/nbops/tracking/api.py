@@ -1,0 +1,219 @@
+"""The tracking functions re-exported as ``nbops.*``: start a run, log to it, query runs."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .. import _config
+from .._errors import NbopsError
+from ..store import get_store
+from . import capture
+from .run import STATUSES, Run
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+_active: list[Run] = []
+_active_lock = threading.Lock()
+
+
+# -- store location ------------------------------------------------------------------
+
+
+def set_store(path: str | os.PathLike | None) -> Path:
+    """Use the store folder ``path`` from now on (None: back to the default lookup).
+    Returns the folder."""
+    _config.set_store_path(path)
+    return _config.store_path()
+
+
+def get_store_path() -> Path:
+    """The store folder in use now."""
+    return _config.store_path()
+
+
+# -- runs ----------------------------------------------------------------------------
+
+
+def start_run(
+    name: str | None = None,
+    experiment: str | None = None,
+    tags: dict[str, Any] | None = None,
+    parent_id: str | None = None,
+    capture_env: bool = True,
+) -> Run:
+    """Start a run and make it the active one. Use it as a context manager::
+
+        with nbops.start_run(name="rf", experiment="wine") as run:
+            nbops.log_metric("accuracy", 0.93)
+
+    Returns the :class:`Run`. Raises StoreError if the store cannot be written.
+    """
+    code: dict[str, Any] = {}
+    env: dict[str, Any] = {}
+    if capture_env:
+        env = capture.env_info()
+        code = capture.git_info()
+        main = getattr(__import__("__main__"), "__file__", None)
+        if main:
+            code["script"] = str(Path(main).resolve())
+    run = Run(name=name, experiment=experiment, tags=tags, parent_id=parent_id,
+              code=code, env=env)
+    with _active_lock:
+        _active.append(run)
+    return run
+
+
+def active_run() -> Run | None:
+    """The innermost run started in this process and not yet ended, or None."""
+    return _active[-1] if _active else None
+
+
+def _current(action: str) -> Run:
+    run = active_run()
+    if run is None:
+        raise NbopsError(
+            f"no active run to {action}; start one with `with nbops.start_run():` "
+            "or put %%track on the cell"
+        )
+    return run
+
+
+def _forget(run: Run) -> None:
+    with _active_lock:
+        if run in _active:
+            _active.remove(run)
+
+
+def end_run(status: str = "FINISHED") -> None:
+    """End the active run with ``status`` (FINISHED, FAILED or KILLED)."""
+    _current("end").end(status)
+
+
+def log_param(key: str, value: Any) -> None:
+    _current("log a param").log_param(key, value)
+
+
+def log_params(params: dict[str, Any]) -> None:
+    _current("log params").log_params(params)
+
+
+def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    _current("log a metric").log_metric(key, value, step=step)
+
+
+def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    _current("log metrics").log_metrics(metrics, step=step)
+
+
+def log_artifact(path: str | os.PathLike, name: str | None = None) -> dict[str, Any]:
+    """Copy a file into the store under the active run; returns {name, sha256, size, kind}."""
+    return _current("log an artifact").log_artifact(path, name=name)
+
+
+def set_tag(key: str, value: Any) -> None:
+    _current("set a tag").set_tag(key, value)
+
+
+def set_tags(tags: dict[str, Any]) -> None:
+    _current("set tags").set_tags(tags)
+
+
+@atexit.register
+def _end_dangling_runs() -> None:
+    # a script that started a run and never ended it still leaves a finished record
+    for run in list(_active):
+        try:
+            run.end("FINISHED")
+        except Exception:  # noqa: BLE001 - nothing left to report to at exit
+            pass
+
+
+# -- queries -------------------------------------------------------------------------
+
+
+def get_run(run_id: str) -> dict[str, Any]:
+    """The full record of one run as a dict. Raises RunNotFoundError naming the id."""
+    return get_store().get_run(run_id)
+
+
+def runs(
+    experiment: str | None = None,
+    status: str | None = None,
+    filter: str | None = None,  # noqa: A002 - the public name users know from MLflow
+) -> pd.DataFrame:
+    """All runs, newest first, as a DataFrame with columns run_id, name, experiment,
+    status, start_time, duration, parent_id, then ``params.*``, ``metrics.*``, ``tags.*``.
+
+    ``filter`` is a pandas query over those columns, with backticks for dotted names:
+    ``"`metrics.accuracy` > 0.9 and `params.max_depth` == 3"``.
+    """
+    import pandas as pd
+
+    if status is not None and status not in STATUSES:
+        raise NbopsError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    docs = get_store().all_runs()
+    base = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
+            "parent_id"]
+    rows = []
+    for doc in reversed(docs):
+        if experiment is not None and doc.get("experiment") != experiment:
+            continue
+        if status is not None and doc.get("status") != status:
+            continue
+        row = {k: doc.get(k) for k in base}
+        for section in ("params", "metrics", "tags"):
+            for key, value in (doc.get(section) or {}).items():
+                row[f"{section}.{key}"] = value if not isinstance(value, (list, dict)) \
+                    else repr(value)
+        rows.append(row)
+    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=base)
+    if len(frame):
+        frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True, format="ISO8601")
+        frame["end_time"] = pd.to_datetime(frame["end_time"], utc=True, format="ISO8601")
+        ordered = base + sorted(c for c in frame.columns if c not in base)
+        frame = frame[ordered]
+    if filter:
+        try:
+            frame = frame.query(filter)
+        except Exception as exc:  # noqa: BLE001 - pandas raises many types here
+            raise NbopsError(
+                f"cannot apply filter {filter!r}: {exc}. Use pandas query syntax with "
+                "backticks around dotted names, e.g. \"`metrics.accuracy` > 0.9\""
+            ) from exc
+    return frame.reset_index(drop=True)
+
+
+def metric_history(run_id: str, key: str) -> pd.DataFrame:
+    """Every logged value of one metric of one run: DataFrame(step, value, timestamp).
+    Raises RunNotFoundError for an unknown run and NbopsError for an unknown metric."""
+    import pandas as pd
+
+    for run in _active:  # include what an active run still buffers
+        if run.run_id == run_id:
+            run.flush()
+    store = get_store()
+    doc = store.get_run(run_id)
+    steps = store.get_steps(run_id, key)
+    if steps is None:
+        if key not in (doc.get("metrics") or {}):
+            known = sorted(doc.get("metrics") or {})
+            raise NbopsError(
+                f"run {run_id} has no metric {key!r}; its metrics are {known or 'none'}"
+            )
+        stamp = pd.Timestamp(doc.get("end_time") or doc["start_time"])
+        return pd.DataFrame(
+            {"step": [0], "value": [doc["metrics"][key]], "timestamp": [stamp]}
+        )
+    frame = pd.DataFrame(
+        {
+            "step": steps["steps"],
+            "value": [float(v) if v is not None else float("nan") for v in steps["values"]],
+            "timestamp": pd.to_datetime(steps["timestamps"], unit="s", utc=True),
+        }
+    )
+    return frame.sort_values("step", kind="stable").reset_index(drop=True)

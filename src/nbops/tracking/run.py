@@ -1,0 +1,334 @@
+"""A run: start, log, end (FINISHED / FAILED / KILLED).
+
+A run is written to the store twice in the common case: once when it starts (so a
+crash still leaves a trace) and once when it ends, with everything logged in
+between. Step metrics are buffered and appended in batches to one document per
+run and key.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+import warnings
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .._errors import NbopsError
+from ..store import Store, get_store, safe_name
+
+STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
+STEP_FLUSH_COUNT = 1000  # buffered step values before a write
+STEP_FLUSH_SECONDS = 2.0
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def new_run_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def to_metric(value: Any) -> float | int:
+    """A metric value as a plain float or int. NaN and inf are kept."""
+    if isinstance(value, bool):
+        raise NbopsError(f"metric value {value!r} is a bool; log it as a param or tag instead")
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", ()) == ():
+        value = item()
+    if isinstance(value, int):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise NbopsError(
+            f"metric value {value!r:.60} is not a number; log numbers as metrics and other "
+            "values with log_param or set_tag"
+        ) from None
+
+
+def to_param(key: str, value: Any) -> Any:
+    """A param value that JSON can hold; anything else becomes its repr, with a warning."""
+    if _jsonable(value):
+        return value
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    warnings.warn(
+        f"nbops: param {key!r} of type {type(value).__name__} is not JSON-able; "
+        "stored as its repr",
+        stacklevel=3,
+    )
+    return repr(value)
+
+
+def _jsonable(value: Any, depth: int = 0) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return True
+    if depth > 4:
+        return False
+    if isinstance(value, (list, tuple)):
+        return all(_jsonable(v, depth + 1) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _jsonable(v, depth + 1) for k, v in value.items())
+    return False
+
+
+class Run:
+    """One tracked run. Use as a context manager, or call :meth:`end`.
+
+    ``with nbops.start_run(name="rf") as run: run.log_metric("acc", 0.9)``
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        experiment: str | None = None,
+        tags: dict[str, Any] | None = None,
+        parent_id: str | None = None,
+        store: Store | None = None,
+        code: dict[str, Any] | None = None,
+        env: dict[str, Any] | None = None,
+    ) -> None:
+        self.store = store or get_store()
+        self.run_id = new_run_id()
+        self.name = name or f"run-{self.run_id[:6]}"
+        self.experiment = experiment or "default"
+        self.parent_id = parent_id
+        self.status = "RUNNING"
+        self.params: dict[str, Any] = {}
+        self.metrics: dict[str, Any] = {}
+        self.tags: dict[str, Any] = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.inputs: list[str] = []
+        self.artifacts: list[dict[str, Any]] = []
+        self._t0 = time.perf_counter()
+        self.start_time = utc_now()
+        self._steps: dict[str, tuple[list, list, list]] = {}
+        self._step_count = 0
+        self._last_flush = time.monotonic()
+        self._next_step: dict[str, int] = {}
+        self._single: dict[str, tuple[float, float]] = {}
+        self._extra: dict[str, Any] = {}
+        self._lock = threading.RLock()
+        self._ended = False
+        self.store.insert_run(
+            {
+                "run_id": self.run_id,
+                "name": self.name,
+                "experiment": self.experiment,
+                "parent_id": parent_id,
+                "status": "RUNNING",
+                "start_time": self.start_time,
+                "end_time": None,
+                "duration": None,
+                "params": {},
+                "metrics": {},
+                "tags": dict(self.tags),
+                "code": code or {},
+                "env": env or {},
+                "inputs": [],
+                "artifacts": [],
+                "error": None,
+                "pid": os.getpid(),
+            }
+        )
+
+    def __repr__(self) -> str:
+        return f"<nbops.Run {self.run_id} {self.name!r} {self.status}>"
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if self._ended:
+            return
+        if exc_type is None:
+            self.end("FINISHED")
+        elif issubclass(exc_type, KeyboardInterrupt):
+            self.end("KILLED", error=exc)
+        else:
+            self.end("FAILED", error=exc)
+
+    # -- logging -------------------------------------------------------------------
+    def _check_open(self) -> None:
+        if self._ended:
+            raise NbopsError(
+                f"run {self.run_id} has already ended ({self.status}); start a new run "
+                "with nbops.start_run()"
+            )
+
+    def log_param(self, key: str, value: Any) -> None:
+        self.log_params({key: value})
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        """Record params. Re-logging a key with a different value is refused, so what a
+        run recorded is never silently overwritten."""
+        self._check_open()
+        with self._lock:
+            for key, value in params.items():
+                key = str(key)
+                value = to_param(key, value)
+                if key in self.params and self.params[key] != value:
+                    raise NbopsError(
+                        f"param {key!r} of run {self.run_id} is already {self.params[key]!r}; "
+                        f"it cannot change to {value!r}. Log it under another name or start "
+                        "a new run."
+                    )
+                self.params[key] = value
+
+    def log_metric(self, key: str, value: Any, step: int | None = None) -> None:
+        """Record a metric; the run keeps the last value. A metric logged with ``step``
+        or more than once also gets a history (see ``nbops.metric_history``)."""
+        self._check_open()
+        key = str(key)
+        value = to_metric(value)
+        with self._lock:
+            if step is None and key not in self.metrics:
+                self.metrics[key] = value  # a plain single value: no history document
+                self._single[key] = (value, time.time())
+                return
+            if key in self._single:  # the first value becomes step 0 of the history
+                first, stamp = self._single.pop(key)
+                self._buffer(key, 0, first, stamp)
+                self._next_step[key] = 1
+            if step is None:
+                step = self._next_step.get(key, 0)
+            step = int(step)
+            self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
+            self.metrics[key] = value
+            self._buffer(key, step, value, time.time())
+
+    def _buffer(self, key: str, step: int, value: float, stamp: float) -> None:
+        steps, values, stamps = self._steps.setdefault(key, ([], [], []))
+        steps.append(step)
+        values.append(value)
+        stamps.append(stamp)
+        self._step_count += 1
+        if (
+            self._step_count >= STEP_FLUSH_COUNT
+            or time.monotonic() - self._last_flush > STEP_FLUSH_SECONDS
+        ):
+            self.flush()
+
+    def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        for key, value in metrics.items():
+            self.log_metric(key, value, step=step)
+
+    def set_tag(self, key: str, value: Any) -> None:
+        self._check_open()
+        self.tags[str(key)] = str(value)
+
+    def set_tags(self, tags: dict[str, Any]) -> None:
+        for key, value in tags.items():
+            self.set_tag(key, value)
+
+    def add_input(self, digest: str) -> None:
+        if digest not in self.inputs:
+            self.inputs.append(digest)
+
+    def log_artifact(
+        self, path: str | os.PathLike, name: str | None = None, kind: str = "file"
+    ) -> dict[str, Any]:
+        """Copy a file into the store (content-addressed) and list it on the run.
+        Returns ``{name, sha256, size, kind}``."""
+        self._check_open()
+        path = Path(path)
+        name = safe_name(name if name is not None else path.name)
+        sha, size = self.store.artifacts.put_file(path)
+        return self._add_artifact(name, sha, size, kind)
+
+    def log_artifact_bytes(self, data: bytes, name: str, kind: str = "file") -> dict[str, Any]:
+        self._check_open()
+        name = safe_name(name)
+        sha, size = self.store.artifacts.put_bytes(data)
+        return self._add_artifact(name, sha, size, kind)
+
+    def _add_artifact(self, name: str, sha: str, size: int, kind: str) -> dict[str, Any]:
+        with self._lock:
+            taken = {a["name"]: a for a in self.artifacts}
+            if name in taken and taken[name]["sha256"] == sha:
+                return taken[name]
+            if name in taken:  # other content under the same name: keep both
+                stem, suffix = os.path.splitext(name)
+                k = 1
+                while f"{stem}-{k}{suffix}" in taken:
+                    k += 1
+                warnings.warn(
+                    f"nbops: run {self.run_id} already has an artifact {name!r} with other "
+                    f"content; this one is stored as '{stem}-{k}{suffix}'",
+                    stacklevel=3,
+                )
+                name = f"{stem}-{k}{suffix}"
+            record = {"name": name, "sha256": sha, "size": size, "kind": kind}
+            self.artifacts.append(record)
+        return record
+
+    # -- writing -------------------------------------------------------------------
+    def flush(self) -> None:
+        """Write buffered step metrics and the run's current fields to the store."""
+        with self._lock:
+            buffered, self._steps = self._steps, {}
+            self._step_count = 0
+            self._last_flush = time.monotonic()
+            with self.store.transaction():
+                for key, (steps, values, stamps) in buffered.items():
+                    self.store.append_steps(self.run_id, key, steps, values, stamps)
+                self.store.update_run(self.run_id, {**self._fields(), **self._extra})
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "params": dict(self.params),
+            "metrics": dict(self.metrics),
+            "tags": dict(self.tags),
+            "inputs": list(self.inputs),
+            "artifacts": [dict(a) for a in self.artifacts],
+        }
+
+    def update_info(self, **fields: Any) -> None:
+        """Set recorded fields such as ``code`` or ``env`` (written at the next flush/end)."""
+        self._extra.update(fields)
+
+    def end(self, status: str = "FINISHED", error: BaseException | str | None = None) -> None:
+        """Finish the run. Once this returns, the run is in the store."""
+        if status not in STATUSES[1:]:
+            raise NbopsError(f"unknown run status {status!r}; use one of {STATUSES[1:]}")
+        with self._lock:
+            if self._ended:
+                return
+            self.status = status
+            duration = time.perf_counter() - self._t0
+            fields = {**self._fields(), **self._extra}
+            fields.update(
+                status=status,
+                end_time=utc_now(),
+                duration=round(duration, 6),
+                error=_error_record(error),
+            )
+            buffered, self._steps = self._steps, {}
+            with self.store.transaction():
+                for key, (steps, values, stamps) in buffered.items():
+                    self.store.append_steps(self.run_id, key, steps, values, stamps)
+                self.store.update_run(self.run_id, fields)
+            self._ended = True
+            self.duration = duration
+        from . import api  # the active-run stack lives there
+
+        api._forget(self)
+
+
+def _error_record(error: BaseException | str | None) -> dict[str, Any] | None:
+    if error is None:
+        return None
+    if isinstance(error, str):
+        return {"type": "Error", "message": error, "traceback": ""}
+    import traceback
+
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    return {"type": type(error).__name__, "message": str(error), "traceback": tb[-20000:]}
+
