@@ -43,6 +43,20 @@ _LAZY: dict[str, tuple[str, str]] = {
     "get_run": ("nbops.tracking.api", "get_run"),
     "metric_history": ("nbops.tracking.api", "metric_history"),
     "Run": ("nbops.tracking.run", "Run"),
+    # registry
+    "log_model": ("nbops.registry", "log_model"),
+    "register": ("nbops.registry", "register"),
+    "transition": ("nbops.registry", "transition"),
+    "set_alias": ("nbops.registry", "set_alias"),
+    "delete_alias": ("nbops.registry", "delete_alias"),
+    "get_model": ("nbops.registry", "get"),
+    "load_model": ("nbops.registry", "load"),
+    "models": ("nbops.registry", "models"),
+    "model_history": ("nbops.registry", "history"),
+    "rollback": ("nbops.registry", "rollback"),
+    "lineage": ("nbops.registry", "lineage"),
+    "archive_model": ("nbops.registry", "archive"),
+    "delete_model_version": ("nbops.registry", "delete"),
 }
 
 __all__ = sorted(
