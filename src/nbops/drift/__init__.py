@@ -1,0 +1,27 @@
+"""Data and model drift: ``nbops.drift(reference, current)`` -> DriftReport.
+
+stats.py holds the vectorised tests, compute.py prepares columns and runs them,
+report.py renders and stores reports, plots.py draws aggregated distributions.
+"""
+
+from .compute import DriftWarning, drift
+from .report import DriftReport, log_drift
+from .stats import METHODS
+
+__all__ = ["METHODS", "DriftReport", "DriftWarning", "drift", "log_drift"]
+
+
+def _make_callable() -> None:
+    # `nbops.drift` is both this package and the function: once the package is imported
+    # Python may bind the package as `nbops.drift`, so calling it must still work.
+    import sys
+    import types
+
+    class _DriftModule(types.ModuleType):
+        def __call__(self, *args, **kwargs):
+            return drift(*args, **kwargs)
+
+    sys.modules[__name__].__class__ = _DriftModule
+
+
+_make_callable()
