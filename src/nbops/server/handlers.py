@@ -1,0 +1,322 @@
+"""REST handlers of the nbops server extension, under ``<base_url>/nbops/api/``.
+
+=======  =============================================  =======================================
+method   path                                           answer
+=======  =============================================  =======================================
+GET      ``/``                                          ``{version, store}``
+GET      ``/runs?limit&offset&experiment&status&since&parent``  a page of runs (nbops.run_page)
+GET      ``/runs/<run_id>``                             the run document (nbops.get_run)
+GET      ``/runs/<run_id>/metrics/<key>``               ``{run_id, key, steps, values, timestamps}``
+GET      ``/models``                                    ``{models: [{name, versions: [...]}]}``
+GET      ``/models/<name>``                             ``{name, versions, history}``
+GET      ``/models/<name>/history``                     ``{name, events: [...]}``
+POST     ``/models/<name>/versions/<v>/transition``     body ``{stage, reason}``: the new record
+POST     ``/models/<name>/rollback``                    body ``{reason}``: the record now in Production
+=======  =============================================  =======================================
+
+Every handler is authenticated by jupyter_server (token or login cookie, XSRF on POST):
+without them the answer is 403. Bad input is 400 and an unknown run or model is 404,
+each with a JSON ``message`` that says what was wrong. The handlers call the public
+``nbops`` API only, in one worker thread so the server's event loop never blocks on
+the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.utils import url_path_join
+from tornado import web
+
+import nbops
+from nbops._errors import NbopsError, RunNotFoundError
+
+# one thread: the store is read and written from a single place in this process
+_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbops-api")
+
+STAGE_NAMES = ("None", "Staging", "Production", "Archived")
+MODEL_FIELDS = ("name", "version", "stage", "aliases", "run_id", "run_name", "created",
+                "description", "model_class")
+
+
+def plain(value: Any) -> Any:
+    """JSON-safe plain data: NaN/inf and pandas' missing values become None, timestamps
+    ISO strings, numpy scalars Python numbers."""
+    if value is None or isinstance(value, (str, bool)):
+        return value
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [plain(v) for v in value]
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    item = getattr(value, "item", None)  # numpy scalar
+    if callable(item) and getattr(value, "shape", None) == ():
+        return plain(item())
+    tolist = getattr(value, "tolist", None)  # numpy array
+    if callable(tolist):
+        return plain(tolist())
+    isoformat = getattr(value, "isoformat", None)  # pandas Timestamp
+    if callable(isoformat):
+        return None if str(value) == "NaT" else isoformat()
+    if str(value) in ("<NA>", "NaT", "nan"):
+        return None
+    return str(value)
+
+
+class NotFound(NbopsError):
+    """What the URL names (a model, a version, a metric) does not exist: answered 404."""
+
+
+class NbopsHandler(APIHandler):
+    """Shared behaviour: run API calls off the event loop, turn nbops errors into
+    4xx answers with a message."""
+
+    auth_resource = "nbops"
+
+    async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(_executor, lambda: fn(*args, **kwargs))
+        except (RunNotFoundError, NotFound) as exc:
+            raise web.HTTPError(404, str(exc)) from None
+        except NbopsError as exc:
+            raise web.HTTPError(400, str(exc)) from None
+
+    def send(self, data: Any) -> None:
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps(plain(data), allow_nan=False))
+
+    def int_argument(self, name: str, default: int) -> int:
+        raw = self.get_query_argument(name, None)
+        if raw is None or raw == "":
+            return default
+        try:
+            return int(raw)
+        except ValueError:
+            raise web.HTTPError(400, f"{name}={raw!r} is not an integer") from None
+
+    def json_object(self) -> dict[str, Any]:
+        if not self.request.body:
+            return {}
+        try:
+            body = json.loads(self.request.body)
+        except ValueError as exc:
+            raise web.HTTPError(400, f"the request body is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise web.HTTPError(400, "the request body must be a JSON object")
+        return body
+
+
+class InfoHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        path = await self.call(nbops.get_store_path)
+        self.send({"version": nbops.__version__, "store": str(path)})
+
+
+class RunsHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        arg = self.get_query_argument
+        page = await self.call(
+            nbops.run_page,
+            limit=self.int_argument("limit", 50),
+            offset=self.int_argument("offset", 0),
+            experiment=arg("experiment", None) or None,
+            status=arg("status", None) or None,
+            since=arg("since", None) or None,
+            parent=arg("parent", None) or None,
+        )
+        self.send(page)
+
+
+class RunHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str) -> None:
+        run = await self.call(nbops.get_run, run_id)
+        run["metric_keys"] = sorted(run.get("metrics") or {})
+        self.send(run)
+
+
+class MetricHistoryHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, run_id: str, key: str) -> None:
+        def history() -> dict[str, Any]:
+            try:
+                frame = nbops.metric_history(run_id, key)
+            except RunNotFoundError:
+                raise
+            except NbopsError as exc:  # the run exists but has no such metric
+                raise NotFound(str(exc)) from None
+            return {
+                "run_id": run_id,
+                "key": key,
+                "steps": frame["step"].tolist(),
+                "values": frame["value"].tolist(),
+                "timestamps": [t.isoformat() for t in frame["timestamp"]],
+            }
+
+        self.send(await self.call(history))
+
+
+def _version_records(name: str | None = None) -> list[dict[str, Any]]:
+    frame = nbops.models(name) if name is not None else nbops.models()
+    records = []
+    for row in frame.to_dict(orient="records"):
+        rec = {k: plain(row.get(k)) for k in MODEL_FIELDS}
+        rec["aliases"] = list(row.get("aliases") or [])
+        rec["version"] = int(row["version"])
+        rec["metrics"] = {k[len("metrics."):]: plain(v) for k, v in row.items()
+                          if k.startswith("metrics.") and plain(v) is not None}
+        records.append(rec)
+    return records
+
+
+def _known_model(name: str, version: int | None = None) -> None:
+    """Raise NotFound unless model ``name`` (and its ``version``) is registered."""
+    frame = nbops.models()
+    names = set(frame["name"])
+    if name not in names:
+        known = ", ".join(sorted(names)) or "none yet"
+        raise NotFound(f"no registered model {name!r}; registered models: {known}. "
+                       "Register one with nbops.register(run_id, name)")
+    if version is not None:
+        versions = sorted(int(v) for v in frame.loc[frame["name"] == name, "version"])
+        if version not in versions:
+            raise NotFound(f"model {name!r} has no version {version}; its versions are "
+                           f"{versions}")
+
+
+class ModelsHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self) -> None:
+        records = await self.call(_version_records)
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for rec in records:
+            grouped.setdefault(rec["name"], []).append(rec)
+        self.send({"models": [{"name": n, "versions": v} for n, v in grouped.items()]})
+
+
+def _history(name: str) -> list[dict[str, Any]]:
+    return plain(nbops.model_history(name).to_dict(orient="records"))
+
+
+class ModelHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        def model() -> dict[str, Any]:
+            _known_model(name)
+            return {"name": name, "versions": _version_records(name), "history": _history(name)}
+
+        self.send(await self.call(model))
+
+
+class ModelHistoryHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def get(self, name: str) -> None:
+        def events() -> dict[str, Any]:
+            _known_model(name)
+            return {"name": name, "events": _history(name)}
+
+        self.send(await self.call(events))
+
+
+class TransitionHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str, version: str) -> None:
+        body = self.json_object()
+        if "stage" not in body:
+            raise web.HTTPError(
+                400, f"say which stage to move {name} v{version} to: "
+                     f"{{\"stage\": one of {', '.join(STAGE_NAMES)}, \"reason\": \"...\"}}")
+        stage = body["stage"]
+        if stage is not None and (not isinstance(stage, str)
+                                  or stage.strip().lower() not in
+                                  {s.lower() for s in STAGE_NAMES}):
+            raise web.HTTPError(
+                400, f"unknown stage {stage!r}; use one of {', '.join(STAGE_NAMES)}")
+        if isinstance(stage, str) and stage.strip().lower() == "none":
+            stage = None
+        reason = _reason(body)
+
+        def move() -> dict[str, Any]:
+            _known_model(name, int(version))
+            return nbops.transition(name, int(version), stage, reason=reason)
+
+        self.send(await self.call(move))
+
+
+class RollbackHandler(NbopsHandler):
+    @web.authenticated
+    @authorized
+    async def post(self, name: str) -> None:
+        reason = _reason(self.json_object())
+
+        def back() -> dict[str, Any]:
+            _known_model(name)
+            return nbops.rollback(name, reason=reason)
+
+        self.send(await self.call(back))
+
+
+def _reason(body: dict[str, Any]) -> str | None:
+    reason = body.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise web.HTTPError(400, "reason must be a string")
+    return reason.strip() or None if reason else None
+
+
+def _store_for(root_dir: str | None) -> Path:
+    """The store this server shows: $NBOPS_STORE if set, else the nearest ``.nbops``
+    upward from the server's root folder, else ``<root>/.nbops``. It is exported as
+    NBOPS_STORE so that kernels started by this server write where the sidebar reads."""
+    if os.environ.get("NBOPS_STORE"):
+        return nbops.get_store_path()
+    root = Path(root_dir or os.getcwd()).expanduser().resolve()
+    found = next((d / ".nbops" for d in (root, *root.parents) if (d / ".nbops").is_dir()),
+                 root / ".nbops")
+    os.environ["NBOPS_STORE"] = str(found)
+    return nbops.set_store(found)
+
+
+def setup_handlers(web_app: Any, root_dir: str | None = None) -> Path:
+    """Add the nbops routes to a jupyter_server web app; returns the store folder."""
+    store = _store_for(root_dir)
+    base = url_path_join(web_app.settings.get("base_url", "/"), "nbops", "api")
+    routes = [
+        (r"/?", InfoHandler),
+        (r"/runs/?", RunsHandler),
+        (r"/runs/(?P<run_id>[^/]+)/?", RunHandler),
+        (r"/runs/(?P<run_id>[^/]+)/metrics/(?P<key>.+)", MetricHistoryHandler),
+        (r"/models/?", ModelsHandler),
+        (r"/models/(?P<name>[^/]+)/?", ModelHandler),
+        (r"/models/(?P<name>[^/]+)/history/?", ModelHistoryHandler),
+        (r"/models/(?P<name>[^/]+)/versions/(?P<version>[0-9]+)/transition/?",
+         TransitionHandler),
+        (r"/models/(?P<name>[^/]+)/rollback/?", RollbackHandler),
+    ]
+    web_app.add_handlers(".*$", [(base + path, handler) for path, handler in routes])
+    return store
