@@ -42,6 +42,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "runs": ("nbops.tracking.api", "runs"),
     "get_run": ("nbops.tracking.api", "get_run"),
     "metric_history": ("nbops.tracking.api", "metric_history"),
+    "run_page": ("nbops.tracking.listing", "run_page"),
     "Run": ("nbops.tracking.run", "Run"),
     # registry
     "log_model": ("nbops.registry", "log_model"),
