@@ -201,7 +201,7 @@ def normalise_signature(signature: Any, model: Any) -> dict[str, Any]:
     return {
         "inputs": [{"name": i["name"], "dtype": str(i.get("dtype") or "float64")} for i in inputs],
         "outputs": dict(outputs),
-        "source": "user",
+        "source": signature.get("source", "user"),
     }
 
 

@@ -252,3 +252,9 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
         "artifacts": len(run.artifacts),
         "datasets": len(run.inputs),
     }
+
+
+# scikit-learn model autolog is the default post-cell hook (nbops.tracking.autolog)
+from .autolog import autolog_hook  # noqa: E402
+
+POST_CELL_HOOKS.append(autolog_hook)
