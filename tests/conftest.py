@@ -27,12 +27,11 @@ def needs(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
-@pytest.fixture(autouse=True, scope="session")
-def _session_store(tmp_path_factory):
-    # Notebooks run by nbval and anything not using `store` write here, never into ./.nbops
-    path = tmp_path_factory.mktemp("session-store")
-    os.environ["NBOPS_STORE"] = str(path)
-    yield path
+def pytest_configure(config):
+    # Notebooks run by nbval and tests not using `store` write here, never into ./.nbops
+    import tempfile
+
+    os.environ["NBOPS_STORE"] = tempfile.mkdtemp(prefix="nbops-session-store-")
 
 
 @pytest.fixture
@@ -68,7 +67,8 @@ class Kernel:
             try:
                 msg = self.kc.get_iopub_msg(timeout=timeout)
             except queue.Empty:
-                raise TimeoutError(f"kernel did not finish within {timeout} s: {code[:80]}")
+                raise TimeoutError(
+                    f"kernel did not finish within {timeout} s: {code[:80]}") from None
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]

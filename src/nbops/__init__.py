@@ -58,6 +58,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "lineage": ("nbops.registry", "lineage"),
     "archive_model": ("nbops.registry", "archive"),
     "delete_model_version": ("nbops.registry", "delete"),
+    # data, quality, drift, alerts
+    "drift": ("nbops.drift", "drift"),
+    "DriftReport": ("nbops.drift.report", "DriftReport"),
+    "log_drift": ("nbops.drift.report", "log_drift"),
+    "drift_widget": ("nbops.widgets.drift", "drift_widget"),
+    "check_quality": ("nbops.quality", "check_quality"),
+    "log_dataset": ("nbops.datasets", "log_dataset"),
+    "datasets": ("nbops.datasets", "datasets"),
+    "alerts": ("nbops.alerts", "_module"),
 }
 
 __all__ = sorted(

@@ -31,6 +31,10 @@ class LogTable(Table):
             self._seen_generation = self._storage.generation
         return table
 
+    def search(self, cond: Any) -> list[Document]:
+        self._read_table()  # TinyDB consults its cache first: make sure it is still valid
+        return super().search(cond)
+
     def _get_next_id(self) -> int:
         return self._storage.next_id(self.name)
 

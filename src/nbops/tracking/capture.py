@@ -14,6 +14,7 @@ import platform
 import subprocess
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,7 @@ def analyse_cell(source: str) -> CellAnalysis:
             elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(
                 value, (ast.Tuple, ast.List)
             ) and len(target.elts) == len(value.elts):
-                for t, v in zip(target.elts, value.elts):
+                for t, v in zip(target.elts, value.elts, strict=True):
                     if isinstance(t, ast.Name):
                         ok, literal = _small_literal(v)
                         if ok:
@@ -190,11 +191,14 @@ _stdlib = set(getattr(sys, "stdlib_module_names", ()))
 
 
 def _version_of(name: str, module: Any) -> str | None:
-    version = getattr(module, "__version__", None)
+    with warnings.catch_warnings():  # some packages deprecate __version__ itself
+        warnings.simplefilter("ignore")
+        version = getattr(module, "__version__", None)
     if isinstance(version, str):
         return version
     try:
-        from importlib.metadata import PackageNotFoundError, version as dist_version
+        from importlib.metadata import PackageNotFoundError
+        from importlib.metadata import version as dist_version
 
         try:
             return dist_version(name)
