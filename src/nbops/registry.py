@@ -574,6 +574,49 @@ def delete(name: str, version: Any, reason: str | None = None) -> dict[str, Any]
     return rec
 
 
+def _short(value: Any, width: int = 60) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def format_lineage(lin: dict[str, Any]) -> str:
+    """The :func:`lineage` dict as an indented text tree (what the CLI prints)."""
+    rec, run = lin["model"], lin["run"]
+    lines = [f"model {rec['name']} {_describe(rec)}  {rec.get('model_class') or ''}",
+             f"  file {rec.get('file_name')} sha256 {rec['sha256'][:12]}"
+             f"  trusted types {rec.get('trusted_types') or []}"]
+    if run.get("missing"):
+        lines.append(f"  └─ run {run['run_id']} (no longer in the store)")
+        return "\n".join(lines)
+    lines.append(f"  └─ run {run['run_id']} {run.get('name')!r} {run.get('status')}"
+                 f"  experiment {run.get('experiment')}  started {run.get('start_time')}")
+    for section in ("params", "metrics"):
+        values = run.get(section) or {}
+        if values:
+            shown = ", ".join(f"{k}={_short(v, 20)}" for k, v in sorted(values.items())[:12])
+            more = f" (+{len(values) - 12} more)" if len(values) > 12 else ""
+            lines.append(f"       {section}: {shown}{more}")
+    code = run.get("code") or {}
+    where = code.get("notebook") or code.get("script")
+    git = code.get("git_commit")
+    lines.append(f"       code: git {git[:10] if git else 'none'}"
+                 f"{' (dirty)' if code.get('git_dirty') else ''}"
+                 f"{'  in ' + where if where else ''}")
+    for ds in lin.get("datasets") or []:
+        if ds.get("missing"):
+            lines.append(f"       └─ dataset {ds['digest'][:12]} (not in the store)")
+            continue
+        schema = ds.get("schema") or {}
+        lines.append(f"       └─ dataset {ds['digest'][:12]} {ds.get('name') or ''} "
+                     f"shape {ds.get('shape')}  {_short(schema, 70)}")
+    env = lin.get("environment") or {}
+    packages = env.get("packages") or {}
+    libs = ", ".join(f"{k} {packages[k]}" for k in ("scikit-learn", "sklearn", "pandas",
+                                                    "numpy") if k in packages)
+    lines.append(f"       env: python {env.get('python', '?')}{'  ' + libs if libs else ''}")
+    return "\n".join(lines)
+
+
 def widget(name: str | None = None) -> Any:
     """An ipywidgets view of the registry (see :mod:`nbops.widgets.registry`)."""
     from .widgets.registry import RegistryWidget
