@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test lint bench lab clean
+.PHONY: demo test lint bench lab clean browser labext
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,8 +26,39 @@ demo: $(VENV)/.installed-demo
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 
-test: $(VENV)/.installed-dev lint
+test: $(VENV)/.installed-dev lint browser labext
 	$(PY) -m pytest
+
+# -- JupyterLab extension and the browser its test drives ------------------------------
+# Debian's chromium (never a downloaded browser) for tests/ui; installed when missing and root.
+browser:
+	@if [ ! -x /usr/bin/chromium ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else echo "make: /usr/bin/chromium is missing; install Debian's chromium (apt-get install chromium)"; fi; \
+	fi
+
+LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json) \
+              labextension/package.json labextension/tsconfig.json
+LABEXT_OUT := src/nbops/labextension/package.json
+
+labextension/node_modules/.package-lock.json: labextension/package-lock.json
+	cd labextension && npm ci --no-audit --no-fund
+
+$(LABEXT_OUT): $(LABEXT_SRC) labextension/node_modules/.package-lock.json | $(VENV)/.installed-dev
+	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" npm run build:prod
+
+# build the prebuilt extension and point the venv's JupyterLab at it (a link, so a
+# rebuild shows after a browser reload); enable the server extension
+labext: $(LABEXT_OUT)
+	@mkdir -p $(VENV)/share/jupyter/labextensions $(VENV)/etc/jupyter/jupyter_server_config.d
+	@rm -rf $(VENV)/share/jupyter/labextensions/nbops-labextension
+	ln -s $(abspath src/nbops/labextension) $(VENV)/share/jupyter/labextensions/nbops-labextension
+	cp jupyter-config/jupyter_server_config.d/nbops.json $(VENV)/etc/jupyter/jupyter_server_config.d/
+
+# JupyterLab on the example notebooks, with the nbops sidebar (loopback only)
+lab: $(VENV)/.installed-dev labext
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=example_notebooks
 
 # Peers for benchmarks live in their own environments, never in nbops' dependencies.
 BENCH_VENV := .venv-bench
