@@ -60,6 +60,21 @@ class Summary:
         )
 
 
+def _sweep_requested(args: Any, line: str) -> bool:
+    """True for a sweep; the sweep-only options without --sweep are a UsageError."""
+    if "--maximize" in line.split() and "--minimize" in line.split():
+        raise UsageError("give either --maximize or --minimize, not both")
+    if args.sweep is not None:
+        return True
+    extra = [f"--{k}" for k in ("search", "trials", "objective", "seed")
+             if getattr(args, k) is not None]
+    if args.mode is not None:
+        extra.append("--maximize" if args.mode == "max" else "--minimize")
+    if extra:
+        raise UsageError(f"{', '.join(extra)} only apply to a sweep; add --sweep \"name=[...]\"")
+    return False
+
+
 @magics_class
 class NbopsMagics(Magics):
     @magic_arguments()
@@ -71,6 +86,16 @@ class NbopsMagics(Magics):
     @argument("--artifacts", metavar="GLOB", help="record files matching GLOB that the cell writes")
     @argument("--model", metavar="VAR", help="record this variable as the run's model")
     @argument("--quiet", "-q", action="store_true", help="no summary line after the cell")
+    @argument("--sweep", metavar="SPEC", help="run the cell once per trial over SPEC, e.g. "
+              "\"alpha=[0.01,0.1,1] depth=range(2,8) lr=loguniform(1e-4,1e-1)\"")
+    @argument("--search", choices=("grid", "random", "bayes"), help="sweep search (grid)")
+    @argument("--trials", type=int, metavar="N", help="number of sweep trials")
+    @argument("--objective", metavar="METRIC", help="metric the sweep optimises")
+    @argument("--maximize", dest="mode", action="store_const", const="max",
+              help="the sweep maximises the objective")
+    @argument("--minimize", dest="mode", action="store_const", const="min",
+              help="the sweep minimises the objective")
+    @argument("--seed", type=int, help="random seed of a random or bayes sweep")
     @cell_magic
     def track(self, line: str, cell: str) -> Any:
         """Run the cell as a tracked run: params, metrics, artifacts, datasets, code and
@@ -90,12 +115,28 @@ class NbopsMagics(Magics):
             model=_unquote(args.model),
             quiet=args.quiet,
         )
+        if _sweep_requested(args, line):
+            return self._sweep(cell, args, options)
         result = run_tracked_cell(cell, options, shell=self.shell)
         if result.run is not None and not options.quiet:
             self._show_after_cell(Summary(result.run, result.counts))
         if result.error is not None:
             raise result.error
         return result.value
+
+    def _sweep(self, cell: str, args: Any, options: Any) -> None:
+        __tracebackhide__ = True
+        from .tracking.sweep import SweepSpecError, parse_space, sweep_cell
+
+        try:
+            space = parse_space(_unquote(args.sweep) or "")
+        except SweepSpecError as exc:
+            raise UsageError(f"--sweep: {exc}") from None
+        result = sweep_cell(cell, space, options, shell=self.shell, search=args.search or "grid",
+                            trials=args.trials, objective=_unquote(args.objective),
+                            mode=args.mode, seed=args.seed, progress=not options.quiet)
+        if not options.quiet:
+            self._show_after_cell(result)
 
     def _show_after_cell(self, summary: Summary) -> None:
         # shown once the cell's own output (its Out[] value) is displayed
