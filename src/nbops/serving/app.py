@@ -315,6 +315,8 @@ class ModelVersion:
             path = self.folder / comp["file"]
             if path.is_file() and _sha256_file(path) == comp.get("sha256"):
                 self.compiled = TreeArrays(path)
+                if self.compiled.n_features != len(self.columns):
+                    self.compiled = None  # the signature disagrees: let the model decide
             else:
                 raise StartupError(
                     f"{path} is missing or does not match the sha256 in model.json; "

@@ -1,0 +1,186 @@
+"""``nbops.monitor(service_path)``: a service's prediction log as a drift report.
+
+The service appends one JSON line per scored row to ``logs/predictions.jsonl``
+(rotated to ``.1``, ``.2``... by size) and one per label posted to ``/feedback`` to
+``logs/feedback.jsonl``. This module reads them back into DataFrames, compares the
+live inputs (and predictions) with the model's training data, and, when labels came
+back, reports accuracy over time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .._errors import DriftError, NbopsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from ..drift.report import DriftReport
+
+
+def _log_files(folder: Path, name: str) -> list[Path]:
+    """Oldest first: name.N ... name.1, name."""
+    base = folder / "logs" / name
+    rotated = sorted(base.parent.glob(name + ".*"), key=lambda p: -int(p.suffix[1:])
+                     if p.suffix[1:].isdigit() else 0)
+    rotated = [p for p in rotated if p.suffix[1:].isdigit()]
+    return rotated + ([base] if base.is_file() else [])
+
+
+def _read_lines(files: list[Path]) -> list[dict[str, Any]]:
+    out = []
+    for path in files:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    try:
+                        out.append(json.loads(line))
+                    except json.JSONDecodeError:  # a line being written right now
+                        continue
+    return out
+
+
+def _folder(service_path: str | os.PathLike) -> Path:
+    folder = Path(service_path).expanduser()
+    if not (folder / "model.json").is_file():
+        raise NbopsError(f"{folder} is not an nbops service folder (no model.json); pass the "
+                         "path given to nbops.export(...)")
+    return folder
+
+
+def prediction_log(service_path: str | os.PathLike) -> pd.DataFrame:
+    """Every logged prediction, oldest first: id, request_id, time, version,
+    latency_ms, prediction, the input columns, and ``target`` when feedback arrived."""
+    import pandas as pd
+
+    folder = _folder(service_path)
+    records = _read_lines(_log_files(folder, "predictions.jsonl"))
+    if not records:
+        return pd.DataFrame(columns=["id", "request_id", "time", "version", "latency_ms",
+                                     "prediction"])
+    inputs = pd.DataFrame.from_records([r.get("inputs") or {} for r in records])
+    meta = pd.DataFrame({
+        "id": [r["id"] for r in records],
+        "request_id": [r.get("request_id") for r in records],
+        "time": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
+        "version": [str(r.get("version")) for r in records],
+        "latency_ms": [r.get("latency_ms") for r in records],
+        "prediction": [r.get("prediction") for r in records],
+    })
+    frame = pd.concat([meta, inputs], axis=1)
+    labels = feedback_log(folder)
+    if len(labels):
+        latest = labels.drop_duplicates("id", keep="last").set_index("id")["label"]
+        frame["target"] = frame["id"].map(latest)
+    return frame
+
+
+def feedback_log(service_path: str | os.PathLike) -> pd.DataFrame:
+    """Labels posted to ``/feedback``: id, label, time."""
+    import pandas as pd
+
+    records = _read_lines(_log_files(Path(service_path), "feedback.jsonl"))
+    return pd.DataFrame({"id": [r["id"] for r in records],
+                         "label": [r["label"] for r in records],
+                         "time": pd.to_datetime([r["ts"] for r in records], unit="s",
+                                                utc=True)})
+
+
+def accuracy_over_time(service_path: str | os.PathLike, freq: str = "1h") -> pd.DataFrame:
+    """Share of labelled predictions that were right, per ``freq`` window (by prediction
+    time): time, n, accuracy. Empty when no feedback arrived."""
+    import pandas as pd
+
+    log = prediction_log(service_path)
+    if "target" not in log.columns:
+        return pd.DataFrame(columns=["time", "n", "accuracy"])
+    labelled = log[log["target"].notna()].copy()
+    labelled["correct"] = [_same(p, t) for p, t in zip(labelled["prediction"],
+                                                       labelled["target"], strict=True)]
+    grouped = labelled.groupby(pd.Grouper(key="time", freq=freq))["correct"]
+    out = pd.DataFrame({"n": grouped.size(), "accuracy": grouped.mean()}).reset_index()
+    return out[out["n"] > 0].reset_index(drop=True)
+
+
+def _same(prediction: Any, label: Any) -> bool:
+    numbers = (int, float)
+    if isinstance(prediction, numbers) and isinstance(label, numbers):
+        return float(prediction) == float(label)
+    return str(prediction) == str(label)
+
+
+def read_reference(service_path: str | os.PathLike) -> pd.DataFrame | None:
+    import pandas as pd
+
+    folder = Path(service_path)
+    if (folder / "reference.parquet").is_file():
+        return pd.read_parquet(folder / "reference.parquet")
+    if (folder / "reference.csv").is_file():
+        return pd.read_csv(folder / "reference.csv")
+    return None
+
+
+def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any = None,
+            version: Any = None, sync: bool = True, **drift_options: Any) -> DriftReport:
+    """Drift of a service's live traffic against the model's training data.
+
+    ``reference`` defaults to the training data saved at export (``reference=`` of
+    :func:`nbops.export`). ``since`` (a timestamp) and ``version`` filter the log.
+    Returns a :class:`DriftReport` over the input columns and the ``prediction``;
+    when labels came back through ``/feedback`` and the reference has a ``target``,
+    model quality is compared too, and ``report.accuracy`` lists accuracy over time.
+    Canary events are copied to the registry's audit log first (``sync``). Raises
+    DriftError when the log is empty or no reference is known."""
+    import pandas as pd
+
+    from ..drift import drift
+
+    folder = _folder(service_path)
+    if sync:
+        from .events import sync_events
+
+        meta = json.loads((folder / "model.json").read_text())
+        store = os.environ.get("NBOPS_STORE") or meta.get("store")
+        try:
+            sync_events(folder, store=store)
+        except NbopsError as exc:
+            import warnings
+
+            warnings.warn(f"canary events of {folder} were not copied to the store: {exc}",
+                          stacklevel=2)
+    log = prediction_log(folder)
+    if since is not None:
+        since = pd.Timestamp(since)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
+        log = log[log["time"] >= since]
+    if version is not None:
+        log = log[log["version"] == str(version)]
+    if log.empty:
+        raise DriftError(f"the prediction log of {folder} has no rows yet; send requests to "
+                         "the service first (the log is flushed every 0.2 s)")
+    if reference is None:
+        reference = read_reference(folder)
+        if reference is None:
+            raise DriftError(f"{folder} has no reference data; pass reference=training "
+                             "DataFrame to nbops.monitor or to nbops.export")
+    ref = pd.DataFrame(reference)
+    cols = [c for c in ref.columns if c in log.columns
+            and c not in ("id", "request_id", "time", "version", "latency_ms")]
+    current = log[cols].copy()
+    if "prediction" in current and "prediction" in ref:
+        current["prediction"] = current["prediction"].astype(ref["prediction"].dtype,
+                                                             errors="ignore")
+    options: dict[str, Any] = {}
+    if "prediction" in cols:
+        options["prediction"] = "prediction"
+        if "target" in cols and log["target"].notna().any():
+            options["target"] = "target"
+            current["target"] = current["target"].astype(ref["target"].dtype, errors="ignore")
+    options.update(drift_options)
+    report = drift(ref[cols], current, **options)
+    report.accuracy = accuracy_over_time(folder).to_dict("records")
+    return report
