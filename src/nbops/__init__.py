@@ -64,6 +64,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "log_drift": ("nbops.drift.report", "log_drift"),
     "drift_widget": ("nbops.widgets.drift", "drift_widget"),
     "check_quality": ("nbops.quality", "check_quality"),
+    # deployment
+    "export": ("nbops.serving.export", "export"),
+    "start_service": ("nbops.serving.local", "start_service"),
+    "monitor": ("nbops.serving.monitor", "monitor"),
+    "prediction_log": ("nbops.serving.monitor", "prediction_log"),
+    "export_widget": ("nbops.widgets.export", "export_widget"),
     "log_dataset": ("nbops.datasets", "log_dataset"),
     "datasets": ("nbops.datasets", "datasets"),
     "alerts": ("nbops.alerts", "_module"),
