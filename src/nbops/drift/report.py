@@ -314,10 +314,11 @@ def _page(report: DriftReport, full: bool) -> str:
 
 def log_drift(report: DriftReport, run_id: str | None = None) -> dict[str, Any]:
     """Store ``report`` on a run: its flat metrics (``report.metrics()``) and the JSON and
-    HTML reports as artifacts (kind "drift_report").
+    HTML reports as artifacts (kind "drift_report"), then evaluates the alert rules
+    (``nbops.alerts``) on those metrics.
 
     The run is ``run_id`` if given (it may be finished), else the active run, else a new
-    run named "drift" that is ended at once. Returns ``{run_id, metrics, artifacts}``.
+    run named "drift" that is ended at once. Returns ``{run_id, metrics, artifacts, alerts}``.
     Raises RunNotFoundError for an unknown run id."""
     import nbops
 
@@ -348,7 +349,15 @@ def _log_to(run: Any, metrics: dict[str, float], jpath: Path, hpath: Path) -> di
     arts = [run.log_artifact(jpath, kind="drift_report"),
             run.log_artifact(hpath, kind="drift_report")]
     run.set_tag("drift.verdict", "drift" if metrics["drifted"] else "no drift")
-    return {"run_id": run.run_id, "metrics": metrics, "artifacts": arts}
+    return _alert({"run_id": run.run_id, "metrics": metrics, "artifacts": arts})
+
+
+def _alert(logged: dict[str, Any]) -> dict[str, Any]:
+    # alert rules see every logged drift report; delivery problems only warn
+    from .. import alerts
+
+    logged["alerts"] = alerts.check(logged["metrics"], context=f"run {logged['run_id']}")
+    return logged
 
 
 def _log_to_stored_run(run_id: str, metrics: dict[str, float], jpath: Path,
@@ -377,4 +386,4 @@ def _log_to_stored_run(run_id: str, metrics: dict[str, float], jpath: Path,
         store.update_run(run_id, {"metrics": doc["metrics"],
                                   "artifacts": [*doc.get("artifacts", []), *arts],
                                   "tags": doc["tags"]})
-    return {"run_id": run_id, "metrics": metrics, "artifacts": arts}
+    return _alert({"run_id": run_id, "metrics": metrics, "artifacts": arts})

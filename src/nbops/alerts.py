@@ -1,0 +1,329 @@
+"""Alerts: threshold rules on monitoring metrics, delivered to channels.
+
+    import nbops
+    nbops.alerts.add("drift_share", ">=", 0.3, channel=nbops.alerts.slack(url))
+    nbops.alerts.add("drift.*.score", ">=", 0.2)           # every column's score (glob)
+    nbops.alerts.add("accuracy", "<", 0.85, channel=nbops.alerts.email("me@x.org"))
+    report = nbops.drift(reference, current)
+    nbops.alerts.check(report)      # also done by nbops.log_drift(report)
+    nbops.alerts.history()          # DataFrame of fired alerts
+
+Rules live in the store (table ``alert_rules``), so every kernel and the CLI share
+them. A fired alert always goes to the local log (the ``nbops.alerts`` logger) and
+to the rule's channel, and is stored as an event of kind "alert" with the delivery
+outcome. A failing channel (unreachable webhook, SMTP refusal) never raises into
+the caller: the event records ``delivered: False`` and the reason, and a warning is
+shown.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import getpass
+import json
+import logging
+import math
+import operator
+import sys
+import uuid
+import warnings
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ._errors import NbopsError
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger("nbops.alerts")
+RULES_TABLE = "alert_rules"
+
+OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+       "==": operator.eq, "!=": operator.ne}
+PRESETS = ("json", "slack", "dingtalk", "wecom")
+
+
+class AlertError(NbopsError):
+    """A rule or channel is invalid (unknown operator, bad URL, missing address)."""
+
+
+class AlertDeliveryWarning(UserWarning):
+    """An alert fired but its channel could not deliver it (the event records why)."""
+
+
+# -- channels ----------------------------------------------------------------------------
+
+
+def log_channel() -> dict[str, Any]:
+    """Only the local log (every alert goes there anyway)."""
+    return {"type": "log"}
+
+
+def webhook(url: str, preset: str = "json", timeout: float = 5.0,
+            headers: dict[str, str] | None = None) -> dict[str, Any]:
+    """An HTTP POST of a JSON payload. ``preset``: "json" (nbops' own payload with the
+    alert fields), "slack", "dingtalk" or "wecom" (their text-message formats)."""
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise AlertError(f"webhook url must start with http:// or https://, got {url!r}")
+    if preset not in PRESETS:
+        raise AlertError(f"unknown webhook preset {preset!r}; use one of: {', '.join(PRESETS)}")
+    return {"type": "webhook", "url": url, "preset": preset, "timeout": float(timeout),
+            "headers": dict(headers or {})}
+
+
+def slack(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    return webhook(url, "slack", timeout)
+
+
+def dingtalk(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    return webhook(url, "dingtalk", timeout)
+
+
+def wecom(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    return webhook(url, "wecom", timeout)
+
+
+def email(to: str | list[str], host: str = "localhost", port: int = 25,
+          sender: str | None = None, username: str | None = None,
+          password: str | None = None, starttls: bool = False,
+          timeout: float = 10.0) -> dict[str, Any]:
+    """Email over SMTP. The password is kept in the rule as given: prefer an SMTP relay
+    that needs none, or pass it from an environment variable."""
+    recipients = [to] if isinstance(to, str) else list(to)
+    if not recipients or not all("@" in r for r in recipients):
+        raise AlertError(f"email needs recipient addresses like 'me@example.org', got {to!r}")
+    return {"type": "email", "to": recipients, "host": host, "port": int(port),
+            "sender": sender or f"nbops@{host}", "username": username, "password": password,
+            "starttls": bool(starttls), "timeout": float(timeout)}
+
+
+def _as_channel(channel: Any) -> dict[str, Any]:
+    if channel is None or channel == "log":
+        return log_channel()
+    if isinstance(channel, str):
+        if channel.startswith(("http://", "https://")):
+            return webhook(channel)
+        if "@" in channel:
+            return email(channel)
+        raise AlertError(
+            f"unknown channel {channel!r}; use 'log', a webhook URL, an email address, or "
+            "nbops.alerts.webhook/slack/dingtalk/wecom/email(...)"
+        )
+    if isinstance(channel, dict) and channel.get("type") in ("log", "webhook", "email"):
+        return dict(channel)
+    raise AlertError(f"a channel is 'log', a URL, an address or a channel dict, got {channel!r}")
+
+
+# -- rules -------------------------------------------------------------------------------
+
+
+def _store():
+    from .store import get_store
+
+    return get_store()
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+def add(metric: str, op: str, value: float, channel: Any = "log",
+        name: str | None = None) -> dict[str, Any]:
+    """Add a rule: fire when ``metric op value`` holds. ``metric`` is a metric name
+    (``drift_share``, ``accuracy``, ``latency_p99_ms``, ``drift.<column>.score``...) or a
+    glob over names (``drift.*.score``). Returns the stored rule (with its ``rule_id``).
+    Raises AlertError for an unknown operator, a non-numeric value or a bad channel."""
+    if op not in OPS:
+        raise AlertError(f"unknown operator {op!r}; use one of: {' '.join(OPS)}")
+    if not isinstance(metric, str) or not metric:
+        raise AlertError("metric must be a metric name such as 'drift_share'")
+    try:
+        threshold = float(value)
+    except (TypeError, ValueError):
+        raise AlertError(f"value must be a number, got {value!r}") from None
+    rule = {"rule_id": uuid.uuid4().hex[:10], "name": name or f"{metric} {op} {threshold:g}",
+            "metric": metric, "op": op, "value": threshold, "channel": _as_channel(channel),
+            "created": _now(), "enabled": True}
+    _store().table(RULES_TABLE).insert(rule)
+    return _public(rule)
+
+
+def _public(rule: dict[str, Any]) -> dict[str, Any]:
+    out = dict(rule)
+    ch = dict(out.get("channel") or {})
+    if ch.get("password"):
+        ch["password"] = "***"
+    out["channel"] = ch
+    return out
+
+
+def rules() -> list[dict[str, Any]]:
+    """All rules, oldest first (passwords masked)."""
+    table = _store().storage.live_table(RULES_TABLE)
+    return [_public(r) for r in table.values()]
+
+
+def remove(rule_id: str) -> None:
+    """Delete a rule; AlertError naming the known ids if there is none."""
+    table = _store().table(RULES_TABLE)
+    doc_id = table.doc_id_of("rule_id", rule_id)
+    if doc_id is None:
+        known = [r["rule_id"] for r in rules()]
+        raise AlertError(f"no alert rule {rule_id!r}; rules: {known}")
+    table.remove(doc_ids=[doc_id])
+
+
+def clear() -> int:
+    """Delete every rule; returns how many there were."""
+    table = _store().table(RULES_TABLE)
+    n = len(table)
+    if n:
+        table.truncate()
+    return n
+
+
+# -- evaluation --------------------------------------------------------------------------
+
+
+def _metrics_of(source: Any) -> dict[str, float]:
+    if hasattr(source, "metrics") and callable(source.metrics):
+        return dict(source.metrics())
+    if isinstance(source, dict):
+        return source
+    raise AlertError(
+        f"check() needs a dict of metrics or a report with .metrics(), got {type(source).__name__}"
+    )
+
+
+def check(source: Any, context: str | None = None) -> list[dict[str, Any]]:
+    """Evaluate every rule against ``source`` (a DriftReport or a dict {metric: value})
+    and deliver the alerts that fire. Returns the stored alert events. Delivery
+    failures are recorded, warned about, and never raised."""
+    metrics = _metrics_of(source)
+    fired = []
+    for rule in _store().storage.live_table(RULES_TABLE).values():
+        if not rule.get("enabled", True):
+            continue
+        keys = [k for k in metrics if fnmatch.fnmatchcase(k, rule["metric"])] \
+            if any(ch in rule["metric"] for ch in "*?[") else \
+            ([rule["metric"]] if rule["metric"] in metrics else [])
+        for key in keys:
+            try:
+                value = float(metrics[key])
+            except (TypeError, ValueError):
+                continue
+            if math.isnan(value) or not OPS[rule["op"]](value, rule["value"]):
+                continue
+            fired.append(_fire(rule, key, value, context))
+    return fired
+
+
+def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) -> dict[str, Any]:
+    message = (f"nbops alert '{rule['name']}': {metric} = {value:.6g} "
+               f"({rule['op']} {rule['value']:g})" + (f" [{context}]" if context else ""))
+    log.warning(message)
+    channel = rule["channel"]
+    delivered, error = True, None
+    try:
+        if channel["type"] == "webhook":
+            _send_webhook(channel, message, rule, metric, value, context)
+        elif channel["type"] == "email":
+            _send_email(channel, message, rule, metric, value, context)
+    except Exception as exc:  # noqa: BLE001 - a channel must never break the caller
+        delivered, error = False, f"{type(exc).__name__}: {exc}"
+        warnings.warn(f"nbops: alert not delivered by {channel['type']}: {error}",
+                      AlertDeliveryWarning, stacklevel=3)
+    event = {"kind": "alert", "source": "alerts", "action": "fired", "who": _user(),
+             "when": _now(), "rule_id": rule["rule_id"], "rule": rule["name"],
+             "metric": metric, "op": rule["op"], "threshold": rule["value"], "value": value,
+             "message": message, "channel": channel["type"], "delivered": delivered,
+             "error": error, "context": context}
+    try:
+        _store().add_event(event)
+    except Exception as exc:  # noqa: BLE001 - storing must not break the caller either
+        warnings.warn(f"nbops: alert could not be stored: {exc}", AlertDeliveryWarning,
+                      stacklevel=3)
+    return event
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name in some containers
+        return "unknown"
+
+
+def payload(preset: str, message: str, alert: dict[str, Any]) -> dict[str, Any]:
+    """The JSON body a webhook preset sends."""
+    if preset == "slack":
+        return {"text": message}
+    if preset in ("dingtalk", "wecom"):
+        return {"msgtype": "text", "text": {"content": message}}
+    return {"text": message, "alert": alert}
+
+
+def _send_webhook(channel, message, rule, metric, value, context) -> None:
+    import urllib.error
+    import urllib.request
+
+    alert = {"rule_id": rule["rule_id"], "rule": rule["name"], "metric": metric,
+             "op": rule["op"], "threshold": rule["value"], "value": value, "context": context}
+    body = json.dumps(payload(channel["preset"], message, alert)).encode()
+    req = urllib.request.Request(
+        channel["url"], data=body, method="POST",
+        headers={"Content-Type": "application/json", "User-Agent": "nbops-alerts",
+                 **channel.get("headers", {})})
+    try:
+        with urllib.request.urlopen(req, timeout=channel.get("timeout", 5.0)) as resp:
+            text = resp.read(65536).decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        raise AlertError(f"webhook {channel['url']} answered HTTP {exc.code}") from None
+    except urllib.error.URLError as exc:
+        raise AlertError(f"webhook {channel['url']} unreachable: {exc.reason}") from None
+    if channel["preset"] in ("dingtalk", "wecom"):  # they answer 200 with an error code
+        try:
+            code = json.loads(text).get("errcode", 0)
+        except (ValueError, AttributeError):
+            code = 0
+        if code:
+            raise AlertError(f"webhook {channel['url']} refused the message: {text[:200]}")
+
+
+def _send_email(channel, message, rule, metric, value, context) -> None:
+    import smtplib
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["Subject"] = f"[nbops alert] {rule['name']}"
+    msg["From"] = channel["sender"]
+    msg["To"] = ", ".join(channel["to"])
+    msg.set_content(f"{message}\n\nmetric: {metric}\nvalue: {value}\nrule: {rule['metric']} "
+                    f"{rule['op']} {rule['value']}\ncontext: {context or '-'}\n")
+    with smtplib.SMTP(channel["host"], channel["port"], timeout=channel["timeout"]) as smtp:
+        if channel.get("starttls"):
+            smtp.starttls()
+        if channel.get("username"):
+            smtp.login(channel["username"], channel.get("password") or "")
+        smtp.send_message(msg)
+
+
+# -- history -----------------------------------------------------------------------------
+
+HISTORY_COLUMNS = ["when", "rule_id", "rule", "metric", "op", "threshold", "value", "channel",
+                   "delivered", "error", "context", "message"]
+
+
+def history(rule_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
+    """Fired alerts (events of kind "alert"), oldest first; ``limit`` keeps the newest."""
+    import pandas as pd
+
+    events = [e for e in _store().storage.live_table("events").values()
+              if e.get("kind") == "alert" and (rule_id is None or e.get("rule_id") == rule_id)]
+    events.sort(key=lambda e: e.get("when", ""))
+    if limit is not None:
+        events = events[-int(limit):] if limit > 0 else []
+    return pd.DataFrame([{k: e.get(k) for k in HISTORY_COLUMNS} for e in events],
+                        columns=HISTORY_COLUMNS)
+
+
+_module = sys.modules[__name__]  # `nbops.alerts` resolves to this module
