@@ -68,8 +68,13 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet "mlflow==3.17.2" -e ".[serve]"
 	touch $@
 
-bench: $(BENCH_VENV)/.installed bench-drift
+bench: $(BENCH_VENV)/.installed bench-drift bench-serving
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py
+
+# nbops serve.py vs `mlflow models serve`; the load generator runs in nbops' venv
+.PHONY: bench-serving
+bench-serving: $(VENV)/.installed-dev $(BENCH_VENV)/.installed
+	$(PY) benchmarks/bench_serving.py
 
 # Evidently 0.7.23 does not import with pandas 3: its own environment with pandas < 3.
 EVIDENTLY_VENV := .venv-bench-evidently

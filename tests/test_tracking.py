@@ -185,3 +185,12 @@ def test_nearest_store_folder_upward_is_used(tmp_path, monkeypatch):
     assert _config.store_path() == (tmp_path / ".nbops").resolve()
     monkeypatch.chdir(tmp_path.parent)
     assert _config.store_path() == (tmp_path.parent / ".nbops").resolve()
+
+
+def test_runs_sees_runs_written_by_another_process(store):
+    with nbops.start_run(name="here"):
+        pass
+    assert len(nbops.runs()) == 1
+    code = "import nbops\nwith nbops.start_run(name='there'):\n    pass"
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert sorted(nbops.runs()["name"]) == ["here", "there"]

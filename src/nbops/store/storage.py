@@ -28,19 +28,23 @@ Non-finite floats (NaN, inf) are written as the JSON extensions ``NaN`` and
 from __future__ import annotations
 
 import json
-import math
 import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import orjson
-from filelock import FileLock, Timeout
 from tinydb.storages import Storage
 
 from .._errors import StoreError
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock
+    fcntl = None
 
 HEADER = {"nbops_store": 1}
 _HEADER_LINE = json.dumps(HEADER).encode() + b"\n"
@@ -104,7 +108,7 @@ class LogStorage(Storage):
                     f"cannot create the store folder {self.path.parent}: {exc}. "
                     "Point NBOPS_STORE or nbops.set_store() at a writable folder."
                 ) from exc
-        self._lock = FileLock(str(self.path) + ".lock", timeout=LOCK_TIMEOUT_S)
+        self._lock = _ProcessLock(str(self.path) + ".lock")
         self._mutex = threading.RLock()
         self._depth = 0
         self._pending: list[list] = []
@@ -300,10 +304,10 @@ class LogStorage(Storage):
 
     def _acquire(self) -> None:
         try:
-            self._lock.acquire()
-        except Timeout as exc:
+            self._lock.acquire(LOCK_TIMEOUT_S)
+        except TimeoutError as exc:
             raise StoreError(
-                f"another process has held the store lock {self._lock.lock_file} for "
+                f"another process has held the store lock {self._lock.path} for "
                 f"{LOCK_TIMEOUT_S:.0f} s. If no nbops process is running, delete that lock file."
             ) from exc
         except OSError as exc:
@@ -402,5 +406,54 @@ class LogStorage(Storage):
         pass
 
 
-def is_finite_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+class _ProcessLock:
+    """An exclusive lock between processes: flock() on a lock file kept open.
+
+    flock costs microseconds and is released by the kernel when a process dies, so a
+    killed writer never leaves the store locked. Without fcntl (Windows) the
+    filelock package does the same job, more slowly."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._fd: int | None = None
+        self._pid = 0
+        self._fallback = None
+        if fcntl is None:
+            from filelock import FileLock
+
+            self._fallback = FileLock(path)
+
+    def acquire(self, timeout: float) -> None:
+        if self._fallback is not None:
+            from filelock import Timeout
+
+            try:
+                self._fallback.acquire(timeout=timeout)
+            except Timeout as exc:
+                raise TimeoutError(str(exc)) from exc
+            return
+        if self._fd is None or self._pid != os.getpid():  # after fork: our own description
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            self._pid = os.getpid()
+        try:
+            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return
+        except BlockingIOError:
+            pass
+        deadline = time.monotonic() + timeout
+        delay = 0.0005
+        while True:
+            try:
+                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(self.path) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.02)
+
+    def release(self) -> None:
+        if self._fallback is not None:
+            self._fallback.release()
+        elif self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)

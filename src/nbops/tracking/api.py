@@ -141,6 +141,34 @@ def get_run(run_id: str) -> dict[str, Any]:
     return get_store().get_run(run_id)
 
 
+_BASE = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
+         "parent_id"]
+_runs_cache: tuple[tuple, Any] | None = None
+
+
+def _runs_frame(pd: Any, docs: list[dict], experiment: str | None, status: str | None):
+    # column by column: list comprehensions over the documents are far cheaper than
+    # building one dict per row
+    docs = [d for d in reversed(docs)
+            if (experiment is None or d.get("experiment") == experiment)
+            and (status is None or d.get("status") == status)]
+    if not docs:
+        return pd.DataFrame(columns=_BASE)
+    columns: dict[str, list] = {k: [d.get(k) for d in docs] for k in _BASE}
+    for section in ("params", "metrics", "tags"):
+        parts = [d.get(section) or {} for d in docs]
+        names = sorted({k for part in parts for k in part})
+        for name in names:
+            values = [part.get(name) for part in parts]
+            if any(isinstance(v, (list, dict)) for v in values):
+                values = [repr(v) if isinstance(v, (list, dict)) else v for v in values]
+            columns[f"{section}.{name}"] = values
+    frame = pd.DataFrame(columns)
+    for col in ("start_time", "end_time"):
+        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+    return frame
+
+
 def runs(
     experiment: str | None = None,
     status: str | None = None,
@@ -156,27 +184,15 @@ def runs(
 
     if status is not None and status not in STATUSES:
         raise NbopsError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-    docs = get_store().all_runs()
-    base = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
-            "parent_id"]
-    rows = []
-    for doc in reversed(docs):
-        if experiment is not None and doc.get("experiment") != experiment:
-            continue
-        if status is not None and doc.get("status") != status:
-            continue
-        row = {k: doc.get(k) for k in base}
-        for section in ("params", "metrics", "tags"):
-            for key, value in (doc.get(section) or {}).items():
-                row[f"{section}.{key}"] = value if not isinstance(value, (list, dict)) \
-                    else repr(value)
-        rows.append(row)
-    frame = pd.DataFrame(rows) if rows else pd.DataFrame(columns=base)
-    if len(frame):
-        frame["start_time"] = pd.to_datetime(frame["start_time"], utc=True, format="ISO8601")
-        frame["end_time"] = pd.to_datetime(frame["end_time"], utc=True, format="ISO8601")
-        ordered = base + sorted(c for c in frame.columns if c not in base)
-        frame = frame[ordered]
+    store = get_store()
+    docs = store.all_runs()  # the live documents; refreshed from disk if another process wrote
+    key = (str(store.root), store.storage.generation, experiment, status)
+    global _runs_cache
+    if _runs_cache is not None and _runs_cache[0] == key:
+        frame = _runs_cache[1].copy()
+    else:
+        frame = _runs_frame(pd, docs, experiment, status)
+        _runs_cache = (key, frame.copy())
     if filter:
         try:
             frame = frame.query(filter)

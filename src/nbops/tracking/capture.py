@@ -208,19 +208,37 @@ def _version_of(name: str, module: Any) -> str | None:
         return None
 
 
+_env_cache: tuple[int, dict[str, Any]] | None = None
+
+
 def env_info() -> dict[str, Any]:
-    """Python, platform and versions of imported top-level packages. Cached: only
-    packages imported since the last call are looked up, no subprocess."""
+    """Python, platform and versions of imported top-level packages. Cached: looked up
+    again only when modules were imported since the last call, and then only the new
+    packages; no subprocess."""
+    global _env_cache
+    if _env_cache is not None and _env_cache[0] == len(sys.modules):
+        return {**_env_cache[1], "packages": dict(_env_cache[1]["packages"])}
     for name, module in list(sys.modules.items()):
         if "." in name or name in _versions or name.startswith("_") or name in _stdlib:
             continue
         _versions[name] = _version_of(name, module) if module is not None else None
-    packages = {k: v for k, v in sorted(_versions.items()) if v}
-    return {
+    info = {
         "python": platform.python_version(),
-        "platform": platform.platform(terse=True),
-        "packages": packages,
+        "platform": _platform(),
+        "packages": {k: v for k, v in sorted(_versions.items()) if v},
     }
+    _env_cache = (len(sys.modules), info)
+    return {**info, "packages": dict(info["packages"])}
+
+
+def _platform() -> str:
+    global _platform_name
+    if _platform_name is None:
+        _platform_name = platform.platform(terse=True)
+    return _platform_name
+
+
+_platform_name: str | None = None
 
 
 # -- git -----------------------------------------------------------------------------
@@ -228,7 +246,19 @@ def env_info() -> dict[str, Any]:
 _git_cache: dict[str, tuple[tuple, dict[str, Any]]] = {}
 
 
+_git_dirs: dict[Path, tuple[float, Path | None]] = {}
+
+
 def _find_git_dir(start: Path) -> Path | None:
+    cached = _git_dirs.get(start)
+    if cached and time.monotonic() - cached[0] < 10:
+        return cached[1]
+    found = _search_git_dir(start)
+    _git_dirs[start] = (time.monotonic(), found)
+    return found
+
+
+def _search_git_dir(start: Path) -> Path | None:
     for folder in (start, *start.parents):
         candidate = folder / ".git"
         if candidate.is_dir():
