@@ -52,3 +52,211 @@ def fingerprint(obj: Any) -> dict[str, Any]:
         h.update(rows.tobytes())
         shape = list(obj.shape)
     return {"digest": h.hexdigest()[:32], "kind": kind, "shape": shape, "schema": schema}
+
+
+# -- named dataset versions (nbops.log_dataset / nbops.datasets) -------------------------
+
+TOP_VALUES = 5
+
+
+def profile(df: Any) -> dict[str, dict[str, Any]]:
+    """Per-column statistics: count, missing, unique; for numbers mean, std, min,
+    quantiles (25/50/75%) and max; for other columns the top values with counts."""
+    import pandas as pd
+    from pandas.api import types as pt
+
+    frame = _as_frame(df)
+    out: dict[str, dict[str, Any]] = {}
+    counts = frame.notna().sum()
+    try:
+        uniques = frame.nunique(dropna=True)
+    except TypeError:
+        uniques = frame.astype(str).nunique(dropna=True)
+    numeric = [c for c in frame.columns
+               if pt.is_numeric_dtype(frame[c].dtype) and not pt.is_bool_dtype(frame[c].dtype)]
+    if numeric:
+        num = frame[numeric]
+        desc = pd.DataFrame({"mean": num.mean(), "std": num.std(), "min": num.min(),
+                             "max": num.max()})
+        qs = num.quantile([0.25, 0.5, 0.75])
+    for col in frame.columns:
+        key = str(col)
+        prof: dict[str, Any] = {"dtype": str(frame[col].dtype), "count": int(counts[col]),
+                                "missing": int(len(frame) - counts[col]),
+                                "unique": int(uniques[col])}
+        if col in numeric:
+            for stat in ("mean", "std", "min", "max"):
+                prof[stat] = _num(desc.at[col, stat])
+            for q, label in ((0.25, "q25"), (0.5, "q50"), (0.75, "q75")):
+                prof[label] = _num(qs.at[q, col])
+        else:
+            try:
+                top = frame[col].value_counts(dropna=True).head(TOP_VALUES)
+            except TypeError:
+                top = frame[col].astype(str).value_counts(dropna=True).head(TOP_VALUES)
+            prof["top"] = [[str(k), int(v)] for k, v in top.items()]
+        out[key] = prof
+    return out
+
+
+def _num(value: Any) -> float | None:
+    import math
+
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def _as_frame(obj: Any):
+    import numpy as np
+    import pandas as pd
+
+    if isinstance(obj, pd.DataFrame):
+        return obj
+    if isinstance(obj, pd.Series):
+        return obj.to_frame(name=obj.name if obj.name is not None else 0)
+    if isinstance(obj, np.ndarray) and obj.ndim <= 2:
+        return pd.DataFrame(obj if obj.ndim == 2 else obj[:, None])
+    raise NbopsError(
+        f"cannot profile a {type(obj).__name__}; pass a pandas DataFrame, Series or a "
+        "1-D/2-D numpy array"
+    )
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _named_versions(store: Any, name: str) -> list[dict[str, Any]]:
+    docs = store.storage.live_table("datasets").values()
+    return sorted((d for d in docs if d.get("name") == name and d.get("version") is not None),
+                  key=lambda d: d["version"])
+
+
+def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]:
+    """Record ``df`` as a version of the dataset ``name``.
+
+    A new version (1, 2, 3... per name) is made only when the digest differs from the
+    latest version's; logging the same data again returns the latest record. The
+    record holds digest, version, shape, schema, profile, source, first_seen and the
+    runs that used it. Inside an active run the digest becomes one of its inputs.
+    Raises NbopsError for an empty name or data nbops cannot fingerprint."""
+    from .store import get_store
+
+    if not isinstance(name, str) or not name.strip():
+        raise NbopsError("log_dataset needs a dataset name, e.g. log_dataset(df, 'train')")
+    name = name.strip()
+    fp = fingerprint(df)
+    store = get_store()
+    _link_to_active_run(fp["digest"])
+    with store.transaction():
+        versions = _named_versions(store, name)
+        if versions and versions[-1]["digest"] == fp["digest"]:
+            return _with_runs(store, dict(versions[-1]))
+        record = {**fp, "name": name, "version": (versions[-1]["version"] + 1) if versions else 1,
+                  "ref": None, "profile": profile(df), "source": source,
+                  "first_seen": _now()}
+        record["ref"] = f"{name}@{record['version']}"
+        store.datasets.insert(record)
+    return _with_runs(store, dict(record))
+
+
+def _link_to_active_run(digest: str) -> None:
+    try:
+        from .tracking.api import active_run
+    except ImportError:  # pragma: no cover - tracking is part of the package
+        return
+    run = active_run()
+    if run is not None:
+        run.add_input(digest)
+
+
+def _with_runs(store: Any, record: dict[str, Any]) -> dict[str, Any]:
+    record["runs"] = [r["run_id"] for r in store.all_runs()
+                      if record["digest"] in (r.get("inputs") or [])]
+    for r in _active_runs():
+        if record["digest"] in r.inputs and r.run_id not in record["runs"]:
+            record["runs"].append(r.run_id)
+    return record
+
+
+def _active_runs() -> list[Any]:
+    from .tracking import api
+
+    return list(getattr(api, "_active", []))
+
+
+def dataset(name: str, version: int | None = None) -> dict[str, Any]:
+    """The record (with profile and runs) of ``name`` at ``version`` (default: latest).
+    Raises NbopsError naming the known datasets or versions."""
+    from .store import get_store
+
+    store = get_store()
+    versions = _named_versions(store, name)
+    if not versions:
+        known = sorted({d["name"] for d in store.storage.live_table("datasets").values()
+                        if d.get("version") is not None})
+        raise NbopsError(f"no dataset named {name!r}; logged datasets: {known}. "
+                         "Record one with nbops.log_dataset(df, name)")
+    if version is None:
+        return _with_runs(store, dict(versions[-1]))
+    for d in versions:
+        if d["version"] == int(version):
+            return _with_runs(store, dict(d))
+    raise NbopsError(f"dataset {name!r} has no version {version}; versions: "
+                     f"{[d['version'] for d in versions]}")
+
+
+DATASET_COLUMNS = ["name", "version", "digest", "rows", "columns", "source", "first_seen",
+                   "runs"]
+
+
+def datasets(name: str | None = None):
+    """DataFrame of recorded datasets, one row per version: name, version, digest, rows,
+    columns, source, first_seen, runs (ids of the runs that used it). Datasets seen by
+    %%track without log_dataset appear with the variable name and no version."""
+    import pandas as pd
+
+    from .store import get_store
+
+    store = get_store()
+    docs = [d for d in store.storage.live_table("datasets").values()
+            if name is None or d.get("name") == name]
+    used: dict[str, list[str]] = {}
+    for run in store.all_runs():
+        for digest in run.get("inputs") or []:
+            used.setdefault(digest, []).append(run["run_id"])
+    for run in _active_runs():
+        for digest in run.inputs:
+            if run.run_id not in used.setdefault(digest, []):
+                used[digest].append(run.run_id)
+    rows = []
+    for d in docs:
+        shape = d.get("shape") or [None, None]
+        rows.append({"name": d.get("name"), "version": d.get("version"),
+                     "digest": d["digest"], "rows": shape[0],
+                     "columns": shape[1] if len(shape) > 1 else None,
+                     "source": d.get("source"), "first_seen": d.get("first_seen"),
+                     "runs": used.get(d["digest"], [])})
+    rows.sort(key=lambda r: (str(r["name"]), r["version"] or 0, r["first_seen"] or ""))
+    return pd.DataFrame(rows, columns=DATASET_COLUMNS)
+
+
+def _make_callable() -> None:
+    # `nbops.datasets` is both this module and the function: importing the module binds
+    # it as the attribute `nbops.datasets`, so calling the module must list datasets.
+    import sys
+    import types
+
+    class _DatasetsModule(types.ModuleType):
+        def __call__(self, name: str | None = None):
+            return datasets(name)
+
+    sys.modules[__name__].__class__ = _DatasetsModule
+
+
+_make_callable()
