@@ -57,9 +57,10 @@ print(w.do_export(), w.status.value)
 
 
 def test_cli_export_writes_a_runnable_folder(store, tmp_path):
-    import nbops
     from sklearn.datasets import load_wine
     from sklearn.ensemble import RandomForestClassifier
+
+    import nbops
 
     X, y = load_wine(return_X_y=True, as_frame=True)
     with nbops.start_run() as run:

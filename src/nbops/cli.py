@@ -227,8 +227,67 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     q.set_defaults(handler=do_lineage)
 
 
+def _pick_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("name", help="registered model name")
+    pick = p.add_mutually_exclusive_group()
+    pick.add_argument("--version", type=int)
+    pick.add_argument("--stage", help="None, Staging, Production or Archived")
+    pick.add_argument("--alias")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="write a model version as a service folder (serve.py)")
+    _pick_args(p)
+    p.add_argument("--path", "-o", default="service", help="target folder (default: service)")
+    p.add_argument("--canary", help='canary plan as JSON, e.g. \'{"version": 4, "steps": [10, 50, '
+                   '100]}\'')
+    p.add_argument("--overwrite", action="store_true", help="replace an earlier export there")
+
+    def handle(args: argparse.Namespace) -> int:
+        import nbops
+
+        canary = json.loads(args.canary) if args.canary else None
+        info = nbops.export(args.name, version=args.version, stage=args.stage,
+                            alias=args.alias, path=args.path, canary=canary,
+                            overwrite=args.overwrite)
+        print(f"exported {info['model_name']} v{info['version']}"
+              + (f" with canary v{info['candidate_version']}" if info["candidate_version"]
+                 else "") + f" to {info['path']}")
+        print(f"run it: python {Path(info['path']) / 'serve.py'} --port 8000")
+        return 0
+
+    p.set_defaults(handler=handle)
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="export a model version to a temporary folder and serve it")
+    _pick_args(p)
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--token", help="require 'Authorization: Bearer TOKEN'")
+
+    def handle(args: argparse.Namespace) -> int:
+        import subprocess
+        import tempfile
+
+        import nbops
+
+        with tempfile.TemporaryDirectory(prefix="nbops-serve-") as tmp:
+            info = nbops.export(args.name, version=args.version, stage=args.stage,
+                                alias=args.alias, path=Path(tmp) / "service")
+            print(f"serving {info['model_name']} v{info['version']} on "
+                  f"http://127.0.0.1:{args.port} (Ctrl-C stops)", flush=True)
+            cmd = [sys.executable, str(Path(info["path"]) / "serve.py"), "--port",
+                   str(args.port)] + (["--token", args.token] if args.token else [])
+            try:
+                return subprocess.call(cmd)
+            except KeyboardInterrupt:
+                return 0
+
+    p.set_defaults(handler=handle)
+
+
 # Subcommands, in the order `nbops --help` lists them. Add yours here.
-COMMANDS = [_add_runs, _add_show, _add_demo, _add_registry]
+COMMANDS = [_add_runs, _add_show, _add_demo, _add_registry, _add_export, _add_serve]
 
 
 def build_parser() -> argparse.ArgumentParser:
