@@ -50,6 +50,7 @@ export interface IModelVersion {
   name: string;
   version: number;
   run_id: string | null;
+  run_name?: string | null;
   stage: string | null;
   aliases: string[];
   created: string | null;

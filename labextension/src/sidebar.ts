@@ -303,13 +303,7 @@ export class NbopsSidebar extends Widget {
     }
     this._detail.replaceChildren(
       back,
-      el(
-        'h3',
-        {},
-        statusIcon(run.status),
-        ' ',
-        run.name || run.run_id
-      ),
+      el('h3', { class: 'nbops-run-title' }, statusIcon(run.status), ' ', run.name || run.run_id),
       table(
         [
           ['run id', run.run_id],
@@ -366,27 +360,22 @@ export class NbopsSidebar extends Widget {
         'Roll back'
       );
       rollbackButton.addEventListener('click', () => void this._rollback(model.name));
-      const rows = el('tbody');
+      const versions = el('div', { class: 'nbops-versions' });
       for (const v of [...model.versions].sort((a, b) => b.version - a.version)) {
-        rows.append(this._versionRow(v));
+        versions.append(this._versionRow(v));
       }
       this._models.append(
         el(
           'div',
           { class: 'nbops-model', 'data-model': model.name },
           el('div', { class: 'nbops-model-header' }, el('h4', {}, model.name), rollbackButton),
-          el(
-            'table',
-            { class: 'nbops-versions' },
-            el('thead', {}, el('tr', {}, el('th', {}, 'v'), el('th', {}, 'stage'), el('th', {}, 'aliases'), el('th', {}, 'move to'))),
-            rows
-          )
+          versions
         )
       );
     }
   }
 
-  private _versionRow(v: IModelVersion): HTMLTableRowElement {
+  private _versionRow(v: IModelVersion): HTMLDivElement {
     const stage = v.stage ?? 'None';
     const select = el('select', { class: 'nbops-stage-select', 'aria-label': `stage for ${v.name} v${v.version}` });
     for (const s of STAGES) {
@@ -400,7 +389,7 @@ export class NbopsSidebar extends Widget {
       placeholder: 'reason',
       'aria-label': `reason for moving ${v.name} v${v.version}`
     });
-    const move = el('button', { class: 'nbops-button nbops-move' }, 'Move');
+    const move = el('button', { class: 'nbops-button nbops-move', title: 'Move this version to the chosen stage' }, 'Move');
     move.addEventListener('click', async () => {
       move.disabled = true;
       try {
@@ -409,18 +398,28 @@ export class NbopsSidebar extends Widget {
         move.disabled = false;
       }
     });
+    const aliases = v.aliases ?? [];
     return el(
-      'tr',
+      'div',
       {
         class: 'nbops-version',
         'data-model': v.name,
         'data-version': String(v.version),
         'data-stage': stage
       },
-      el('td', { title: v.run_id ? `from run ${v.run_id}` : '' }, `v${v.version}`),
-      el('td', {}, el('span', { class: `nbops-stage nbops-stage-${stage.toLowerCase()}` }, stage)),
-      el('td', { class: 'nbops-aliases' }, (v.aliases ?? []).join(', ')),
-      el('td', { class: 'nbops-move-cell' }, select, reason, move)
+      el(
+        'div',
+        { class: 'nbops-version-head' },
+        el('span', { class: 'nbops-version-number' }, `v${v.version}`),
+        el('span', { class: `nbops-stage nbops-stage-${stage.toLowerCase()}` }, stage),
+        ...aliases.map(a => el('span', { class: 'nbops-alias' }, `@${a}`)),
+        el(
+          'span',
+          { class: 'nbops-version-run', title: v.run_id ? `registered from run ${v.run_id}` : '' },
+          v.run_name || v.run_id || ''
+        )
+      ),
+      el('div', { class: 'nbops-move-cell' }, select, reason, move)
     );
   }
 

@@ -1,0 +1,243 @@
+"""The JupyterLab extension in a real browser: JupyterLab on a loopback port with a
+token, Debian's Chromium driven headless by Playwright's Python client.
+
+One walk through the user's path: open a notebook, run a ``%%track`` cell, see the
+badge and the new run in the nbops sidebar, move a model version to Production from
+the sidebar, and check the store changed. Screenshots land in docs/img/ for the docs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import needs
+
+ROOT = Path(__file__).resolve().parents[2]
+IMG = ROOT / "docs" / "img"
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbops-labextension"
+
+TRACKED_CELL = """%%track --name ui-demo --experiment lab --metrics accuracy
+alpha = 0.5
+accuracy = 0.875"""
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def notebook(path: Path) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("%load_ext nbops"),
+                nbformat.v4.new_code_cell(TRACKED_CELL),
+                nbformat.v4.new_code_cell("print(alpha * 2)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, path)
+
+
+def register_model(store: Path) -> None:
+    """Model 'churn' v1 and v2 in the store, through the public API (a subprocess, so
+    this test process keeps no store state of its own)."""
+    code = """
+import numpy as np, pandas as pd, nbops
+from sklearn.linear_model import LogisticRegression
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"x1": rng.normal(size=40), "x2": rng.normal(size=40)})
+y = (X["x1"] > X["x2"]).astype(int)
+for c in (0.5, 1.0):
+    with nbops.start_run(name=f"train-C{c}", experiment="churn") as run:
+        nbops.log_model(LogisticRegression(C=c).fit(X, y), signature=X)
+        run.log_metric("accuracy", 0.8 + c / 10)
+    nbops.register(run.run_id, "churn")
+nbops.transition("churn", 2, "Staging")
+"""
+    env = {**os.environ, "NBOPS_STORE": str(store)}
+    subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
+
+
+def wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with code {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free 127.0.0.1 port: yields (base_url, token, store)."""
+    needs(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium "
+                                   "(make test does it as root)")
+    needs((LABEXT / "package.json").exists(),
+          f"the nbops JupyterLab extension is not built into {LABEXT}: run `make labext`")
+    work = tmp_path_factory.mktemp("lab")
+    store, home = work / "store", work / "home"
+    (work / "config").mkdir()
+    home.mkdir()
+    register_model(store)
+    notebook(work / "demo.ipynb")
+    # the server extension is enabled explicitly too, whatever the environment's config
+    (work / "config" / "jupyter_server_config.json").write_text(json.dumps(
+        {"ServerApp": {"jpserver_extensions": {"nbops.server": True}}}))
+    # no "news?" toast over the screenshots
+    news = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text(
+        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = {**os.environ, "NBOPS_STORE": str(store), "HOME": str(home),
+           "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "rt"),
+           "PYTHONPATH": str(ROOT / "src")}
+    env.pop("JPY_SESSION_NAME", None)
+    log = open(work / "lab.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser",
+         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
+         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+         *(["--allow-root"] if os.geteuid() == 0 else [])],
+        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for_server(f"{base}/nbops/api/runs?token={token}", proc)
+        yield base, token, store
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        if proc.returncode not in (0, -15, None):
+            print((work / "lab.log").read_text()[-3000:])
+
+
+@pytest.fixture(scope="module")
+def page(lab):
+    from playwright.sync_api import sync_playwright
+
+    base, token, _ = lab
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 860})
+        page = context.new_page()
+        page.set_default_timeout(30_000)
+        page.goto(f"{base}/lab/tree/demo.ipynb?token={token}")
+        page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
+        # the kernel is up once the status bar says "Python 3 (ipykernel) | Idle"
+        page.wait_for_function(
+            "() => /ipykernel\\)?\\s*\\|\\s*Idle/.test("
+            "document.querySelector('#jp-main-statusbar')?.textContent || '')",
+            timeout=60_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def store_api(store: Path, code: str):
+    """Evaluate ``code`` against the store with the public API in a fresh process."""
+    out = subprocess.run(
+        [sys.executable, "-c", f"import json, nbops; print(json.dumps({code}, default=str))"],
+        env={**os.environ, "NBOPS_STORE": str(store)}, capture_output=True, text=True,
+        check=True, timeout=60)
+    return json.loads(out.stdout)
+
+
+def run_cell(page, index: int) -> None:
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(index)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+
+
+def test_tracked_cell_run_shows_in_the_sidebar_and_a_version_moves_to_production(page, lab):
+    _, _, store = lab
+    IMG.mkdir(parents=True, exist_ok=True)
+
+    # 1. run the notebook's %load_ext and %%track cells
+    run_cell(page, 0)
+    page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-InputPrompt",
+                                                        has_text="[1]").wait_for()
+    run_cell(page, 1)
+    badge = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".nbops-badge[data-run-id]")
+    badge.wait_for()
+    run_id = badge.get_attribute("data-run-id")
+    assert badge.get_attribute("data-status") == "FINISHED"
+
+    # the badge names the run the kernel wrote to the store
+    newest = store_api(store, "nbops.run_page(limit=1, parent='none')['runs'][0]")
+    assert newest["run_id"] == run_id
+    assert newest["name"] == "ui-demo" and newest["metrics"] == {"accuracy": 0.875}
+    assert page.locator(".jp-Notebook .jp-Cell").nth(2).locator(".nbops-badge").count() == 0
+
+    # 2. the sidebar lists the run with its key metric
+    page.locator(".jp-SideBar.jp-mod-left [data-id='nbops-sidebar']").click()
+    row = page.locator(f".nbops-run[data-run-id='{run_id}']")
+    row.wait_for()
+    assert "ui-demo" in row.inner_text() and "accuracy=0.875" in row.inner_text()
+    assert row.get_attribute("data-status") == "FINISHED"
+    page.screenshot(path=str(IMG / "lab-sidebar.png"))
+
+    # 3. the run detail view
+    row.click()
+    detail = page.locator(".nbops-run-detail")
+    detail.wait_for(state="visible")
+    assert run_id in detail.inner_text() and "alpha" in detail.inner_text()
+    page.screenshot(path=str(IMG / "lab-run-detail.png"))
+    detail.locator(".nbops-back").click()
+
+    # 4. move churn v1 to Production from the sidebar, with a reason
+    version = page.locator(".nbops-version[data-model='churn'][data-version='1']")
+    assert version.get_attribute("data-stage") == "None"
+    version.locator(".nbops-stage-select").select_option("Production")
+    version.locator(".nbops-reason").fill("passed the UI review")
+    version.locator(".nbops-move").click()
+    page.wait_for_selector(
+        ".nbops-version[data-model='churn'][data-version='1'][data-stage='Production']")
+    page.screenshot(path=str(IMG / "lab-registry.png"))
+
+    # 5. the store changed, with the reason in the audit log
+    record = store_api(store, "nbops.get_model('churn', 1)")
+    assert record["stage"] == "Production"
+    last = store_api(store, "nbops.model_history('churn').iloc[-1].to_dict()")
+    assert (last["action"], last["to"], last["reason"]) == (
+        "transition", "Production", "passed the UI review")
+    assert store_api(store, "nbops.get_model('churn', 2)['stage']") == "Staging"
+
+
+def test_toggle_track_command_adds_and_removes_the_magic(page, lab):
+    cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
+    cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Escape")  # command mode, cell selected
+    page.keyboard.press("Control+Alt+t")
+    cell.locator(".nbops-badge").wait_for()
+    assert cell.locator(".jp-InputArea-editor").inner_text().startswith("%%track")
+    page.screenshot(path=str(IMG / "lab-tracked-cell.png"))
+    page.keyboard.press("Control+Alt+t")
+    cell.locator(".nbops-badge").wait_for(state="detached")
+    assert not cell.locator(".jp-InputArea-editor").inner_text().startswith("%%track")
+
