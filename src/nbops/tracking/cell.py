@@ -101,7 +101,8 @@ def _compile_cell(shell: Any, code: str, overrides: dict[str, Any]):
     flags = 0
     if shell is not None:
         compiler = shell.compile
-        filename = compiler.cache(code, shell.execution_count, raw_code=code)
+        # IPython counts the running cell before executing it: its number is one less
+        filename = compiler.cache(code, max(shell.execution_count - 1, 0), raw_code=code)
         flags = compiler.flags
     body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
     expr = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None

@@ -9,6 +9,7 @@ run and key.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import uuid
@@ -51,6 +52,20 @@ def to_metric(value: Any) -> float | int:
         ) from None
 
 
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for warnings.warn (called from the function that warns) that
+    points at the first frame outside nbops: the user's line, not ours."""
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE_DIR):
+        frame = frame.f_back
+        level += 1
+    return level
+
+
 def to_param(key: str, value: Any) -> Any:
     """A param value that JSON can hold; anything else becomes its repr, with a warning."""
     if _jsonable(value):
@@ -61,7 +76,7 @@ def to_param(key: str, value: Any) -> Any:
     warnings.warn(
         f"nbops: param {key!r} of type {type(value).__name__} is not JSON-able; "
         "stored as its repr",
-        stacklevel=3,
+        stacklevel=user_stacklevel(),
     )
     return repr(value)
 
@@ -262,7 +277,7 @@ class Run:
                 warnings.warn(
                     f"nbops: run {self.run_id} already has an artifact {name!r} with other "
                     f"content; this one is stored as '{stem}-{k}{suffix}'",
-                    stacklevel=3,
+                    stacklevel=user_stacklevel(),
                 )
                 name = f"{stem}-{k}{suffix}"
             record = {"name": name, "sha256": sha, "size": size, "kind": kind}
