@@ -19,8 +19,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
-from tests.conftest import needs
+from conftest import needs
 
 ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"
