@@ -44,6 +44,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "metric_history": ("nbops.tracking.api", "metric_history"),
     "run_page": ("nbops.tracking.listing", "run_page"),
     "Run": ("nbops.tracking.run", "Run"),
+    # evaluation: sweeps, comparison, reproduce
+    "sweep": ("nbops.tracking.sweep", "sweep"),
+    "reproduce": ("nbops.tracking.reproduce", "reproduce"),
+    "diff": ("nbops.evaluation", "diff"),
+    "best_run": ("nbops.evaluation", "best_run"),
+    "compare": ("nbops.widgets.compare", "compare"),
     # registry
     "log_model": ("nbops.registry", "log_model"),
     "register": ("nbops.registry", "register"),
