@@ -68,13 +68,18 @@ $(BENCH_VENV)/.installed: pyproject.toml
 	$(BENCH_VENV)/bin/pip install --quiet "mlflow==3.17.2" -e ".[serve]"
 	touch $@
 
-bench: $(BENCH_VENV)/.installed bench-drift bench-serving
+bench: $(BENCH_VENV)/.installed bench-drift bench-serving bench-server
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py
 
 # nbops serve.py vs `mlflow models serve`; the load generator runs in nbops' venv
 .PHONY: bench-serving
 bench-serving: $(VENV)/.installed-dev $(BENCH_VENV)/.installed
 	$(PY) benchmarks/bench_serving.py
+
+# the nbops server extension's runs endpoint vs MLflow's runs/search, 10,000 runs each
+.PHONY: bench-server
+bench-server: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python benchmarks/bench_server.py
 
 # Evidently 0.7.23 does not import with pandas 3: its own environment with pandas < 3.
 EVIDENTLY_VENV := .venv-bench-evidently
