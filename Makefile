@@ -58,7 +58,8 @@ labext: $(LABEXT_OUT)
 
 # JupyterLab on the example notebooks, with the nbops sidebar (loopback only)
 lab: $(VENV)/.installed-dev labext
-	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=example_notebooks
+	$(VENV)/bin/jupyter lab --ServerApp.ip=127.0.0.1 --ServerApp.root_dir=example_notebooks \
+	  $(if $(filter 0,$(shell id -u)),--allow-root)
 
 # Peers for benchmarks live in their own environments, never in nbops' dependencies.
 BENCH_VENV := .venv-bench
