@@ -31,6 +31,7 @@ def distribution_spec(column: str, dist: dict[str, Any], row: dict[str, Any] | N
     else:
         common = {"x": dist["labels"]}
         barmode = "group"
+    xaxis = {"type": "category"} if dist["kind"] != "numeric" else {}
     title = column
     if row is not None and row.get("test"):
         verdict = "DRIFT" if row["drifted"] else "no drift"
@@ -49,6 +50,7 @@ def distribution_spec(column: str, dist: dict[str, Any], row: dict[str, Any] | N
             "height": height,
             "margin": {"l": 50, "r": 10, "t": 40, "b": 40},
             "yaxis": {"title": {"text": "share"}, "tickformat": ".0%"},
+            "xaxis": xaxis,
             "legend": {"orientation": "h", "y": -0.2},
             "template": "plotly_white",
         },
