@@ -236,3 +236,13 @@ def test_widget_reads_through_the_api_only():
             imported.update(a.name for a in node.names)
     assert not any("store" in name or "tinydb" in name for name in imported), imported
     assert "open(" not in source.read_text()
+
+
+def test_parallel_coordinates_puts_params_spanning_decades_on_a_log_axis(store):
+    for lr in (1e-4, 1e-2, 1.0):
+        with nbops.start_run() as run:
+            run.log_params({"lr": lr})
+            run.log_metric("acc", lr)
+    fig = evaluation.parallel_coordinates(metric="acc")
+    axis = fig.data[0].dimensions[0]
+    assert axis.label == "log10(lr)" and sorted(axis.values) == pytest.approx([-4, -2, 0])

@@ -12,6 +12,7 @@ dicts and plotly Figures, so tests, scripts and the CLI see exactly what the wid
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -380,7 +381,13 @@ def parallel_coordinates(
         values = frame[pcol]
         numeric = pd.to_numeric(values, errors="coerce")
         if numeric.notna().all():
-            dims.append({"label": name, "values": numeric.astype(float).tolist()})
+            values = numeric.astype(float)
+            if (values > 0).all() and values.max() / values.min() >= 100:
+                # a loguniform-style param: spread the decades evenly (parcoords is linear)
+                dims.append({"label": f"log10({name})", "values": values.map(math.log10)
+                             .tolist()})
+            else:
+                dims.append({"label": name, "values": values.tolist()})
         else:
             labels = values.astype(str)
             cats = sorted(labels.unique())
