@@ -48,12 +48,13 @@ labextension/node_modules/.package-lock.json: labextension/package-lock.json
 $(LABEXT_OUT): $(LABEXT_SRC) labextension/node_modules/.package-lock.json | $(VENV)/.installed-dev
 	cd labextension && PATH="$(abspath $(VENV))/bin:$$PATH" npm run build:prod
 
-# build the prebuilt extension and point the venv's JupyterLab at it (a link, so a
-# rebuild shows after a browser reload); enable the server extension
+# build the prebuilt extension and install it into the venv's JupyterLab (a copy, as
+# pip installs it: a link would let pip's uninstall delete the build); enable the server
+# extension
 labext: $(LABEXT_OUT)
 	@mkdir -p $(VENV)/share/jupyter/labextensions $(VENV)/etc/jupyter/jupyter_server_config.d
 	@rm -rf $(VENV)/share/jupyter/labextensions/nbops-labextension
-	ln -s $(abspath src/nbops/labextension) $(VENV)/share/jupyter/labextensions/nbops-labextension
+	cp -r src/nbops/labextension $(VENV)/share/jupyter/labextensions/nbops-labextension
 	cp jupyter-config/jupyter_server_config.d/nbops.json $(VENV)/etc/jupyter/jupyter_server_config.d/
 
 # JupyterLab on the example notebooks, with the nbops sidebar (loopback only)
