@@ -64,8 +64,8 @@ _LAZY: dict[str, tuple[str, str]] = {
     "lineage": ("nbops.registry", "lineage"),
     "archive_model": ("nbops.registry", "archive"),
     "delete_model_version": ("nbops.registry", "delete"),
-    # data, quality, drift, alerts
-    "drift": ("nbops.drift", "drift"),
+    # data, quality, drift, alerts ("drift" and "datasets" are callable modules)
+    "drift": ("nbops.drift", "_module"),
     "DriftReport": ("nbops.drift.report", "DriftReport"),
     "log_drift": ("nbops.drift.report", "log_drift"),
     "drift_widget": ("nbops.widgets.drift", "drift_widget"),
@@ -77,7 +77,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "prediction_log": ("nbops.serving.monitor", "prediction_log"),
     "export_widget": ("nbops.widgets.export", "export_widget"),
     "log_dataset": ("nbops.datasets", "log_dataset"),
-    "datasets": ("nbops.datasets", "datasets"),
+    "datasets": ("nbops.datasets", "_module"),
     "alerts": ("nbops.alerts", "_module"),
 }
 

@@ -8,6 +8,7 @@ they came from, and any changed cell gives a new one.
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import Any
 
 from ._errors import NbopsError
@@ -256,7 +257,9 @@ def _make_callable() -> None:
         def __call__(self, name: str | None = None):
             return datasets(name)
 
-    sys.modules[__name__].__class__ = _DatasetsModule
+    module = sys.modules[__name__]
+    module.__class__ = _DatasetsModule
 
 
 _make_callable()
+_module = sys.modules[__name__]  # `nbops.datasets` resolves to this (callable) module

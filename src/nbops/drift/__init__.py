@@ -4,6 +4,8 @@ stats.py holds the vectorised tests, compute.py prepares columns and runs them,
 report.py renders and stores reports, plots.py draws aggregated distributions.
 """
 
+import sys
+
 from .compute import DriftWarning, drift
 from .report import DriftReport, log_drift
 from .stats import METHODS
@@ -21,7 +23,9 @@ def _make_callable() -> None:
         def __call__(self, *args, **kwargs):
             return drift(*args, **kwargs)
 
-    sys.modules[__name__].__class__ = _DriftModule
+    module = sys.modules[__name__]
+    module.__class__ = _DriftModule
 
 
 _make_callable()
+_module = sys.modules[__name__]  # `nbops.drift` resolves to this (callable) module
