@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from . import capture
-from .run import Run
+from .run import Run, user_stacklevel
 
 MAX_FINGERPRINT_BYTES = int(os.environ.get("NBOPS_MAX_FINGERPRINT_BYTES", 1 << 30))
 
@@ -191,6 +191,18 @@ def _fingerprint(value: Any) -> dict[str, Any] | None:
     return fingerprint(value)
 
 
+def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
+    """The values of names given with an option; a missing name is a warning."""
+    found = {}
+    for name in names:
+        if name in ns:
+            found[name] = ns[name]
+        else:
+            warnings.warn(f"nbops: {option} names {name!r}, which the cell did not define",
+                          stacklevel=user_stacklevel())
+    return found
+
+
 def _record(run, ns, analysis, before, art_before, read_fps, options, result) -> None:
     run.update_info(env=capture.env_info())  # after the cell: it sees the cell's imports
     changed = capture.changed_names(before, ns)
@@ -198,12 +210,7 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
 
     params = {k: options.overrides.get(k, v) for k, v in analysis.literals.items()}
     params.update({k: v for k, v in options.overrides.items() if k not in params})
-    for name in options.params:
-        if name not in ns:
-            warnings.warn(f"nbops: --params names {name!r}, which the cell did not define",
-                          stacklevel=4)
-            continue
-        params[name] = ns[name]
+    params.update(_named(ns, options.params, "--params"))
     run.log_params(params)
 
     metrics = {}
@@ -211,12 +218,7 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
         value = ns.get(name)
         if capture.is_numeric_scalar(value):
             metrics[name] = value
-    for name in options.metrics:
-        if name not in ns:
-            warnings.warn(f"nbops: --metrics names {name!r}, which the cell did not define",
-                          stacklevel=4)
-            continue
-        metrics[name] = ns[name]
+    metrics.update(_named(ns, options.metrics, "--metrics"))
     run.log_metrics(metrics)
 
     store = run.store
