@@ -253,13 +253,7 @@ def check_model_bytes(data: bytes, sha256: str, trusted_types: Iterable[str],
 
     Raises ModelIntegrityError if the bytes do not hash to ``sha256`` or if the file
     asks skops to trust a type that is not in ``trusted_types``."""
-    actual = sha256_bytes(data)
-    if actual != sha256:
-        raise ModelIntegrityError(
-            f"{source} hashes to {actual[:12]}, but {sha256[:12]} was recorded when it was "
-            "saved: it was changed or replaced afterwards, so nbops will not load it. Restore "
-            "the original file or log and register the model again."
-        )
+    _check_sha256(data, sha256, source)
     import skops.io as sio
 
     try:
@@ -268,11 +262,25 @@ def check_model_bytes(data: bytes, sha256: str, trusted_types: Iterable[str],
         raise ModelIntegrityError(f"{source} is not a readable skops file: {exc}") from exc
     unexpected = sorted(set(needed) - set(trusted_types))
     if unexpected:
-        raise ModelIntegrityError(
-            f"{source} asks to trust types {unexpected} that were not recorded when it was "
-            f"saved (recorded: {sorted(trusted_types)}); nbops refuses to load it"
-        )
+        raise _types_refused(source, unexpected, sorted(trusted_types))
     return needed
+
+
+def _check_sha256(data: bytes, sha256: str, source: str) -> None:
+    actual = sha256_bytes(data)
+    if actual != sha256:
+        raise ModelIntegrityError(
+            f"{source} hashes to {actual[:12]}, but {sha256[:12]} was recorded when it was "
+            "saved: it was changed or replaced afterwards, so nbops will not load it. Restore "
+            "the original file or log and register the model again."
+        )
+
+
+def _types_refused(source: str, unexpected: Any, recorded: list[str]) -> ModelIntegrityError:
+    return ModelIntegrityError(
+        f"{source} asks to trust types {unexpected} that were not recorded when it was "
+        f"saved (recorded: {recorded}); nbops refuses to load it"
+    )
 
 
 def load_model_file(path: str | os.PathLike, sha256: str, trusted_types: Iterable[str]) -> Any:
@@ -286,7 +294,15 @@ def load_model_file(path: str | os.PathLike, sha256: str, trusted_types: Iterabl
         raise RegistryError(
             f"model file {path} is missing; it may have been deleted with its model version"
         ) from None
-    trusted = check_model_bytes(data, sha256, list(trusted_types), source=f"model file {path}")
+    trusted = sorted(trusted_types)
+    _check_sha256(data, sha256, f"model file {path}")
     import skops.io as sio
+    from skops.io.exceptions import UntrustedTypesFoundException
 
-    return sio.loads(data, trusted=trusted)
+    # skops audits the file before constructing anything: it refuses any type beyond
+    # the default-safe ones and ``trusted``, which is the recorded-types check itself
+    try:
+        return sio.loads(data, trusted=trusted)
+    except UntrustedTypesFoundException:
+        unexpected = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
+        raise _types_refused(f"model file {path}", unexpected, trusted) from None
