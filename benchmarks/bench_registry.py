@@ -67,7 +67,7 @@ def nbops_iteration(model, X, name: str) -> dict[str, float]:
     return t
 
 
-def mlflow_iteration(model, X, name: str, fmt: str | None) -> dict[str, float]:
+def mlflow_iteration(model, X, name: str, fmt: str, pinned: bool = False) -> dict[str, float]:
     import mlflow
     import mlflow.sklearn
     from mlflow import MlflowClient
@@ -80,6 +80,8 @@ def mlflow_iteration(model, X, name: str, fmt: str | None) -> dict[str, float]:
         kwargs = {"serialization_format": fmt}
         if fmt == "skops":
             kwargs["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]
+        if pinned:  # skips MLflow's pip-requirements inference (a subprocess per log)
+            kwargs["pip_requirements"] = ["scikit-learn", "skops"]
         mlflow.sklearn.log_model(model, name="model",
                                  signature=infer_signature(X, model.predict(X)), **kwargs)
     t1 = time.perf_counter()
@@ -125,8 +127,8 @@ def file_sizes(nbops_store: Path, mlflow_root: Path) -> dict:
         return max(sizes) if sizes else None
 
     return {"nbops_model_skops": biggest(nbops_store / "artifacts", "*"),
-            "mlflow_model_skops": biggest(mlflow_root / "skops", "model.skops"),
-            "mlflow_model_cloudpickle": biggest(mlflow_root / "pickle", "model.pkl")}
+            "mlflow_model_skops": biggest(mlflow_root / "mlflow_skops", "model.skops"),
+            "mlflow_model_cloudpickle": biggest(mlflow_root / "mlflow_cloudpickle", "model.pkl")}
 
 
 def main() -> int:
@@ -155,16 +157,18 @@ def main() -> int:
         import mlflow
 
         results = {}
-        for label, fmt in (("mlflow_skops", "skops"), ("mlflow_cloudpickle", "cloudpickle")):
-            folder = tmp / ("skops" if fmt == "skops" else "pickle")
+        variants = (("mlflow_skops", "skops", False), ("mlflow_cloudpickle", "cloudpickle", False),
+                    ("mlflow_skops_pinned_requirements", "skops", True))
+        for label, fmt, pinned in variants:
+            folder = tmp / label
             folder.mkdir()
             mlflow.set_tracking_uri(f"sqlite:///{folder / 'mlflow.db'}")
             mlflow.set_registry_uri(f"sqlite:///{folder / 'mlflow.db'}")
             exp = mlflow.create_experiment("bench", artifact_location=(folder / "art").as_uri())
             mlflow.set_experiment(experiment_id=exp)
-            results[label] = summarise([mlflow_iteration(model, X, "bench-model", fmt)
+            results[label] = summarise([mlflow_iteration(model, X, "bench-model", fmt, pinned)
                                         for _ in range(n)])
-            if fmt == "skops":
+            if label == "mlflow_skops":
                 default_behaviour = mlflow_default_refusal(model)
         sizes = file_sizes(tmp / "nbops", tmp)
 
@@ -188,7 +192,8 @@ def main() -> int:
             "nbops checks sha256 and recorded skops trusted types on every load; "
             "MLflow's skops load checks the trusted types passed at log time, its default "
             "cloudpickle load checks neither",
-            "MLflow's log step includes its default pip-requirements inference",
+            "MLflow's log step includes its default pip-requirements inference; the "
+            "'pinned_requirements' variant passes pip_requirements and skips it",
             "MLflow 3.17.2 saves sklearn models with skops by default and needs "
             "skops_trusted_types=['sklearn.tree._tree.Tree'] for a forest; nbops records the "
             "types itself when it saves",
