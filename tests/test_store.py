@@ -200,3 +200,17 @@ def test_artifacts_are_content_addressed_and_verified(tmp_path):
     path.write_text("tampered")
     with pytest.raises(ModelIntegrityError, match="was changed after it was stored"):
         store.artifacts.verify(sha)
+
+
+def test_a_failed_transaction_leaves_no_trace_in_memory_or_on_disk(tmp_path):
+    store = Store(tmp_path)
+    store.runs.insert({"run_id": "kept"})
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            store.runs.insert({"run_id": "ghost"})
+            raise RuntimeError("abort")
+    assert [d["run_id"] for d in store.all_runs()] == ["kept"]
+    assert store.runs.doc_id_of("run_id", "ghost") is None
+    assert [d["run_id"] for d in Store(tmp_path).all_runs()] == ["kept"]
+    store.runs.insert({"run_id": "next"})  # ids stay consistent afterwards
+    assert [d["run_id"] for d in Store(tmp_path).all_runs()] == ["kept", "next"]

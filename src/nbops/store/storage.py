@@ -298,6 +298,11 @@ class LogStorage(Storage):
                     try:
                         if ok and self._pending:
                             self._flush()
+                        elif self._pending:
+                            # the block raised after queueing: memory holds changes the
+                            # file never got; forget them and re-read the file
+                            self._reset()
+                            self.refresh()
                     finally:
                         self._pending = []
                         self._lock.release()
