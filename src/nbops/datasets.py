@@ -186,9 +186,9 @@ def _with_runs(store: Any, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _active_runs() -> list[Any]:
-    from .tracking import api
+    from .tracking.api import active_runs
 
-    return list(getattr(api, "_active", []))
+    return active_runs()
 
 
 def dataset(name: str, version: int | None = None) -> dict[str, Any]:

@@ -215,7 +215,7 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
         artifact_name = MODEL_FILE_NAME if name == "model" else f"{name}/{MODEL_FILE_NAME}"
         artifact = run.log_artifact(Path(tmp) / MODEL_FILE_NAME, name=artifact_name,
                                     kind="model")
-    entries: list[dict[str, Any]] = list(run._extra.get("models") or [])
+    entries: list[dict[str, Any]] = list(run.recorded("models") or [])
     same = [e for e in entries if e["name"] == name]
     if same and same[-1]["sha256"] == facts["sha256"]:
         return dict(same[-1])
@@ -281,11 +281,9 @@ def register(run_id: str, name: str, description: str | None = None,
     RunNotFoundError for an unknown run, RegistryError if the run logged no model,
     ModelIntegrityError if its file no longer matches its sha256."""
     name = _check_name(name)
-    from .tracking import api
+    from .tracking.api import flush_if_active
 
-    for active in list(api._active):  # an open run may still hold its model entry
-        if active.run_id == run_id:
-            active.flush()
+    flush_if_active(run_id)  # an open run may still hold its model entry
     store = get_store()
     run = store.get_run(run_id)
     entry = _pick_logged_model(run, model)

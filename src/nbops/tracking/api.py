@@ -73,6 +73,18 @@ def active_run() -> Run | None:
     return _active[-1] if _active else None
 
 
+def active_runs() -> list[Run]:
+    """Runs started in this process and not yet ended, outermost first."""
+    return list(_active)
+
+
+def flush_if_active(run_id: str) -> None:
+    """Write what a run still open in this process buffers, so readers see it."""
+    for run in list(_active):
+        if run.run_id == run_id:
+            run.flush()
+
+
 def _current(action: str) -> Run:
     run = active_run()
     if run is None:
@@ -209,9 +221,7 @@ def metric_history(run_id: str, key: str) -> pd.DataFrame:
     Raises RunNotFoundError for an unknown run and NbopsError for an unknown metric."""
     import pandas as pd
 
-    for run in _active:  # include what an active run still buffers
-        if run.run_id == run_id:
-            run.flush()
+    flush_if_active(run_id)  # include what an active run still buffers
     store = get_store()
     doc = store.get_run(run_id)
     steps = store.get_steps(run_id, key)

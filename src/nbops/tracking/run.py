@@ -305,6 +305,10 @@ class Run:
             "artifacts": [dict(a) for a in self.artifacts],
         }
 
+    def recorded(self, field: str, default: Any = None) -> Any:
+        """A field set with :meth:`update_info` that the run will write (e.g. "models")."""
+        return self._extra.get(field, default)
+
     def update_info(self, **fields: Any) -> None:
         """Set recorded fields such as ``code`` or ``env`` (written at the next flush/end)."""
         self._extra.update(fields)
