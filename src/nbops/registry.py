@@ -117,8 +117,10 @@ def _ref(name: str, version: int) -> str:
     return f"{name}/{version}"
 
 
-def _event(store: Store, action: str, name: str, version: int | None, from_: Any, to: Any,
-           reason: str | None, **extra: Any) -> None:
+def record_event(store: Store, action: str, name: str, version: int | None, from_: Any,
+                 to: Any, reason: str | None, **extra: Any) -> None:
+    """Append one audit-log entry (who, when, name, version, from, to, reason) to
+    ``events``; also used by serving to copy canary steps into the log."""
     store.add_event({
         "source": EVENT_SOURCE, "action": action, "who": _user(), "when": _now(),
         "name": name, "version": version, "from": from_, "to": to, "reason": reason,
@@ -321,7 +323,7 @@ def register(run_id: str, name: str, description: str | None = None,
             "user": _user(),
         }
         store.models.insert(record)
-        _event(store, "register", name, version, None, None, description, run_id=run_id)
+        record_event(store, "register", name, version, None, None, description, run_id=run_id)
     return _deep_copy(record)
 
 
@@ -354,7 +356,7 @@ def _move(store: Store, doc_id: int, rec: dict[str, Any], target: str | None, ac
           reason: str | None) -> None:
     before = rec.get("stage")
     store.models.update({"stage": target, "updated": _now()}, doc_ids=[doc_id])
-    _event(store, action, rec["name"], rec["version"], before, target, reason)
+    record_event(store, action, rec["name"], rec["version"], before, target, reason)
 
 
 def archive(name: str, version: Any, reason: str | None = None) -> dict[str, Any]:
@@ -422,7 +424,7 @@ def set_alias(name: str, alias: str, version: Any, reason: str | None = None) ->
                     {"aliases": [a for a in other["aliases"] if a != alias]}, doc_ids=[other_id])
         store.models.update({"aliases": [*(rec.get("aliases") or []), alias],
                              "updated": _now()}, doc_ids=[doc_id])
-        _event(store, "set_alias", name, rec["version"], previous, rec["version"], reason,
+        record_event(store, "set_alias", name, rec["version"], previous, rec["version"], reason,
                alias=alias)
         return _deep_copy(store.models.get(doc_id=doc_id))
 
@@ -434,7 +436,7 @@ def delete_alias(name: str, alias: str, reason: str | None = None) -> dict[str, 
         doc_id, rec = _resolve(store, name, alias=alias)
         store.models.update({"aliases": [a for a in rec["aliases"] if a != alias],
                              "updated": _now()}, doc_ids=[doc_id])
-        _event(store, "delete_alias", name, rec["version"], rec["version"], None, reason,
+        record_event(store, "delete_alias", name, rec["version"], rec["version"], None, reason,
                alias=alias)
         return _deep_copy(store.models.get(doc_id=doc_id))
 
@@ -560,7 +562,7 @@ def delete(name: str, version: Any, reason: str | None = None) -> dict[str, Any]
             )
         rec = _deep_copy(rec)
         store.models.remove(doc_ids=[doc_id])
-        _event(store, "delete", name, rec["version"], rec.get("stage"), None, reason)
+        record_event(store, "delete", name, rec["version"], rec.get("stage"), None, reason)
         shared = any(doc.get("sha256") == rec["sha256"]
                      for doc in store.storage.live_table("models").values())
         if not shared:

@@ -49,7 +49,7 @@ def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None
         for ev in events:
             if ev.get("id") in seen:
                 continue
-            registry._event(st, ev["kind"], ev["model_name"], ev.get("candidate"),
+            registry.record_event(st, ev["kind"], ev["model_name"], ev.get("candidate"),
                             ev.get("from_share"), ev.get("to_share"), ev.get("reason"),
                             canary_event=ev["id"], stable=ev.get("stable"),
                             stats=ev.get("stats"), service=str(Path(service_path).resolve()))
