@@ -194,3 +194,12 @@ def test_runs_sees_runs_written_by_another_process(store):
     code = "import nbops\nwith nbops.start_run(name='there'):\n    pass"
     subprocess.run([sys.executable, "-c", code], check=True)
     assert sorted(nbops.runs()["name"]) == ["here", "there"]
+
+
+def test_set_run_tags_changes_tags_of_a_finished_run(store):
+    with nbops.start_run(tags={"a": 1}) as run:
+        pass
+    assert nbops.set_run_tags(run.run_id, {"best": True}) == {"a": "1", "best": "True"}
+    assert nbops.get_run(run.run_id)["tags"] == {"a": "1", "best": "True"}
+    with pytest.raises(RunNotFoundError):
+        nbops.set_run_tags("nope", {"x": 1})

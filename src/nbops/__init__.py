@@ -39,6 +39,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "log_artifact": ("nbops.tracking.api", "log_artifact"),
     "set_tag": ("nbops.tracking.api", "set_tag"),
     "set_tags": ("nbops.tracking.api", "set_tags"),
+    "set_run_tags": ("nbops.tracking.api", "set_run_tags"),
     "runs": ("nbops.tracking.api", "runs"),
     "get_run": ("nbops.tracking.api", "get_run"),
     "metric_history": ("nbops.tracking.api", "metric_history"),

@@ -289,25 +289,18 @@ def tag_best(
     ``best_mode``); runs among the same candidates that were tagged ``best=true``
     before get ``best=false``, so exactly one carries it. Returns the tagged run."""
     from .store import get_store
+    from .tracking.api import set_run_tags
 
     best = best_run(metric, mode=mode, experiment=experiment, runs=runs)
     candidates = select_runs(runs, experiment=experiment)
-    store = get_store()
-    with store.transaction():
+    with get_store().transaction():  # the old best loses the tag as the new one gets it
         if "tags.best" in candidates.columns:
             for run_id in candidates.loc[candidates["tags.best"] == "true", "run_id"]:
                 if run_id != best["run_id"]:
-                    _merge_tags(store, run_id, {"best": "false"})
-        tags = _merge_tags(store, best["run_id"], {"best": "true", "best_metric": metric,
-                                                   "best_mode": mode})
-    best["tags"] = tags
+                    set_run_tags(run_id, {"best": "false"})
+        best["tags"] = set_run_tags(best["run_id"], {"best": "true", "best_metric": metric,
+                                                      "best_mode": mode})
     return best
-
-
-def _merge_tags(store: Any, run_id: str, tags: dict[str, str]) -> dict[str, str]:
-    merged = {**(store.get_run(run_id).get("tags") or {}), **tags}
-    store.update_run(run_id, {"tags": merged})
-    return merged
 
 
 # -- figures --------------------------------------------------------------------------

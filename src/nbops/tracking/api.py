@@ -135,6 +135,22 @@ def set_tags(tags: dict[str, Any]) -> None:
     _current("set tags").set_tags(tags)
 
 
+def set_run_tags(run_id: str, tags: dict[str, Any]) -> dict[str, str]:
+    """Add or change tags of any recorded run, finished ones too; returns all its tags.
+
+    Tags label runs for finding them (``best=true``), so unlike params they may change
+    after the run. Raises RunNotFoundError for an unknown run."""
+    tags = {str(k): str(v) for k, v in tags.items()}
+    store = get_store()
+    with store.transaction():
+        merged = {**(store.get_run(run_id).get("tags") or {}), **tags}
+        store.update_run(run_id, {"tags": merged})
+    for run in list(_active):  # an open run writes its tags again when it ends
+        if run.run_id == run_id:
+            run.tags.update(tags)
+    return merged
+
+
 @atexit.register
 def _end_dangling_runs() -> None:
     # a script that started a run and never ended it still leaves a finished record
