@@ -112,5 +112,19 @@ def kernel(tmp_path_factory):
     k.close()
 
 
+@pytest.fixture
+def jp_asyncio_loop():
+    """Stand-ins for pytest-jupyter's two autouse fixtures. tests/test_server.py loads
+    that plugin, whose fixtures would otherwise close the current event loop after every
+    test of the session and so break Playwright's sync API in the browser tests;
+    test_server.py uses the real ones."""
+    yield None
+
+
+@pytest.fixture
+def jp_server_cleanup():
+    yield
+
+
 def python_executable() -> str:
     return sys.executable

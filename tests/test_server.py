@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
+
+# pytest-jupyter's autouse fixtures apply here only: tests/conftest.py stubs them for
+# the rest of the session (they would close the event loop Playwright's tests use)
+from pytest_jupyter.jupyter_core import jp_asyncio_loop  # noqa: F401
+from pytest_jupyter.jupyter_server import jp_server_cleanup  # noqa: F401
 from tornado.httpclient import HTTPClientError
 
 import nbops
@@ -98,6 +104,7 @@ async def test_runs_page_lists_newest_first(jp_fetch):
 async def test_runs_filter_by_experiment_status_since_and_parent(jp_fetch):
     old = make_runs(2, experiment="a")
     since = nbops.get_run(old[-1])["start_time"]
+    time.sleep(0.002)  # start times have millisecond resolution
     new = make_runs(3, experiment="b")
     with nbops.start_run(name="parent", experiment="b", capture_env=False) as parent:
         pass
@@ -111,6 +118,18 @@ async def test_runs_filter_by_experiment_status_since_and_parent(jp_fetch):
     assert [r["run_id"] for r in children["runs"]] == [child]
     failed = await get(jp_fetch, "runs", status="FAILED")
     assert failed["total"] == 0 and failed["runs"] == []
+
+
+def test_run_page_since_accepts_z_and_naive_times(store):
+    first = make_runs(1)[0]
+    time.sleep(0.002)  # start times have millisecond resolution
+    second = make_runs(1)[0]
+    since = nbops.get_run(first)["start_time"]  # e.g. 2024-05-01T12:00:00.123+00:00
+    as_z = since.replace("+00:00", "Z")
+    naive = since.replace("+00:00", "")
+    for value in (since, as_z, naive):
+        page = nbops.run_page(since=value)
+        assert [r["run_id"] for r in page["runs"]] == [second], value
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,8 @@ def run_page(
          "runs": [{run_id, name, experiment, parent_id, status, start_time, end_time,
                    duration, params, metrics, tags}, ...]}
 
-    ``since`` keeps runs started strictly after an ISO time; ``parent`` keeps the
+    ``since`` keeps runs started strictly after an ISO time (start times are
+    recorded to the millisecond; a time without a zone is UTC); ``parent`` keeps the
     children of one run, or with ``parent="none"`` only top-level runs. Raises
     NbopsError for a bad limit, offset, status or time.
     """
