@@ -127,6 +127,13 @@ def test_extra_params_and_metrics_by_name(kernel):
     assert run["params"]["cfg"] == {"k": 1} and run["metrics"]["lr"] == 2.0
 
 
+def test_a_metrics_name_assigned_a_literal_is_only_a_metric(kernel):
+    res = kernel.run("%%track -q --metrics accuracy\naccuracy = 0.93\nseed = 1\n")
+    assert res["status"] == "ok"
+    run = last_run(kernel)
+    assert run["metrics"] == {"accuracy": 0.93} and run["params"] == {"seed": 1}
+
+
 def test_unwritable_store_warns_and_cell_still_runs(kernel, tmp_path):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")

@@ -208,7 +208,9 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
     changed = capture.changed_names(before, ns)
     skip = set(analysis.loop_vars)
 
-    params = {k: options.overrides.get(k, v) for k, v in analysis.literals.items()}
+    # a name the user asked for as a metric is a metric, even when assigned a literal
+    params = {k: options.overrides.get(k, v) for k, v in analysis.literals.items()
+              if k not in options.metrics}
     params.update({k: v for k, v in options.overrides.items() if k not in params})
     params.update(_named(ns, options.params, "--params"))
     run.log_params(params)
