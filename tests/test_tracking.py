@@ -203,3 +203,11 @@ def test_set_run_tags_changes_tags_of_a_finished_run(store):
     assert nbops.get_run(run.run_id)["tags"] == {"a": "1", "best": "True"}
     with pytest.raises(RunNotFoundError):
         nbops.set_run_tags("nope", {"x": 1})
+
+
+def test_subpackages_are_reachable_after_plain_import():
+    code = ("import sys, nbops\nassert callable(nbops.registry.widget)\n"
+            "assert callable(nbops.evaluation.diff)\nprint('pandas' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"  # reaching them stays lazy

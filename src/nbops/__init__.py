@@ -88,7 +88,13 @@ __all__ = sorted(
 )
 
 
+# subpackages reachable as attributes after a plain `import nbops` (nbops.registry.widget())
+_SUBMODULES = {"registry", "evaluation", "quality", "serving", "store", "tracking", "widgets"}
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"nbops.{name}")
     try:
         module, attr = _LAZY[name]
     except KeyError:
@@ -99,7 +105,7 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return __all__
+    return sorted({*__all__, *_SUBMODULES})
 
 
 def load_ipython_extension(ipython: Any) -> None:
