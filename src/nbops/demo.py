@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -25,6 +26,7 @@ def run_demo(output: Path, notebooks: Path | None = None, timeout: int = 600) ->
     """Execute every ``*.ipynb`` in ``notebooks`` in order; executed copies and the demo
     store go to ``output``. Returns a process exit code (0 when all ran)."""
     import nbformat
+    from jupyter_client import KernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
@@ -37,11 +39,15 @@ def run_demo(output: Path, notebooks: Path | None = None, timeout: int = 600) ->
     store = output / "store"
     os.environ["NBOPS_STORE"] = str(store)  # the kernels inherit it
     failed = 0
+    sockets = tempfile.TemporaryDirectory(prefix="nbops-demo-")
     for path in paths:
         t0 = time.perf_counter()
         print(f"running {path.name} ...", end=" ", flush=True)
         nb = nbformat.read(path, as_version=4)
-        client = NotebookClient(nb, timeout=timeout, kernel_name="python3",
+        # IPC transport: a local kernel needs no TCP ports (and prints no warning about them)
+        km = KernelManager(kernel_name="python3", transport="ipc",
+                           ip=str(Path(sockets.name) / path.stem))
+        client = NotebookClient(nb, km=km, timeout=timeout,
                                 resources={"metadata": {"path": str(output)}})
         try:
             client.execute()
@@ -51,13 +57,16 @@ def run_demo(output: Path, notebooks: Path | None = None, timeout: int = 600) ->
             print("FAILED")
             print(str(exc)[-2000:], file=sys.stderr)
         nbformat.write(nb, output / path.name)
+    sockets.cleanup()
 
     import nbops
 
     nbops.set_store(store)
     frame = nbops.runs()
     cols = [c for c in ("run_id", "name", "experiment", "status", "duration") if c in frame]
-    metric_cols = [c for c in frame.columns if c.startswith("metrics.")][:4]
+    # the metrics most runs share, not the first few alphabetically
+    metric_cols = sorted((c for c in frame.columns if c.startswith("metrics.")),
+                         key=lambda c: -frame[c].notna().sum())[:3]
     print()
     print(frame[cols + metric_cols].head(20).to_string(index=False) if len(frame) else "no runs")
     print(f"\n{len(frame)} runs recorded.")
