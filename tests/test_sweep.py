@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from conftest import needs
 
 import nbops
 from nbops.tracking.sweep import SweepError, SweepSpecError, parse_space, sweep
@@ -75,7 +76,10 @@ def test_random_sweep_accepts_a_spec_string(store):
 
 
 def test_bayes_sweep_uses_optuna_tpe_and_finds_a_good_point(store):
-    pytest.importorskip("optuna")
+    import importlib.util
+
+    needs(importlib.util.find_spec("optuna") is not None,
+          "optuna for bayes search: pip install 'nbops[bayes]'")
     res = sweep(lambda x, kind: {"loss": (x - 0.3) ** 2 + (kind != "b")},
                 "x=uniform(0,1) kind=['a','b']", search="bayes", trials=25, seed=1,
                 objective="loss", progress=False)
