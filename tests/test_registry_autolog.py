@@ -107,3 +107,22 @@ def test_register_untracked_cell_run_without_model_explains(k):
     assert res["status"] == "error"
     assert res["error"]["ename"] == "RegistryError"
     assert "%%track --model VAR" in res["error"]["evalue"]
+
+
+def test_tracked_cell_stores_the_training_frame_as_the_reference(k):
+    res = k.run("%%track -q -n withref\n"
+                "ref_rf = RandomForestClassifier(n_estimators=3, random_state=0)\n"
+                "ref_rf.fit(X_train, y_train)\n")
+    assert res["status"] == "ok", res
+    run = last_run(k)
+    (entry,) = run["models"]
+    ref = entry["reference"]
+    assert ref["rows"] == ref["total_rows"] == 90 and ref["columns"] == ["f", "n"]
+    assert ref["sampled"] is False
+    assert any(a["kind"] == "reference" and a["sha256"] == ref["sha256"]
+               for a in run["artifacts"])
+    res = k.run(f"nbops.register({run['run_id']!r}, 'with-ref')\n"
+                "back = nbops.load_reference('with-ref')\n"
+                "print(back.equals(X_train.reset_index(drop=True)), dict(back.dtypes.astype(str)))")
+    assert res["status"] == "ok", res
+    assert res["text"].strip() == "True {'f': 'float64', 'n': 'int64'}"

@@ -59,6 +59,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "delete_alias": ("nbops.registry", "delete_alias"),
     "get_model": ("nbops.registry", "get"),
     "load_model": ("nbops.registry", "load"),
+    "load_reference": ("nbops.registry", "load_reference"),
     "models": ("nbops.registry", "models"),
     "model_history": ("nbops.registry", "history"),
     "rollback": ("nbops.registry", "rollback"),

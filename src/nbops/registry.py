@@ -17,6 +17,8 @@ writes nothing.
 from __future__ import annotations
 
 import getpass
+import importlib.util
+import io
 import os
 import re
 import tempfile
@@ -39,6 +41,10 @@ _STAGE_NAMES = {"none": None, "staging": "Staging", "production": "Production",
                 "archived": "Archived"}
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 EVENT_SOURCE = "registry"
+#: at most this many rows of the training data are kept as a model's drift reference
+REFERENCE_MAX_ROWS = 10_000
+ENV_REFERENCE_ROWS = "NBOPS_REFERENCE_ROWS"
+REFERENCE_SEED = 0
 
 __all__ = [
     "STAGES",
@@ -49,6 +55,7 @@ __all__ = [
     "history",
     "lineage",
     "load",
+    "load_reference",
     "log_model",
     "models",
     "register",
@@ -192,15 +199,19 @@ def _resolve(store: Store, name: str, version: Any = None, stage: Any = None,
 
 # -- capturing a model ---------------------------------------------------------------
 def log_model(model: Any, name: str | None = None, signature: Any = None,
-              run: Run | None = None) -> dict[str, Any]:
+              run: Run | None = None, reference: Any = None) -> dict[str, Any]:
     """Save a fitted scikit-learn model (skops) as an artifact of the active run.
 
     ``name`` names the model within the run (default ``"model"``); ``signature`` is
     the training DataFrame/array (columns and dtypes are read from it), a dict
     ``{"inputs": [...], "outputs": {...}}``, or None to infer it from the model.
+    ``reference`` is the training DataFrame: a sample of at most
+    ``REFERENCE_MAX_ROWS`` rows of its input columns is stored with the model and
+    becomes the default drift reference of an export (:func:`nbops.monitor`).
     Returns the run's model entry (name, artifact, sha256, flavour, trusted_types,
-    library_versions, signature). Raises NbopsError when no run is active and
-    RegistryError for something that is not a fitted scikit-learn estimator."""
+    library_versions, signature, and ``reference`` when one was stored). Raises
+    NbopsError when no run is active and RegistryError for something that is not a
+    fitted scikit-learn estimator or a reference without the model's columns."""
     if run is None:
         from .tracking.api import active_run
 
@@ -212,6 +223,7 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
             )
     name = _check_name(name or "model", "model name")
     sig = normalise_signature(signature, model)  # before writing anything
+    sample = _reference_sample(reference, sig)
     with tempfile.TemporaryDirectory(prefix="nbops-model-") as tmp:
         facts = dump_model(model, Path(tmp) / MODEL_FILE_NAME)
         artifact_name = MODEL_FILE_NAME if name == "model" else f"{name}/{MODEL_FILE_NAME}"
@@ -219,8 +231,15 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
                                     kind="model")
     entries: list[dict[str, Any]] = list(run.recorded("models") or [])
     same = [e for e in entries if e["name"] == name]
-    if same and same[-1]["sha256"] == facts["sha256"]:
+    if same and same[-1]["sha256"] == facts["sha256"] and (
+            sample is None or same[-1].get("reference")):
         return dict(same[-1])
+    if same and same[-1]["sha256"] == facts["sha256"]:  # the same model, now with its data
+        entry = {**same[-1], "reference": _store_reference(run, name, *sample)}
+        entries[entries.index(same[-1])] = entry
+        run.update_info(models=entries)
+        run.flush()
+        return dict(entry)
     if same:  # another model under this name: keep both, like artifacts do
         k = 1
         while any(e["name"] == f"{name}-{k}" for e in entries):
@@ -229,11 +248,115 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
                       f"logged as '{name}-{k}'", stacklevel=2)
         name = f"{name}-{k}"
     entry = {"name": name, "artifact": artifact["name"], **facts, "signature": sig}
+    if sample is not None:
+        entry["reference"] = _store_reference(run, name, *sample)
     if signature is not None and not isinstance(signature, dict):
         _link_training_data(run, signature)
     run.update_info(models=[*entries, entry])
     run.flush()
     return dict(entry)
+
+
+# -- the training-data sample (the default drift reference) --------------------------
+def reference_max_rows() -> int:
+    """How many training rows a model keeps as its reference: ``$NBOPS_REFERENCE_ROWS``
+    (0 keeps none), else :data:`REFERENCE_MAX_ROWS`."""
+    raw = os.environ.get(ENV_REFERENCE_ROWS, "").strip()
+    if not raw:
+        return REFERENCE_MAX_ROWS
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        raise NbopsError(f"${ENV_REFERENCE_ROWS} must be a whole number of rows (0 stores no "
+                         f"training sample), not {raw!r}") from None
+
+
+def _reference_sample(data: Any, sig: dict[str, Any]) -> tuple[Any, int] | None:
+    """(sample, total rows) of the model's input columns of ``data``: every row when it
+    has at most :func:`reference_max_rows`, else that many rows drawn without
+    replacement with a fixed seed, kept in their original order. None when ``data`` is
+    None or False, or the limit is 0."""
+    if data is None or data is False:
+        return None
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        raise RegistryError(
+            f"reference must be the training DataFrame (pandas, with the model's input "
+            f"columns), not a {type(data).__name__}; pass reference=X_train, or leave it out"
+        )
+    limit = reference_max_rows()
+    if limit == 0:
+        return None
+    by_name = {str(c): c for c in data.columns}
+    cols = [i["name"] for i in sig.get("inputs") or []] or list(by_name)
+    missing = [c for c in cols if c not in by_name]
+    if missing:
+        raise RegistryError(
+            f"the reference DataFrame lacks the model's input columns {missing} (it has "
+            f"{list(by_name)[:20]}); pass the DataFrame the model was trained on"
+        )
+    frame = data[[by_name[c] for c in cols]]
+    frame.columns = cols
+    total = len(frame)
+    if total > limit:
+        import numpy as np
+
+        rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(total, limit,
+                                                                    replace=False))
+        frame = frame.iloc[rows]
+    return frame.reset_index(drop=True), total
+
+
+def _reference_bytes(frame: Any) -> tuple[bytes, str]:
+    """Parquet when pyarrow is importable (dtypes survive), else CSV."""
+    if importlib.util.find_spec("pyarrow") is not None:
+        buffer = io.BytesIO()
+        try:
+            frame.to_parquet(buffer, index=False, engine="pyarrow")
+            return buffer.getvalue(), "parquet"
+        except Exception as exc:  # noqa: BLE001 - e.g. a column of mixed Python objects
+            warnings.warn(f"nbops: the training sample is stored as CSV because pyarrow "
+                          f"cannot write it as Parquet: {exc}", stacklevel=3)
+    return frame.to_csv(index=False).encode(), "csv"
+
+
+def _store_reference(run: Run, name: str, frame: Any, total: int) -> dict[str, Any]:
+    """Store the sample as a content-addressed artifact of the run (kind "reference");
+    returns the model entry's ``reference`` field."""
+    data, fmt = _reference_bytes(frame)
+    file_name = f"reference.{fmt}"
+    artifact = run.log_artifact_bytes(data, file_name if name == "model" else
+                                      f"{name}/{file_name}", kind="reference")
+    return {"artifact": artifact["name"], "sha256": artifact["sha256"],
+            "size": artifact["size"], "format": fmt, "rows": len(frame), "total_rows": total,
+            "sampled": len(frame) < total, "seed": REFERENCE_SEED,
+            "columns": [str(c) for c in frame.columns]}
+
+
+def read_reference_file(path: str | os.PathLike, fmt: str) -> pd.DataFrame:
+    """A stored training sample as a DataFrame (``fmt`` "parquet" or "csv")."""
+    import pandas as pd
+
+    return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+
+
+def load_reference(name: str, version: Any = None, stage: Any = None,
+                   alias: str | None = None) -> pd.DataFrame:
+    """The training-data sample stored with one version (see :func:`get`), after
+    checking its sha256. Raises RegistryError when the version has none (it was logged
+    without its training DataFrame) and ModelIntegrityError when the file changed."""
+    store = get_store()
+    rec = _resolve(store, name, version, stage, alias)[1]
+    ref = rec.get("reference")
+    if not ref:
+        raise RegistryError(
+            f"version {rec['version']} of {name!r} has no training sample: it was logged "
+            "without its training DataFrame. Log the model with nbops.log_model(model, "
+            "reference=X_train) (a %%track cell does it by itself), or pass reference= to "
+            "nbops.export / nbops.monitor"
+        )
+    return read_reference_file(store.artifacts.verify(ref["sha256"]), ref["format"])
 
 
 def _link_training_data(run: Run, data: Any) -> None:
@@ -315,6 +438,7 @@ def register(run_id: str, name: str, description: str | None = None,
             "trusted_types": list(entry.get("trusted_types") or []),
             "library_versions": dict(entry.get("library_versions") or {}),
             "signature": entry.get("signature"),
+            "reference": _deep_copy(entry["reference"]) if entry.get("reference") else None,
             "stage": None,
             "aliases": [],
             "created": _now(),

@@ -10,7 +10,9 @@ Folder layout::
       model.npz           tree models as arrays (only when they reproduce the model)
       canary/             the candidate version (model.skops, model.json, model.npz)
       canary.json         the canary plan: version, steps, min_requests, limits
-      reference.parquet   training data (+ prediction, target) for nbops.monitor
+      reference.parquet   training data (+ prediction, target) for nbops.monitor: by
+                          default the sample stored with the version (named in
+                          model.json "reference"); CSV when pyarrow is missing
       requirements.txt  Dockerfile  README.md
       logs/               predictions.jsonl, feedback.jsonl, events.jsonl (at run time)
 """
@@ -47,31 +49,40 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
 
     ``canary`` adds a candidate: ``{"version": 4, "steps": [10, 50, 100],
     "min_requests": 200, "max_error_rate": 0.01, "max_p99_ms": 200}``.
-    ``reference`` (the training DataFrame, optionally with ``reference_target``) is
-    saved for :func:`nbops.monitor`. Returns a dict: path, model_name, version,
-    candidate_version, compiled, files. Raises RegistryError for an unknown model or
-    version, ModelIntegrityError for a changed model file, ExportError for a bad
-    canary plan or a non-empty folder without ``overwrite=True``."""
+    ``reference`` is what :func:`nbops.monitor` compares live traffic with: by default
+    the training sample stored with the version (``log_model(reference=)`` or a
+    ``%%track`` cell); a DataFrame replaces it; ``False`` exports none.
+    ``reference_target`` adds the true labels of the reference rows. Returns a dict:
+    path, model_name, version, candidate_version, compiled, reference (what was
+    written, or None), files. Raises RegistryError for an unknown model or version,
+    ModelIntegrityError for a changed model file or training sample, ExportError for a
+    bad canary plan or reference, or a non-empty folder without ``overwrite=True``."""
     from .. import registry
     from ..store import get_store
 
     store = get_store()
     rec = registry.get(name, version=version, stage=stage, alias=alias)
     plan = _canary_plan(canary, rec) if canary is not None else None
+    ref_frame, ref_meta = _reference_for(store, rec, reference, reference_target)
     folder = Path(path).expanduser().resolve()
     _prepare_folder(folder, overwrite)
 
-    model = _write_version(store, rec, folder, reference)
+    model = _write_version(store, rec, folder, ref_frame)
     out = {"path": str(folder), "model_name": rec["name"], "version": rec["version"],
-           "candidate_version": None, "compiled": (folder / "model.npz").is_file()}
+           "candidate_version": None, "compiled": (folder / "model.npz").is_file(),
+           "reference": None}
     if plan is not None:
         cand = plan.pop("record")
-        _write_version(store, cand, folder / "canary", reference)
+        _write_version(store, cand, folder / "canary", ref_frame)
         plan["folder"] = "canary"
         (folder / "canary.json").write_text(json.dumps(plan, indent=1))
         out["candidate_version"] = cand["version"]
-    if reference is not None:
-        _write_reference(folder, model, rec, reference, reference_target)
+    if ref_frame is not None:
+        ref_meta.update(_write_reference(folder, model, rec, ref_frame, reference_target))
+        meta = json.loads((folder / "model.json").read_text())
+        meta["reference"] = ref_meta
+        (folder / "model.json").write_text(json.dumps(meta, indent=1, default=str))
+        out["reference"] = ref_meta
     shutil.copyfile(APP_FILE, folder / "serve.py")
     (folder / "requirements.txt").write_text(_requirements(rec))
     (folder / "Dockerfile").write_text(_dockerfile(rec))
@@ -151,6 +162,8 @@ def _write_version(store: Any, rec: dict[str, Any], folder: Path, reference: Any
     file_name = rec.get("file_name") or "model.skops"
     shutil.copyfile(src, folder / file_name)
     meta = dict(rec)
+    # the store's note on the training sample; export() names the folder's own file
+    meta.pop("reference", None)
     meta.update({"model_name": rec["name"], "source_run": rec.get("run_id"),
                  "file_name": file_name, "store": str(store.root)})
     ref = _numeric_reference(reference, rec)
@@ -173,9 +186,43 @@ def _numeric_reference(reference: Any, rec: dict[str, Any]) -> Any:
         return None
 
 
+def _reference_for(store: Any, rec: dict[str, Any], reference: Any,
+                   target: Any) -> tuple[Any, dict[str, Any] | None]:
+    """(DataFrame, what model.json says about it) of the reference to export, or
+    (None, None): the given DataFrame, else the version's stored training sample."""
+    if reference is False:
+        if target is not None:
+            raise ExportError("reference_target was given with reference=False; drop one")
+        return None, None
+    if reference is not None:
+        return reference, {"source": "export(reference=)"}
+    stored = rec.get("reference")
+    if not stored:
+        if target is not None:
+            raise ExportError(
+                f"reference_target was given but version {rec['version']} of {rec['name']!r} "
+                "has no stored training sample to label; pass reference=X_train as well")
+        return None, None
+    from ..registry import read_reference_file
+
+    frame = read_reference_file(store.artifacts.verify(stored["sha256"]), stored["format"])
+    if target is not None and (stored.get("sampled") or len(list(target)) != len(frame)):
+        raise ExportError(
+            f"reference_target has {len(list(target))} values, but the training sample of "
+            f"version {rec['version']} keeps {len(frame)} of {stored.get('total_rows')} rows; "
+            "pass the matching rows as reference= together with reference_target=")
+    return frame, {"source": "training sample", "run_id": rec.get("run_id"),
+                   "total_rows": stored.get("total_rows"), "sampled": stored.get("sampled"),
+                   "sample_sha256": stored["sha256"]}
+
+
 def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: Any,
-                     target: Any) -> None:
+                     target: Any) -> dict[str, Any]:
+    """Write the reference with the model's ``prediction`` (and ``target``); returns
+    file, format, rows, sha256 and columns for model.json."""
     import pandas as pd
+
+    from ..modelfile import sha256_bytes
 
     if not isinstance(reference, pd.DataFrame):
         raise ExportError("reference must be the training DataFrame (with the model's input "
@@ -198,8 +245,13 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
         frame["target"] = values
     try:
         frame.to_parquet(folder / "reference.parquet", index=False)
-    except ImportError:
+        name, fmt = "reference.parquet", "parquet"
+    except ImportError:  # no pyarrow: CSV, which monitor reads as well
         frame.to_csv(folder / "reference.csv", index=False)
+        name, fmt = "reference.csv", "csv"
+    return {"file": name, "format": fmt, "rows": len(frame),
+            "sha256": sha256_bytes((folder / name).read_bytes()),
+            "columns": [str(c) for c in frame.columns]}
 
 
 def _version_of(dist: str) -> str | None:

@@ -114,13 +114,21 @@ def _same(prediction: Any, label: Any) -> bool:
 
 
 def read_reference(service_path: str | os.PathLike) -> pd.DataFrame | None:
+    """The reference data of a service folder (the file model.json names under
+    ``reference``; ``reference.parquet`` / ``.csv`` for older exports), or None."""
     import pandas as pd
 
     folder = Path(service_path)
-    if (folder / "reference.parquet").is_file():
-        return pd.read_parquet(folder / "reference.parquet")
-    if (folder / "reference.csv").is_file():
-        return pd.read_csv(folder / "reference.csv")
+    try:
+        named = (json.loads((folder / "model.json").read_text()).get("reference") or {})
+    except (OSError, json.JSONDecodeError):
+        named = {}
+    candidates = ([named["file"]] if named.get("file") else []) + ["reference.parquet",
+                                                                   "reference.csv"]
+    for name in candidates:
+        path = folder / name
+        if path.is_file():
+            return pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     return None
 
 
@@ -128,22 +136,33 @@ def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any =
             version: Any = None, sync: bool = True, **drift_options: Any) -> DriftReport:
     """Drift of a service's live traffic against the model's training data.
 
-    ``reference`` defaults to the training data saved at export (``reference=`` of
-    :func:`nbops.export`). ``since`` (a timestamp) and ``version`` filter the log.
+    ``reference`` defaults to the reference file of the export: the training sample
+    stored with the model version (``nbops.log_model(reference=)`` or a ``%%track``
+    cell), or the ``reference=`` given to :func:`nbops.export`. ``since`` (a
+    timestamp) and ``version`` filter the log.
     Returns a :class:`DriftReport` over the input columns and the ``prediction``;
     when labels came back through ``/feedback`` and the reference has a ``target``,
     model quality is compared too, and ``report.accuracy`` lists accuracy over time.
     Canary events are copied to the registry's audit log first (``sync``). Raises
-    DriftError when the log is empty or no reference is known."""
+    DriftError (an NbopsError) when the log is empty or no reference is known."""
     import pandas as pd
 
     from ..drift import drift
 
     folder = _folder(service_path)
+    meta = json.loads((folder / "model.json").read_text())
+    if reference is None:
+        reference = read_reference(folder)
+        if reference is None:
+            raise DriftError(
+                f"{folder} has no reference data to compare live traffic with: model "
+                f"{meta.get('model_name')!r} v{meta.get('version')} was logged without its "
+                "training DataFrame. Pass it here, nbops.monitor(path, reference=X_train); or "
+                "export with nbops.export(..., reference=X_train); or log the model with "
+                "nbops.log_model(model, reference=X_train) (a %%track cell stores it by itself)")
     if sync:
         from .events import sync_events
 
-        meta = json.loads((folder / "model.json").read_text())
         store = os.environ.get("NBOPS_STORE") or meta.get("store")
         try:
             sync_events(folder, store=store)
@@ -162,11 +181,6 @@ def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any =
     if log.empty:
         raise DriftError(f"the prediction log of {folder} has no rows yet; send requests to "
                          "the service first (the log is flushed every 0.2 s)")
-    if reference is None:
-        reference = read_reference(folder)
-        if reference is None:
-            raise DriftError(f"{folder} has no reference data; pass reference=training "
-                             "DataFrame to nbops.monitor or to nbops.export")
     ref = pd.DataFrame(reference)
     cols = [c for c in ref.columns if c in log.columns
             and c not in ("id", "request_id", "time", "version", "latency_ms")]

@@ -1,5 +1,6 @@
 """scikit-learn autolog for ``%%track``: find the fitted models a cell produced, record
-their params (``get_params``) and log them with a signature from the training DataFrame.
+their params (``get_params``) and log them with a signature from the training DataFrame
+and a bounded sample of it as the model's drift reference.
 
 It runs as a post-cell hook (see :data:`nbops.tracking.cell.POST_CELL_HOOKS`). A model
 is a fitted scikit-learn estimator with ``predict`` that the cell bound, rebound, or
@@ -34,6 +35,25 @@ def fitted_names(source: str) -> set[str]:
     }
 
 
+def fit_inputs(source: str) -> list[str]:
+    """Names the cell passes as the data (first argument or ``X=``) to a fit method
+    (``clf.fit(X_train, y)``, ``make_pipeline(...).fit(X_train, y)``), in order."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr in FIT_METHODS):
+            continue
+        data = node.args[0] if node.args else next(
+            (kw.value for kw in node.keywords if kw.arg == "X"), None)
+        if isinstance(data, ast.Name) and data.id not in out:
+            out.append(data.id)
+    return out
+
+
 def _parts(model: Any) -> list[int]:
     """ids of the estimators nested inside ``model`` (pipeline steps, wrapped estimators)."""
     try:
@@ -55,9 +75,11 @@ def find_models(ns: Mapping[str, Any], names: Iterable[str]) -> list[tuple[str, 
     return [(n, m) for n, m in found if id(m) not in nested]
 
 
-def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str]) -> Any:
+def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str],
+                   first: Iterable[str] = ()) -> Any:
     """A DataFrame in ``ns`` whose columns are exactly the model's ``feature_names_in_``
-    (names in ``prefer`` first, then the largest such frame), or None."""
+    (names in ``first`` -- the frames the cell passed to ``fit`` --, then in ``prefer``,
+    then the largest such frame), or None."""
     wanted = getattr(model, "feature_names_in_", None)
     if wanted is None:
         return None
@@ -68,8 +90,9 @@ def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str]) -> 
         return (type(value).__name__ == "DataFrame" and columns is not None
                 and len(columns) == len(wanted) and [str(c) for c in columns] == wanted)
 
+    passed = [ns[n] for n in first if n in ns and matches(ns[n])]
     preferred = [ns[n] for n in sorted(set(prefer)) if n in ns and matches(ns[n])]
-    pool = preferred or [v for k, v in list(ns.items()) if not k.startswith("_") and matches(v)]
+    pool = passed or preferred or [v for k, v in list(ns.items()) if not k.startswith("_") and matches(v)]
     return max(pool, key=len) if pool else None
 
 
@@ -122,7 +145,8 @@ def autolog_hook(run: Any, ns: dict[str, Any], names: set[str], options: Any) ->
 
     for var, model in found:
         log_params_of(run, var, model, prefix=len(found) > 1)
-        frame = training_frame(model, ns, prefer=names)
+        frame = training_frame(model, ns, prefer=names, first=fit_inputs(source))
         signature = infer_signature(model, frame)
+        # the training frame also becomes the model's stored drift reference (a sample)
         log_model(model, name=var if _NAME_RE.match(var) else "model", signature=signature,
-                  run=run)
+                  run=run, reference=frame)
