@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
+
+import pytest
 
 SETUP = """
 import nbops
@@ -43,6 +46,68 @@ print(json.dumps({"v": info["version"], "counts": counts, "running": svc.running
     assert out["running"] is False and out["sample"] and "stopped" in out["status"]
     assert out["start_disabled"] is False
     assert any("application/vnd.jupyter.widget-view+json" in d for d in res["data"])
+
+
+def test_export_widget_counts_stay_live_and_the_poller_stops(kernel):
+    assert kernel.run(SETUP)["status"] == "ok"
+    code = """
+import httpx, time
+w = nbops.export_widget("wine", path="svc-live", refresh_every=0.3)
+display(w)
+w.do_export()
+svc = w.do_start()
+body = {"dataframe_split": {"columns": list(X.columns), "data": X.iloc[:2].values.tolist()}}
+for _ in range(4):
+    httpx.post(svc.url + "/invocations", json=body)
+deadline = time.monotonic() + 10
+while "<td>/invocations 200</td><td>4</td>" not in w.counts.value and time.monotonic() < deadline:
+    time.sleep(0.05)
+live = w.counts.value  # nobody pressed Refresh
+poller = w.poller
+svc.stop()  # the service ends outside the widget: the poller notices and ends
+poller.join(10)
+first = {"live": live, "alive": poller.alive, "reason": poller.reason,
+         "polls": poller.polls, "status": w.status.value, "stop": w.stop_button.disabled}
+svc2 = w.do_start()
+poller2 = w.poller
+w.close()  # closing the widget ends its poller and its service
+print(json.dumps({**first, "alive2": poller2.alive, "reason2": poller2.reason,
+                  "running2": svc2.running}))
+"""
+    res = kernel.run("import json\n" + code)
+    assert res["status"] == "ok", res["error"]
+    out = json.loads(res["text"].strip().splitlines()[-1])
+    assert "<td>/invocations 200</td><td>4</td>" in out["live"], out["live"]
+    assert out["polls"] >= 2
+    assert out["alive"] is False and out["reason"] == "service exited"
+    assert "exited" in out["status"] and out["stop"] is True
+    assert out["alive2"] is False and out["reason2"] == "stopped"
+    assert out["running2"] is False
+
+
+def test_counts_poller_ends_when_its_view_closes(store, tmp_path):
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    import nbops
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    with nbops.start_run() as run:
+        nbops.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), signature=X)
+    nbops.register(run.run_id, "tree")
+    info = nbops.export("tree", path=tmp_path / "svc")
+    seen, open_ = [], [True]
+    with nbops.start_service(info["path"]) as svc:
+        poller = svc.watch(seen.append, interval=0.1, keep_going=lambda: open_[0])
+        deadline = time.monotonic() + 10
+        while not seen and time.monotonic() < deadline:
+            time.sleep(0.02)
+        open_[0] = False
+        poller.join(5)
+        assert not poller.alive and poller.reason == "closed"
+        assert seen and svc.running  # the service itself is left running
+    with pytest.raises(nbops.NbopsError, match="positive number of seconds"):
+        nbops.serving.local.CountsPoller(svc, print, interval=0)
 
 
 def test_export_widget_shows_registry_errors(kernel):

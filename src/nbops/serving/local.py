@@ -7,9 +7,11 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -100,6 +102,12 @@ class LocalService:
             counts[key] = counts.get(key, 0) + int(n)
         return counts
 
+    def watch(self, on_counts: Callable[[dict[str, int]], Any], interval: float = 2.0,
+              **options: Any) -> CountsPoller:
+        """Start a :class:`CountsPoller` that passes this service's request counts to
+        ``on_counts`` every ``interval`` seconds (when they changed) until it stops."""
+        return CountsPoller(self, on_counts, interval=interval, **options).start()
+
     def __enter__(self) -> LocalService:
         return self
 
@@ -117,3 +125,80 @@ def start_service(path: str | os.PathLike, port: int | None = None,
     Returns a LocalService (``.url``, ``.stop()``). Raises ServiceStartError with the
     service's own message when it cannot start (e.g. a changed model file)."""
     return LocalService(path, port=port, token=token)
+
+
+class CountsPoller:
+    """Polls a running service's ``/metrics`` in a daemon thread and hands its request
+    counts to ``on_counts`` -- at once, then whenever they change (checked every
+    ``interval`` seconds).
+
+    It stops by itself when the service process ends (then ``on_exit(returncode)`` is
+    called) or ``keep_going()`` returns False (e.g. its widget was closed), and on
+    :meth:`stop`. A failed poll while the service still runs is kept in ``error`` and
+    polling goes on. This is what keeps the export widget's counts live; it is plain
+    Python, usable and testable without a browser."""
+
+    def __init__(self, service: LocalService, on_counts: Callable[[dict[str, int]], Any],
+                 interval: float = 2.0, keep_going: Callable[[], bool] | None = None,
+                 on_exit: Callable[[int | None], Any] | None = None) -> None:
+        if not interval > 0:
+            raise NbopsError(f"the poll interval must be a positive number of seconds, "
+                             f"not {interval!r}")
+        self.service = service
+        self.on_counts = on_counts
+        self.interval = float(interval)
+        self.keep_going = keep_going
+        self.on_exit = on_exit
+        self.counts: dict[str, int] | None = None
+        self.polls = 0
+        self.error: BaseException | None = None
+        self.reason: str | None = None  # why it stopped: "stopped", "service exited", "closed"
+        self._halt = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True,
+                                        name=f"nbops-counts-{service.port}")
+
+    def start(self) -> CountsPoller:
+        self._thread.start()
+        return self
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop polling and wait (up to ``timeout`` s) for the thread to end."""
+        self._halt.set()
+        if self._thread.is_alive() and threading.current_thread() is not self._thread:
+            self._thread.join(timeout)
+
+    def join(self, timeout: float | None = None) -> None:
+        self._thread.join(timeout)
+
+    def _loop(self) -> None:
+        while not self._halt.is_set():
+            if not self.service.running:
+                self.reason = "service exited"
+                if self.on_exit is not None:
+                    self._call(self.on_exit, self.service.process.returncode)
+                return
+            if self.keep_going is not None and not self.keep_going():
+                self.reason = "closed"
+                return
+            try:
+                counts = self.service.request_counts()
+            except (OSError, ValueError) as exc:  # URLError is an OSError
+                self.error = exc  # a stopping service: the next round sees it exited
+            else:
+                self.polls += 1
+                self.error = None
+                if counts != self.counts:
+                    self.counts = counts
+                    self._call(self.on_counts, counts)
+            self._halt.wait(self.interval)
+        self.reason = "stopped"
+
+    def _call(self, callback: Callable[..., Any], *args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception as exc:  # noqa: BLE001 - a broken view must not kill the poller
+            self.error = exc

@@ -2,7 +2,10 @@
 
 A thin view: Export calls :func:`nbops.export`, Start calls
 :func:`nbops.start_service`, the counts come from the service's ``/metrics``
-(:meth:`LocalService.request_counts`). Nothing here is needed to do the same in code.
+(:meth:`LocalService.request_counts`) and stay live through a
+:class:`nbops.serving.local.CountsPoller` (a background thread that polls every
+``refresh_every`` seconds while the service runs and the widget is open). Nothing
+here is needed to do the same in code.
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 class ExportWidget:
     """``nbops.export_widget()``: ``.widget`` is the ipywidgets box (shown by display)."""
 
-    def __init__(self, name: str | None = None, path: str = "service") -> None:
+    def __init__(self, name: str | None = None, path: str = "service",
+                 refresh_every: float = 2.0) -> None:
         import ipywidgets as w
 
         from .. import registry
@@ -24,6 +28,8 @@ class ExportWidget:
                         get_store().storage.live_table("models").values()})
         _ = registry  # the registry module is the source of the names and versions
         self.service: Any = None
+        self.poller: Any = None
+        self.refresh_every = refresh_every
         self.info: dict[str, Any] | None = None
         self.model = w.Dropdown(options=names, value=name if name in names else
                                 (names[0] if names else None), description="model")
@@ -102,17 +108,48 @@ class ExportWidget:
             f"-d '{body}'") + "</pre>")
         self.start_button.disabled = True
         self.stop_button.disabled = self.refresh_button.disabled = False
+        self.show_counts({})
+        self.poller = self.service.watch(self.show_counts, interval=self.refresh_every,
+                                         keep_going=self.is_open,
+                                         on_exit=self._service_exited)
         return self.service
+
+    def show_counts(self, counts: dict[str, int]) -> None:
+        """Render request counts (called by the poller thread and by Refresh)."""
+        import html
+        import time
+
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+                       for k, v in sorted(counts.items()))
+        live = f"live, every {self.refresh_every:g} s; updated {time.strftime('%H:%M:%S')}"
+        self.counts.value = (f"<table><tr><th>route status</th><th>requests</th></tr>{rows}"
+                             f"</table><small>{live}</small>")
 
     def do_refresh(self) -> dict[str, int]:
         if self.service is None or not self.service.running:
             return {}
         counts = self.service.request_counts()
-        rows = "".join(f"<tr><td>{k}</td><td>{v}</td></tr>" for k, v in sorted(counts.items()))
-        self.counts.value = f"<table><tr><th>route status</th><th>requests</th></tr>{rows}</table>"
+        self.show_counts(counts)
         return counts
 
+    def is_open(self) -> bool:
+        """False once the ipywidgets view was closed (its comm is gone)."""
+        return self.widget.comm is not None
+
+    def _service_exited(self, returncode: int | None) -> None:
+        if self.service is None:
+            return
+        self._say(f"the service at {self.service.url} exited (status {returncode}); see "
+                  f"{self.service.path / 'logs' / 'service.stderr'}", error=returncode != 0)
+        self.service.stop()  # already ended: this only closes its stderr file
+        self.service = None
+        self.start_button.disabled = self.info is None
+        self.stop_button.disabled = self.refresh_button.disabled = True
+
     def do_stop(self) -> None:
+        if self.poller is not None:
+            self.poller.stop()
+            self.poller = None
         if self.service is not None:
             self.service.stop()
             self._say(f"stopped {self.service.url}")
@@ -120,7 +157,14 @@ class ExportWidget:
         self.start_button.disabled = self.info is None
         self.stop_button.disabled = self.refresh_button.disabled = True
 
+    def close(self) -> None:
+        """Stop the counts poller and the service, and close the widget."""
+        self.do_stop()
+        self.widget.close()
 
-def export_widget(name: str | None = None, path: str = "service") -> ExportWidget:
-    """A widget to export model ``name`` and run it locally (display it in a cell)."""
-    return ExportWidget(name, path)
+
+def export_widget(name: str | None = None, path: str = "service",
+                  refresh_every: float = 2.0) -> ExportWidget:
+    """A widget to export model ``name`` and run it locally (display it in a cell); the
+    request counts of a running service refresh every ``refresh_every`` seconds."""
+    return ExportWidget(name, path, refresh_every)
