@@ -141,3 +141,65 @@ def test_cli_export_writes_a_runnable_folder(store, tmp_path):
                           "wine", "--version", "7", "--path", str(tmp_path / "x")],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "no version 7" in bad.stderr
+
+
+def test_cli_serve_scores_a_registered_model_until_terminated(store, tmp_path):
+    import os
+    import signal
+
+    import httpx
+    from sklearn.datasets import load_wine
+    from sklearn.tree import DecisionTreeClassifier
+
+    import nbops
+    from nbops.serving.local import free_port
+
+    X, y = load_wine(return_X_y=True, as_frame=True)
+    model = DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y)
+    with nbops.start_run() as run:
+        nbops.log_model(model, signature=X, reference=X)
+    nbops.register(run.run_id, "wine")
+    nbops.transition("wine", 1, "Production")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    tmp_root = tmp_path / "tmp"
+    tmp_root.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nbops.cli", "--store", str(store), "serve", "wine", "--stage",
+         "Production", "--port", str(port)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp_root)}, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.communicate()
+            try:
+                if httpx.get(url + "/ping", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "nbops serve did not answer /ping within 60 s"
+            time.sleep(0.05)
+        (folder,) = tmp_root.glob("nbops-serve-*/service")
+        assert json.loads((folder / "model.json").read_text())["reference"]["rows"] == len(X)
+        rows = X.iloc[:5]
+        r = httpx.post(url + "/invocations", json={"dataframe_split": {
+            "columns": list(X.columns), "data": rows.to_numpy().tolist()}}, timeout=10)
+        assert r.status_code == 200, r.text
+        assert r.json()["predictions"] == model.predict(rows).tolist()
+        assert r.headers["x-model-version"] == "1"
+        proc.terminate()  # SIGTERM to the CLI's pid: it stops its service and cleans up
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert f"serving wine v1 on {url}" in out
+        with pytest.raises(httpx.TransportError):
+            httpx.get(url + "/ping", timeout=1)
+        assert not list(tmp_root.glob("nbops-serve-*"))
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        try:  # never leave the service behind, even when the CLI failed to stop it
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass

@@ -266,7 +266,6 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN'")
 
     def handle(args: argparse.Namespace) -> int:
-        import subprocess
         import tempfile
 
         import nbops
@@ -278,12 +277,35 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
                   f"http://127.0.0.1:{args.port} (Ctrl-C stops)", flush=True)
             cmd = [sys.executable, str(Path(info["path"]) / "serve.py"), "--port",
                    str(args.port)] + (["--token", args.token] if args.token else [])
-            try:
-                return subprocess.call(cmd)
-            except KeyboardInterrupt:
-                return 0
+            return _run_until_stopped(cmd)
 
     p.set_defaults(handler=handle)
+
+
+def _run_until_stopped(cmd: list[str]) -> int:
+    """Run the service as a child; Ctrl-C or SIGTERM to this process stops the child
+    too (SIGTERM alone would leave it running after the temporary folder is gone)."""
+    import signal
+    import subprocess
+
+    def on_term(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, on_term)
+    child = subprocess.Popen(cmd)
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if child.poll() is None:
+            child.terminate()
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
 
 
 def _add_drift(sub: argparse._SubParsersAction) -> None:
