@@ -179,3 +179,24 @@ def test_reference_false_and_a_mismatched_target(store, tmp_path, wine, monkeypa
     assert info["reference"] is None and not list(Path(info["path"]).glob("reference.*"))
     with pytest.raises(nbops.NbopsError, match="keeps 50 of 178 rows"):
         nbops.export("small", path=tmp_path / "t", reference_target=y)
+
+
+def test_cli_export_keeps_the_sample_unless_told_not_to(store, tmp_path, wine):
+    import subprocess
+    import sys
+
+    from sklearn.tree import DecisionTreeClassifier
+
+    X, y = wine
+    with nbops.start_run() as run:
+        nbops.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), signature=X,
+                        reference=X)
+    nbops.register(run.run_id, "wine")
+    for flag, expected in (([], True), (["--no-reference"], False)):
+        out = tmp_path / f"svc{len(flag)}"
+        res = subprocess.run([sys.executable, "-m", "nbops.cli", "--store", str(store),
+                              "export", "wine", "--path", str(out), *flag],
+                             capture_output=True, text=True)
+        assert res.returncode == 0, res.stderr
+        assert (out / "reference.parquet").is_file() is expected
+        assert ("reference" in json.loads((out / "model.json").read_text())) is expected

@@ -242,6 +242,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--canary", help='canary plan as JSON, e.g. \'{"version": 4, "steps": [10, 50, '
                    '100]}\'')
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export there")
+    p.add_argument("--no-reference", action="store_true",
+                   help="leave out the training-data sample stored with the version")
 
     def handle(args: argparse.Namespace) -> int:
         import nbops
@@ -249,7 +251,8 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
         canary = json.loads(args.canary) if args.canary else None
         info = nbops.export(args.name, version=args.version, stage=args.stage,
                             alias=args.alias, path=args.path, canary=canary,
-                            overwrite=args.overwrite)
+                            overwrite=args.overwrite,
+                            reference=False if args.no_reference else None)
         print(f"exported {info['model_name']} v{info['version']}"
               + (f" with canary v{info['candidate_version']}" if info["candidate_version"]
                  else "") + f" to {info['path']}")
