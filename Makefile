@@ -74,6 +74,7 @@ bench: $(BENCH_VENV)/.installed bench-drift bench-serving bench-server
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_compare.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_registry.py
+	$(PY) benchmarks/report.py
 
 # nbops serve.py vs `mlflow models serve`; the load generator runs in nbops' venv
 .PHONY: bench-serving
