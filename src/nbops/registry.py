@@ -231,11 +231,14 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
                                     kind="model")
     entries: list[dict[str, Any]] = list(run.recorded("models") or [])
     same = [e for e in entries if e["name"] == name]
-    if same and same[-1]["sha256"] == facts["sha256"] and (
-            sample is None or same[-1].get("reference")):
-        return dict(same[-1])
-    if same and same[-1]["sha256"] == facts["sha256"]:  # the same model, now with its data
-        entry = {**same[-1], "reference": _store_reference(run, name, *sample)}
+    if same and same[-1]["sha256"] == facts["sha256"]:
+        if sample is None:
+            return dict(same[-1])
+        # the same model again, with (other) training data: the entry points at the newest
+        reference = _store_reference(run, name, *sample)
+        if (same[-1].get("reference") or {}).get("sha256") == reference["sha256"]:
+            return dict(same[-1])
+        entry = {**same[-1], "reference": reference}
         entries[entries.index(same[-1])] = entry
         run.update_info(models=entries)
         run.flush()
