@@ -8,19 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, needs
-
-CHROMIUM = "/usr/bin/chromium"
+from conftest import needs
+from labserver import CHROMIUM, ROOT, running_lab
 
 SETUP = """\
 import numpy as np, pandas as pd, nbops
@@ -54,47 +48,15 @@ def _notebook(path: Path) -> None:
     path.write_text(json.dumps(nb))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def lab(tmp_path):
     needs(os.path.exists(CHROMIUM), f"Debian chromium at {CHROMIUM}")
-    needs(shutil.which("jupyter-lab", path=str(Path(sys.executable).parent)) is not None,
-          "jupyter-lab in the test environment")
     work = tmp_path / "lab"
     work.mkdir()
     _notebook(work / "registry.ipynb")
-    port, token = _free_port(), secrets.token_hex(16)
-    env = {**os.environ, "NBOPS_STORE": str(tmp_path / "store"),
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "jcfg"), "PYTHONPATH": str(ROOT / "src")}
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "jupyter-lab"), "--no-browser", f"--port={port}",
-         "--ip=127.0.0.1", f"--IdentityProvider.token={token}", f"--notebook-dir={work}",
-         "--ServerApp.open_browser=False", "--allow-root"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("JupyterLab did not start within 60 s")
-        yield {"url": f"{base}/lab/tree/registry.ipynb?token={token}",
-               "store": tmp_path / "store"}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    store = tmp_path / "store"
+    with running_lab(work, store) as (base, token):
+        yield {"url": f"{base}/lab/tree/registry.ipynb?token={token}", "store": store}
 
 
 def test_widget_renders_and_moves_a_version_in_jupyterlab(lab):

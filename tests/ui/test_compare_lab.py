@@ -8,26 +8,15 @@ Reuses the lab harness of tests/ui/test_lab.py (ports, server wait, browser flag
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from conftest import needs
+from labserver import CHROMIUM, CHROMIUM_ARGS, lab_env, running_lab
 
-from .test_lab import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    IMG,
-    ROOT,
-    free_port,
-    run_cell,
-    store_api,
-    wait_for_server,
-)
+from .test_lab import IMG, run_cell, store_api
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -56,17 +45,9 @@ def lab(tmp_path_factory):
     import nbformat
 
     work = tmp_path_factory.mktemp("lab-compare")
-    store, home = work / "store", work / "home"
-    home.mkdir()
-    env = {**os.environ, "NBOPS_STORE": str(store), "HOME": str(home),
-           "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "rt"),
-           "PYTHONPATH": str(ROOT / "src")}
-    env.pop("JPY_SESSION_NAME", None)
-    subprocess.run([sys.executable, "-c", POPULATE], env=env, check=True, timeout=120)
-    news = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
+    store = work / "store"
+    subprocess.run([sys.executable, "-c", POPULATE], env=lab_env(work, store), check=True,
+                   timeout=120)
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import nbops"),
                 nbformat.v4.new_code_cell(
@@ -74,26 +55,8 @@ def lab(tmp_path_factory):
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, work / "compare.ipynb")
-    port, token = free_port(), secrets.token_hex(16)
-    log = open(work / "lab.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--ServerApp.ip=127.0.0.1",
-         f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(f"{base}/api/status?token={token}", proc)
+    with running_lab(work, store) as (base, token):
         yield base, token, store
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def test_compare_widget_renders_and_tags_the_best_run(lab):

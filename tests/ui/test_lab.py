@@ -10,22 +10,15 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import needs
+from labserver import CHROMIUM, CHROMIUM_ARGS, ROOT, running_lab
 
-ROOT = Path(__file__).resolve().parents[2]
 IMG = ROOT / "docs" / "img"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
 LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbops-labextension"
 
 TRACKED_CELL = """%%track --name ui-demo --experiment lab --metrics accuracy
@@ -33,12 +26,6 @@ alpha = 0.5
 accuracy = 0.875"""
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def notebook(path: Path) -> None:
@@ -73,20 +60,6 @@ nbops.transition("churn", 2, "Staging")
     subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=120)
 
 
-def wait_for_server(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with code {proc.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.3)
-    raise TimeoutError(f"JupyterLab did not answer {url} within {timeout} s")
-
-
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on a free 127.0.0.1 port: yields (base_url, token, store)."""
@@ -95,45 +68,11 @@ def lab(tmp_path_factory):
     needs((LABEXT / "package.json").exists(),
           f"the nbops JupyterLab extension is not built into {LABEXT}: run `make labext`")
     work = tmp_path_factory.mktemp("lab")
-    store, home = work / "store", work / "home"
-    (work / "config").mkdir()
-    home.mkdir()
+    store = work / "store"
     register_model(store)
     notebook(work / "demo.ipynb")
-    # the server extension is enabled explicitly too, whatever the environment's config
-    (work / "config" / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"nbops.server": True}}}))
-    # no "news?" toast over the screenshots
-    news = work / "config" / "lab" / "user-settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text(
-        json.dumps({"fetchNews": "false", "checkForUpdates": False}))
-    port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "NBOPS_STORE": str(store), "HOME": str(home),
-           "JUPYTER_CONFIG_DIR": str(work / "config"), "JUPYTER_RUNTIME_DIR": str(work / "rt"),
-           "PYTHONPATH": str(ROOT / "src")}
-    env.pop("JPY_SESSION_NAME", None)
-    log = open(work / "lab.log", "wb")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser",
-         "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}",
-         "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-         *(["--allow-root"] if os.geteuid() == 0 else [])],
-        cwd=work, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for_server(f"{base}/nbops/api/runs?token={token}", proc)
+    with running_lab(work, store, ready="/nbops/api/runs") as (base, token):
         yield base, token, store
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        if proc.returncode not in (0, -15, None):
-            print((work / "lab.log").read_text()[-3000:])
 
 
 @pytest.fixture(scope="module")
