@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import queue
-import sys
 from pathlib import Path
 
 import pytest
@@ -125,6 +124,3 @@ def jp_asyncio_loop():
 def jp_server_cleanup():
     yield
 
-
-def python_executable() -> str:
-    return sys.executable

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
@@ -104,12 +103,6 @@ class ArtifactStore:
                 "it was changed after it was stored. Restore it or log the artifact again."
             )
         return path
-
-    def export(self, sha256: str, dest: str | os.PathLike) -> Path:
-        dest = Path(dest)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(self.verify(sha256), dest)
-        return dest
 
     def delete(self, sha256: str) -> None:
         path = self.path(sha256)
