@@ -1,0 +1,46 @@
+"""`nbops drift`: compare two files for data drift."""
+
+from __future__ import annotations
+
+import argparse
+
+from ._common import _print_frame
+
+
+def _add_drift(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("drift", help="compare two CSV/Parquet files for data drift")
+    p.add_argument("reference", help="reference data (.csv, .parquet)")
+    p.add_argument("current", help="current data (.csv, .parquet)")
+    p.add_argument("--html", metavar="OUT", help="also write the HTML report to OUT")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--columns", help="comma-separated columns to compare (default: all)")
+    p.add_argument("--target")
+    p.add_argument("--prediction")
+    p.add_argument("--method", help="force one test for every column")
+    p.add_argument("--threshold", type=float)
+    p.add_argument("--drift-share", type=float, default=0.5)
+
+    def handle(args: argparse.Namespace) -> int:
+        import nbops
+        from nbops.drift.io import read_table
+
+        report = nbops.drift(
+            read_table(args.reference), read_table(args.current),
+            columns=args.columns.split(",") if args.columns else None, target=args.target,
+            prediction=args.prediction, method=args.method, threshold=args.threshold,
+            drift_share=args.drift_share)
+        if args.html:
+            report.to_html(args.html)
+        if args.json:
+            print(report.to_json(indent=2))
+        else:
+            _print_frame(report.summary.drop(columns=["note"]), "table")
+            print(("DRIFT" if report.drifted else "no drift")
+                  + f": {report.n_drifted}/{report.n_tested} columns drifted "
+                  f"(share {report.share:.2f}, limit {report.drift_share:.2f})")
+            if args.html:
+                print(f"report: {args.html}")
+        return 1 if report.drifted else 0
+
+    p.set_defaults(handler=handle)
+
