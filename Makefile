@@ -25,6 +25,7 @@ demo: $(VENV)/.installed-demo
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/lint-imports
 
 test: $(VENV)/.installed-dev lint browser labext
 	$(PY) -m pytest

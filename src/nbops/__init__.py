@@ -26,6 +26,7 @@ __version__ = "0.1.0"
 # public name -> (module, attribute); resolved on first access
 _LAZY: dict[str, tuple[str, str]] = {
     # store
+    "Client": ("nbops.client", "Client"),
     "set_store": ("nbops.tracking.api", "set_store"),
     "get_store_path": ("nbops.tracking.api", "get_store_path"),
     # tracking
@@ -69,7 +70,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     # data, quality, drift, alerts ("drift" and "datasets" are callable modules)
     "drift": ("nbops.drift", "_module"),
     "DriftReport": ("nbops.drift.report", "DriftReport"),
-    "log_drift": ("nbops.drift.report", "log_drift"),
+    "log_drift": ("nbops.monitoring", "log_drift"),
     "drift_widget": ("nbops.widgets.drift", "drift_widget"),
     "check_quality": ("nbops.quality", "check_quality"),
     # deployment

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ._errors import NbopsError
@@ -166,14 +167,23 @@ def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]
     return _with_runs(store, dict(record))
 
 
+# Runs open in this process keep their inputs in memory until they flush. datasets
+# sits beside tracking and must not import it (tracking fingerprints DataFrames with
+# this module), so tracking hands over the function that lists its open runs.
+_open_runs: Callable[[], list[Any]] = list
+
+
+def set_open_runs(provider: Callable[[], list[Any]]) -> None:
+    """Tell datasets how to list the runs open in this process, innermost last
+    (``nbops.tracking`` does this on import)."""
+    global _open_runs
+    _open_runs = provider
+
+
 def _link_to_active_run(digest: str) -> None:
-    try:
-        from .tracking.api import active_run
-    except ImportError:  # pragma: no cover - tracking is part of the package
-        return
-    run = active_run()
-    if run is not None:
-        run.add_input(digest)
+    open_runs = _open_runs()
+    if open_runs:
+        open_runs[-1].add_input(digest)
 
 
 def _with_runs(store: Any, record: dict[str, Any]) -> dict[str, Any]:
@@ -186,9 +196,7 @@ def _with_runs(store: Any, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _active_runs() -> list[Any]:
-    from .tracking.api import active_runs
-
-    return active_runs()
+    return _open_runs()
 
 
 def dataset(name: str, version: int | None = None) -> dict[str, Any]:

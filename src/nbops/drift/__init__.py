@@ -1,16 +1,16 @@
 """Data and model drift: ``nbops.drift(reference, current)`` -> DriftReport.
 
 stats.py holds the vectorised tests, compute.py prepares columns and runs them,
-report.py renders and stores reports, plots.py draws aggregated distributions.
+report.py renders reports (nbops.monitoring stores them on runs), plots.py draws aggregated distributions.
 """
 
 import sys
 
 from .compute import DriftWarning, drift
-from .report import DriftReport, log_drift
+from .report import DriftReport
 from .stats import METHODS
 
-__all__ = ["METHODS", "DriftReport", "DriftWarning", "drift", "log_drift"]
+__all__ = ["METHODS", "DriftReport", "DriftWarning", "drift"]
 
 
 def _make_callable() -> None:

@@ -60,13 +60,9 @@ def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None
 
 
 def _promote(store: Any, ev: dict[str, Any]) -> None:
-    from .. import _config
+    from .._config import using_store
 
-    # registry functions use the configured store; point them at this one meanwhile
-    previous = _config._explicit
-    _config.set_store_path(store.root)
-    try:
+    # registry functions use the store of the call: this one, for this call only
+    with using_store(store.root):
         registry.transition(ev["model_name"], ev["candidate"], "Production",
                             reason=f"canary promotion: {ev.get('reason')}")
-    finally:
-        _config._explicit = previous

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import atexit
 import os
-import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import _config
 from .._errors import NbopsError
 from ..store import get_store
-from . import capture
+from . import active, capture
 from .run import STATUSES, Run
 
 if TYPE_CHECKING:
     import pandas as pd
 
-_active: list[Run] = []
-_active_lock = threading.Lock()
 
 
 # -- store location ------------------------------------------------------------------
@@ -63,24 +60,23 @@ def start_run(
             code["script"] = str(Path(main).resolve())
     run = Run(name=name, experiment=experiment, tags=tags, parent_id=parent_id,
               code=code, env=env)
-    with _active_lock:
-        _active.append(run)
+    active.push(run)
     return run
 
 
 def active_run() -> Run | None:
     """The innermost run started in this process and not yet ended, or None."""
-    return _active[-1] if _active else None
+    return active.current()
 
 
 def active_runs() -> list[Run]:
     """Runs started in this process and not yet ended, outermost first."""
-    return list(_active)
+    return active.all_runs()
 
 
 def flush_if_active(run_id: str) -> None:
     """Write what a run still open in this process buffers, so readers see it."""
-    for run in list(_active):
+    for run in active.all_runs():
         if run.run_id == run_id:
             run.flush()
 
@@ -93,12 +89,6 @@ def _current(action: str) -> Run:
             "or put %%track on the cell"
         )
     return run
-
-
-def _forget(run: Run) -> None:
-    with _active_lock:
-        if run in _active:
-            _active.remove(run)
 
 
 def end_run(status: str = "FINISHED") -> None:
@@ -145,7 +135,7 @@ def set_run_tags(run_id: str, tags: dict[str, Any]) -> dict[str, str]:
     with store.transaction():
         merged = {**(store.get_run(run_id).get("tags") or {}), **tags}
         store.update_run(run_id, {"tags": merged})
-    for run in list(_active):  # an open run writes its tags again when it ends
+    for run in active.all_runs():  # an open run writes its tags again when it ends
         if run.run_id == run_id:
             run.tags.update(tags)
     return merged
@@ -154,7 +144,7 @@ def set_run_tags(run_id: str, tags: dict[str, Any]) -> dict[str, str]:
 @atexit.register
 def _end_dangling_runs() -> None:
     # a script that started a run and never ended it still leaves a finished record
-    for run in list(_active):
+    for run in active.all_runs():
         try:
             run.end("FINISHED")
         except Exception:  # noqa: BLE001 - nothing left to report to at exit

@@ -20,6 +20,7 @@ from typing import Any
 
 from .._errors import NbopsError
 from ..store import Store, get_store, safe_name
+from . import active
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 STEP_FLUSH_COUNT = 1000  # buffered step values before a write
@@ -336,9 +337,7 @@ class Run:
                 self.store.update_run(self.run_id, fields)
             self._ended = True
             self.duration = duration
-        from . import api  # the active-run stack lives there
-
-        api._forget(self)
+        active.forget(self)
 
 
 def _error_record(error: BaseException | str | None) -> dict[str, Any] | None:
