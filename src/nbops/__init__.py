@@ -19,6 +19,7 @@ from ._errors import (
     RegistryError,
     RunNotFoundError,
     StoreError,
+    SyncError,
 )
 
 __version__ = "0.1.0"
@@ -82,11 +83,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "log_dataset": ("nbops.datasets", "log_dataset"),
     "datasets": ("nbops.datasets", "_module"),
     "alerts": ("nbops.alerts", "_module"),
+    # sharing with an MLflow tracking server
+    "push": ("nbops.sync", "push"),
+    "pull": ("nbops.sync", "pull"),
+    "pull_artifacts": ("nbops.sync", "pull_artifacts"),
 }
 
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
-     "ModelIntegrityError", "RegistryError", "DriftError", "load_ipython_extension"]
+     "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "load_ipython_extension"]
 )
 
 

@@ -31,3 +31,7 @@ class RegistryError(NbopsError):
 
 class DriftError(NbopsError):
     """Drift cannot be computed from the given data."""
+
+
+class SyncError(NbopsError):
+    """Pushing to or pulling from an MLflow tracking server cannot start or failed whole."""
