@@ -144,7 +144,7 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
     rule = {"rule_id": uuid.uuid4().hex[:10], "name": name or f"{metric} {op} {threshold:g}",
             "metric": metric, "op": op, "value": threshold, "channel": _as_channel(channel),
             "created": _now(), "enabled": True}
-    _store().table(RULES_TABLE).insert(rule)
+    _store().add_rule(rule)
     return _public(rule)
 
 
@@ -159,27 +159,19 @@ def _public(rule: dict[str, Any]) -> dict[str, Any]:
 
 def rules() -> list[dict[str, Any]]:
     """All rules, oldest first (passwords masked)."""
-    table = _store().storage.live_table(RULES_TABLE)
-    return [_public(r) for r in table.values()]
+    return [_public(r) for r in _store().rules()]
 
 
 def remove(rule_id: str) -> None:
     """Delete a rule; AlertError naming the known ids if there is none."""
-    table = _store().table(RULES_TABLE)
-    doc_id = table.doc_id_of("rule_id", rule_id)
-    if doc_id is None:
+    if not _store().remove_rule(rule_id):
         known = [r["rule_id"] for r in rules()]
         raise AlertError(f"no alert rule {rule_id!r}; rules: {known}")
-    table.remove(doc_ids=[doc_id])
 
 
 def clear() -> int:
     """Delete every rule; returns how many there were."""
-    table = _store().table(RULES_TABLE)
-    n = len(table)
-    if n:
-        table.truncate()
-    return n
+    return _store().clear_rules()
 
 
 # -- evaluation --------------------------------------------------------------------------
@@ -201,7 +193,7 @@ def check(source: Any, context: str | None = None) -> list[dict[str, Any]]:
     failures are recorded, warned about, and never raised."""
     metrics = _metrics_of(source)
     fired = []
-    for rule in _store().storage.live_table(RULES_TABLE).values():
+    for rule in _store().rules():
         if not rule.get("enabled", True):
             continue
         keys = [k for k in metrics if fnmatch.fnmatchcase(k, rule["metric"])] \
@@ -317,7 +309,7 @@ def history(rule_id: str | None = None, limit: int | None = None) -> pd.DataFram
     """Fired alerts (events of kind "alert"), oldest first; ``limit`` keeps the newest."""
     import pandas as pd
 
-    events = [e for e in _store().storage.live_table("events").values()
+    events = [e for e in _store().all_events()
               if e.get("kind") == "alert" and (rule_id is None or e.get("rule_id") == rule_id)]
     events.sort(key=lambda e: e.get("when", ""))
     if limit is not None:

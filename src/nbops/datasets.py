@@ -134,9 +134,7 @@ def _now() -> str:
 
 
 def _named_versions(store: Any, name: str) -> list[dict[str, Any]]:
-    docs = store.storage.live_table("datasets").values()
-    return sorted((d for d in docs if d.get("name") == name and d.get("version") is not None),
-                  key=lambda d: d["version"])
+    return store.dataset_versions(name)
 
 
 def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]:
@@ -163,7 +161,7 @@ def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]
                   "ref": None, "profile": profile(df), "source": source,
                   "first_seen": _now()}
         record["ref"] = f"{name}@{record['version']}"
-        store.datasets.insert(record)
+        store.insert_dataset(record)
     return _with_runs(store, dict(record))
 
 
@@ -207,8 +205,7 @@ def dataset(name: str, version: int | None = None) -> dict[str, Any]:
     store = get_store()
     versions = _named_versions(store, name)
     if not versions:
-        known = sorted({d["name"] for d in store.storage.live_table("datasets").values()
-                        if d.get("version") is not None})
+        known = sorted({d["name"] for d in store.all_datasets() if d.get("version") is not None})
         raise NbopsError(f"no dataset named {name!r}; logged datasets: {known}. "
                          "Record one with nbops.log_dataset(df, name)")
     if version is None:
@@ -233,8 +230,7 @@ def datasets(name: str | None = None):
     from .store import get_store
 
     store = get_store()
-    docs = [d for d in store.storage.live_table("datasets").values()
-            if name is None or d.get("name") == name]
+    docs = [d for d in store.all_datasets() if name is None or d.get("name") == name]
     used: dict[str, list[str]] = {}
     for run in store.all_runs():
         for digest in run.get("inputs") or []:

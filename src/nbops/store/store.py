@@ -25,7 +25,10 @@ from .artifacts import ArtifactStore
 from .storage import LogStorage
 from .table import LogTable
 
-TABLES = ("runs", "metric_steps", "datasets", "models", "events")
+TABLES = ("runs", "metric_steps", "datasets", "models", "events", "alert_rules")
+RULES_TABLE = "alert_rules"
+#: the shortest run id prefix that resolves to a run (``nbops show 3fa9c1``)
+MIN_PREFIX = 6
 DB_FILE = "nbops.db"
 
 
@@ -52,6 +55,8 @@ class Store:
         return f"Store({str(self.root)!r})"
 
     def table(self, name: str) -> LogTable:
+        """The TinyDB table ``name`` (for code inside ``nbops.store``; elsewhere use the
+        typed accessors below or :meth:`collection`)."""
         return self.db.table(name)  # type: ignore[return-value]
 
     @property
@@ -74,6 +79,12 @@ class Store:
     def events(self) -> LogTable:
         return self.table("events")
 
+    @property
+    def generation(self) -> int:
+        """A number that changes whenever the store's contents change (in this process
+        or, once seen, in another): a key for caches of derived data."""
+        return self.storage.generation
+
     @contextmanager
     def transaction(self) -> Iterator[Store]:
         """Hold the store's write lock: reads inside see the latest state and all
@@ -82,28 +93,64 @@ class Store:
             yield self
 
     # -- runs ----------------------------------------------------------------------
+    def resolve_run_id(self, run_id: str) -> str:
+        """The full id of the run ``run_id`` names: the id itself, or a unique prefix of
+        at least :data:`MIN_PREFIX` characters. Raises RunNotFoundError naming the id
+        (and, for an ambiguous prefix, the candidates)."""
+        if not isinstance(run_id, str) or not run_id:
+            raise RunNotFoundError(f"run id {run_id!r} is not a run id; list runs with "
+                                   "nbops.runs() or `nbops runs`")
+        index = self.storage.index("runs", "run_id")
+        if run_id in index:
+            return run_id
+        if len(run_id) >= MIN_PREFIX:
+            matches = sorted(k for k in index if isinstance(k, str) and k.startswith(run_id))
+            if len(matches) == 1:
+                return matches[0]
+            if len(matches) > 1:
+                shown = ", ".join(matches[:10]) + (" ..." if len(matches) > 10 else "")
+                raise RunNotFoundError(
+                    f"run id prefix {run_id!r} is ambiguous: {len(matches)} runs start with it "
+                    f"({shown}); give more characters"
+                )
+        hint = "" if len(run_id) >= MIN_PREFIX else (
+            f" (a prefix needs at least {MIN_PREFIX} characters)")
+        raise RunNotFoundError(
+            f"no run {run_id!r} in the store {self.root}{hint}; list runs with nbops.runs() "
+            "or `nbops runs`"
+        )
+
     def run_doc_id(self, run_id: str) -> int:
-        doc_id = self.runs.doc_id_of("run_id", run_id)
-        if doc_id is None:
-            raise RunNotFoundError(
-                f"no run {run_id!r} in the store {self.root}; list runs with nbops.runs() "
-                "or `nbops runs`"
-            )
-        return doc_id
+        """The TinyDB document id of a run (full id or unique prefix)."""
+        return int(self.storage.index("runs", "run_id")[self.resolve_run_id(run_id)])
 
     def get_run(self, run_id: str) -> dict[str, Any]:
-        """The run document (a copy). Raises RunNotFoundError naming the id."""
-        doc = self.runs.get(doc_id=self.run_doc_id(run_id))
-        return _deep_copy(doc)
+        """A copy of the run's record (full id or unique prefix of at least 6 characters).
+        Raises RunNotFoundError naming the id, or the candidates of an ambiguous prefix."""
+        doc = self.storage.live_table("runs")[str(self.run_doc_id(run_id))]
+        return copy_doc(doc)
+
+    def find_run(self, run_id: str) -> dict[str, Any] | None:
+        """A copy of the run with exactly this id, or None."""
+        doc_id = self.storage.index("runs", "run_id").get(run_id)
+        if doc_id is None:
+            return None
+        return copy_doc(self.storage.live_table("runs")[doc_id])
 
     def all_runs(self) -> list[dict[str, Any]]:
-        """Live run documents, oldest first (do not modify them)."""
+        """Live run records, oldest first (read them, never modify them)."""
         return list(self.storage.live_table("runs").values())
 
+    def run_ids(self) -> list[str]:
+        """Every run id, oldest first."""
+        return [d["run_id"] for d in self.storage.live_table("runs").values()]
+
     def insert_run(self, doc: dict[str, Any]) -> int:
+        """Record a new run document (it must carry a ``run_id``); returns its doc id."""
         return self.runs.insert(doc)
 
     def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
+        """Set top-level fields of a run. Raises RunNotFoundError for an unknown run."""
         with self.transaction():
             self.runs.update(fields, doc_ids=[self.run_doc_id(run_id)])
 
@@ -125,18 +172,31 @@ class Store:
                 table.extend(doc_id, {"steps": steps, "values": values, "timestamps": timestamps})
 
     def get_steps(self, run_id: str, key: str) -> dict[str, Any] | None:
+        """A copy of ``{steps, values, timestamps, ...}`` of one metric of one run, or None."""
         doc = self.metric_steps.get_by("ref", f"{run_id}/{key}")
-        return _deep_copy(doc) if doc is not None else None
+        return copy_doc(doc) if doc is not None else None
 
     def step_keys(self, run_id: str) -> list[str]:
+        """Names of the metrics of a run that have a step history."""
         prefix = f"{run_id}/"
         index = self.storage.index("metric_steps", "ref")
         return sorted(ref[len(prefix):] for ref in index if ref.startswith(prefix))
 
     # -- datasets ------------------------------------------------------------------
+    def all_datasets(self) -> list[dict[str, Any]]:
+        """Live dataset records, oldest first (read them, never modify them)."""
+        return list(self.storage.live_table("datasets").values())
+
+    def dataset_versions(self, name: str) -> list[dict[str, Any]]:
+        """Live records of the named dataset's versions, oldest version first."""
+        return sorted((d for d in self.all_datasets()
+                       if d.get("name") == name and d.get("version") is not None),
+                      key=lambda d: d["version"])
+
     def get_dataset(self, digest: str) -> dict[str, Any] | None:
+        """A copy of the first record with this digest, or None."""
         doc = self.datasets.get_by("digest", digest)
-        return _deep_copy(doc) if doc is not None else None
+        return copy_doc(doc) if doc is not None else None
 
     def add_dataset(self, record: dict[str, Any]) -> bool:
         """Insert a dataset record unless its digest is known; True if inserted."""
@@ -146,41 +206,184 @@ class Store:
             self.datasets.insert(record)
             return True
 
+    def insert_dataset(self, record: dict[str, Any]) -> None:
+        """Insert a dataset record as it is (a new named version, say)."""
+        self.datasets.insert(record)
+
+    # -- models --------------------------------------------------------------------
+    def all_models(self) -> list[dict[str, Any]]:
+        """Live model version records, in insertion order (read them, never modify)."""
+        return list(self.storage.live_table("models").values())
+
+    def model_names(self) -> list[str]:
+        """Names of registered models, sorted."""
+        return sorted({d["name"] for d in self.storage.live_table("models").values()})
+
+    def model_versions(self, name: str) -> list[dict[str, Any]]:
+        """Live records of every version of ``name``, oldest version first."""
+        return sorted((d for d in self.storage.live_table("models").values()
+                       if d.get("name") == name), key=lambda d: d["version"])
+
+    def _model_doc_id(self, name: str, version: int) -> int | None:
+        doc_id = self.models.doc_id_of("ref", f"{name}/{int(version)}")
+        if doc_id is not None:
+            return doc_id
+        for i, d in self.storage.live_table("models").items():
+            if d.get("name") == name and d.get("version") == int(version):
+                return int(i)
+        return None
+
+    def get_model(self, name: str, version: int) -> dict[str, Any] | None:
+        """The live record of one model version, or None."""
+        doc_id = self._model_doc_id(name, version)
+        return None if doc_id is None else self.storage.live_table("models")[str(doc_id)]
+
+    def insert_model(self, record: dict[str, Any]) -> dict[str, Any]:
+        """Record a new model version (``name`` and ``version`` set; ``ref`` is filled
+        in as ``name/version``). Raises StoreError if that version exists. Returns a copy."""
+        record = {**record, "ref": record.get("ref") or f"{record['name']}/{record['version']}"}
+        with self.transaction():
+            if self._model_doc_id(record["name"], record["version"]) is not None:
+                raise StoreError(f"model {record['name']!r} version {record['version']} "
+                                 "is already recorded; pick the next version number")
+            self.models.insert(record)
+        return copy_doc(record)
+
+    def update_model(self, name: str, version: int, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set fields of one model version; returns a copy of the updated record.
+        Raises StoreError if the version is unknown."""
+        with self.transaction():
+            doc_id = self._model_doc_id(name, version)
+            if doc_id is None:
+                raise StoreError(f"no model {name!r} version {version} in the store")
+            self.models.update(dict(fields), doc_ids=[doc_id])
+            return copy_doc(self.storage.live_table("models")[str(doc_id)])
+
+    def delete_model(self, name: str, version: int) -> bool:
+        """Remove one model version's record; True if it existed."""
+        with self.transaction():
+            doc_id = self._model_doc_id(name, version)
+            if doc_id is None:
+                return False
+            self.models.remove(doc_ids=[doc_id])
+            return True
+
+    # -- events (the audit log) -----------------------------------------------------
     def add_event(self, record: dict[str, Any]) -> int:
+        """Append one audit-log record; returns its doc id."""
         return self.events.insert(record)
 
-    # -- links to remote servers (nbops.sync) ----------------------------------------
-    # one document per (server, kind, local id): {ref, server, kind, local, remote, ...}
-    def links(self, server: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Copies of the sync links of ``server`` (of one ``kind`` when given)."""
-        docs = self.storage.live_table("sync_links").values()
-        return [_deep_copy(d) for d in docs
-                if d.get("server") == server and (kind is None or d.get("kind") == kind)]
+    def all_events(self) -> list[dict[str, Any]]:
+        """Live audit-log records, oldest first (read them, never modify them)."""
+        return list(self.storage.live_table("events").values())
 
-    def set_links(self, records: list[dict[str, Any]]) -> None:
-        """Insert or replace sync links (keyed by server, kind and local id) in one write."""
-        table = self.table("sync_links")
-        with self.transaction():
-            for record in records:
-                ref = f"{record['server']}\x1f{record['kind']}\x1f{record['local']}"
-                doc = {**record, "ref": ref}
-                doc_id = table.doc_id_of("ref", ref)
-                if doc_id is None:
-                    table.insert(doc)
-                else:
-                    table.update(doc, doc_ids=[doc_id])
+    # -- alert rules ----------------------------------------------------------------
+    def rules(self) -> list[dict[str, Any]]:
+        """Copies of the alert rules, oldest first."""
+        return self.collection(RULES_TABLE, "rule_id").all()
 
-    def add_model_version(self, record: dict[str, Any]) -> int:
-        """Insert a model version record as it is (a copy pulled from another server)."""
-        return self.models.insert(record)
+    def add_rule(self, rule: dict[str, Any]) -> None:
+        """Store an alert rule (with its ``rule_id``)."""
+        self.collection(RULES_TABLE, "rule_id").insert(rule)
+
+    def remove_rule(self, rule_id: str) -> bool:
+        """Delete one alert rule; True if it existed."""
+        return self.collection(RULES_TABLE, "rule_id").remove(rule_id)
+
+    def clear_rules(self) -> int:
+        """Delete every alert rule; returns how many there were."""
+        return self.collection(RULES_TABLE, "rule_id").clear()
+
+    # -- any other table -------------------------------------------------------------
+    def collection(self, name: str, key: str) -> Collection:
+        """A keyed table for records a feature adds (sync mappings, gate results, ...):
+        ``store.collection("sync_mappings", key="run_id").upsert({...})``."""
+        return Collection(self, name, key)
 
 
-def _deep_copy(doc: Any) -> Any:
+def copy_doc(doc: Any) -> Any:
+    """A deep copy of a stored record (dicts and lists copied, scalars shared): what
+    callers may modify freely."""
     if isinstance(doc, dict):
-        return {k: _deep_copy(v) for k, v in doc.items()}
+        return {k: copy_doc(v) for k, v in doc.items()}
     if isinstance(doc, list):
-        return [_deep_copy(v) for v in doc]
+        return [copy_doc(v) for v in doc]
     return doc
+
+
+_deep_copy = copy_doc  # the old private name, for code not yet moved to copy_doc
+
+
+class Collection:
+    """Records of one table keyed by one field (``key``): the typed way for features to
+    keep their own records without knowing the file format. Reads return copies."""
+
+    def __init__(self, store: Store, name: str, key: str) -> None:
+        self.store, self.name, self.key = store, name, key
+
+    def _table(self) -> LogTable:
+        return self.store.table(self.name)
+
+    def __len__(self) -> int:
+        return len(self.store.storage.live_table(self.name))
+
+    def all(self) -> list[dict[str, Any]]:
+        """Copies of every record, oldest first."""
+        return [copy_doc(d) for d in self.store.storage.live_table(self.name).values()]
+
+    def find(self, **fields: Any) -> list[dict[str, Any]]:
+        """Copies of the records whose fields equal all of ``fields``, oldest first."""
+        return [copy_doc(d) for d in self.store.storage.live_table(self.name).values()
+                if all(d.get(k) == v for k, v in fields.items())]
+
+    def get(self, key: Any) -> dict[str, Any] | None:
+        """A copy of the record whose key field is ``key``, or None."""
+        doc = self._table().get_by(self.key, key)
+        return copy_doc(doc) if doc is not None else None
+
+    def insert(self, record: dict[str, Any]) -> None:
+        """Add a record; raises StoreError if one with the same key exists."""
+        with self.store.transaction():
+            if self._table().doc_id_of(self.key, record[self.key]) is not None:
+                raise StoreError(f"{self.name}: a record with {self.key}="
+                                 f"{record[self.key]!r} exists already")
+            self._table().insert(dict(record))
+
+    def upsert(self, record: dict[str, Any]) -> None:
+        """Add the record, or replace the one with the same key."""
+        with self.store.transaction():
+            doc_id = self._table().doc_id_of(self.key, record[self.key])
+            if doc_id is None:
+                self._table().insert(dict(record))
+            else:
+                self.store.storage.queue(["put", self.name, doc_id, dict(record)])
+
+    def update(self, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
+        """Set fields of the record with this key; returns a copy of it. Raises
+        StoreError if there is none."""
+        with self.store.transaction():
+            doc_id = self._table().doc_id_of(self.key, key)
+            if doc_id is None:
+                raise StoreError(f"{self.name}: no record with {self.key}={key!r}")
+            self._table().update(dict(fields), doc_ids=[doc_id])
+            return copy_doc(self.store.storage.live_table(self.name)[str(doc_id)])
+
+    def remove(self, key: Any) -> bool:
+        """Delete the record with this key; True if it existed."""
+        with self.store.transaction():
+            doc_id = self._table().doc_id_of(self.key, key)
+            if doc_id is None:
+                return False
+            self._table().remove(doc_ids=[doc_id])
+            return True
+
+    def clear(self) -> int:
+        """Delete every record; returns how many there were."""
+        with self.store.transaction():
+            n = len(self)
+            if n:
+                self._table().truncate()
+            return n
 
 
 _stores: dict[Path, Store] = {}

@@ -129,9 +129,11 @@ def set_run_tags(run_id: str, tags: dict[str, Any]) -> dict[str, str]:
     """Add or change tags of any recorded run, finished ones too; returns all its tags.
 
     Tags label runs for finding them (``best=true``), so unlike params they may change
-    after the run. Raises RunNotFoundError for an unknown run."""
+    after the run. ``run_id`` may be a unique prefix of at least 6 characters. Raises
+    RunNotFoundError for an unknown run."""
     tags = {str(k): str(v) for k, v in tags.items()}
     store = get_store()
+    run_id = store.resolve_run_id(run_id)
     with store.transaction():
         merged = {**(store.get_run(run_id).get("tags") or {}), **tags}
         store.update_run(run_id, {"tags": merged})
@@ -155,8 +157,13 @@ def _end_dangling_runs() -> None:
 
 
 def get_run(run_id: str) -> dict[str, Any]:
-    """The full record of one run as a dict. Raises RunNotFoundError naming the id."""
-    return get_store().get_run(run_id)
+    """The full record of one run as a dict. ``run_id`` may be a unique prefix of at
+    least 6 characters. Raises RunNotFoundError naming the id (or, for an ambiguous
+    prefix, the candidates)."""
+    store = get_store()
+    run_id = store.resolve_run_id(run_id)
+    flush_if_active(run_id)  # include what an active run still buffers
+    return store.get_run(run_id)
 
 
 _BASE = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
@@ -204,7 +211,7 @@ def runs(
         raise NbopsError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
     store = get_store()
     docs = store.all_runs()  # the live documents; refreshed from disk if another process wrote
-    key = (str(store.root), store.storage.generation, experiment, status)
+    key = (str(store.root), store.generation, experiment, status)
     global _runs_cache
     if _runs_cache is not None and _runs_cache[0] == key:
         frame = _runs_cache[1].copy()
@@ -224,11 +231,13 @@ def runs(
 
 def metric_history(run_id: str, key: str) -> pd.DataFrame:
     """Every logged value of one metric of one run: DataFrame(step, value, timestamp).
-    Raises RunNotFoundError for an unknown run and NbopsError for an unknown metric."""
+    ``run_id`` may be a unique prefix of at least 6 characters. Raises
+    RunNotFoundError for an unknown run and NbopsError for an unknown metric."""
     import pandas as pd
 
-    flush_if_active(run_id)  # include what an active run still buffers
     store = get_store()
+    run_id = store.resolve_run_id(run_id)
+    flush_if_active(run_id)  # include what an active run still buffers
     doc = store.get_run(run_id)
     steps = store.get_steps(run_id, key)
     if steps is None:

@@ -46,8 +46,9 @@ def run_page(
 
     ``since`` keeps runs started strictly after an ISO time (start times are
     recorded to the millisecond; a time without a zone is UTC); ``parent`` keeps the
-    children of one run, or with ``parent="none"`` only top-level runs. Raises
-    NbopsError for a bad limit, offset, status or time.
+    children of one run (its id or a unique prefix), or with ``parent="none"`` only
+    top-level runs. Raises NbopsError for a bad limit, offset, status or time, and
+    RunNotFoundError for an unknown parent.
     """
     if not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE:
         raise NbopsError(f"limit={limit!r} is out of range; use 1 to {MAX_PAGE} runs a page")
@@ -58,8 +59,11 @@ def run_page(
     if since is not None:
         since = _check_since(since)
     top_level = parent is not None and parent.lower() == "none"
+    store = get_store()
+    if parent is not None and not top_level:
+        parent = store.resolve_run_id(parent)  # a unique prefix names the parent too
 
-    docs = get_store().all_runs()  # live documents, oldest first; read, never modified
+    docs = store.all_runs()  # live documents, oldest first; read, never modified
     if experiment is None and status is None and since is None and parent is None:
         total = len(docs)
         newest_first = docs[::-1]

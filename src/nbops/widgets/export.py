@@ -24,8 +24,7 @@ class ExportWidget:
         from .. import registry
         from ..store import get_store
 
-        names = sorted({doc["name"] for doc in
-                        get_store().storage.live_table("models").values()})
+        names = get_store().model_names()
         _ = registry  # the registry module is the source of the names and versions
         self.service: Any = None
         self.poller: Any = None
