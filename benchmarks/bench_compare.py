@@ -1,4 +1,4 @@
-"""Comparison and sweep speed: nbops.compare build time over 100 / 1,000 / 10,000 runs,
+"""Comparison and sweep speed: nbops.compare_widget build time over 100 / 1,000 / 10,000 runs,
 and a sweep's per-trial overhead next to the same loop under MLflow (nested runs).
 
 Run with an interpreter that has both installed (``make bench`` uses .venv-bench):
@@ -74,15 +74,15 @@ def compare_build(work: Path, sizes: list[int], repeat: int) -> dict:
         path = work / f"runs{n}"
         fill(path, n)
         nbops.set_store(path)
-        nbops.compare()  # warm-up: imports of pandas, ipywidgets, plotly
+        nbops.compare_widget()  # warm-up: imports of pandas, ipywidgets, plotly
 
         def cold():
             drop_runs_cache()  # as right after a new run was recorded
-            return nbops.compare()
+            return nbops.compare_widget()
 
         cold_times = timed(cold, repeat)
-        warm_times = timed(nbops.compare, repeat)
-        view = nbops.compare()
+        warm_times = timed(nbops.compare_widget, repeat)
+        view = nbops.compare_widget()
         assert f"{n:,} of {n:,} runs" in view.pager.value, view.pager.value
         out[str(n)] = {"build_ms_median": statistics.median(cold_times) * 1e3,
                        "build_ms_min": min(cold_times) * 1e3,

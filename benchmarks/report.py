@@ -53,7 +53,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
     c = _load("compare")
     if c:
         b = c["compare_build"]
-        out.append(("nbops.compare() build, 1,000 / 10,000 runs", "-", "-",
+        out.append(("nbops.compare_widget() build, 1,000 / 10,000 runs", "-", "-",
                     f"{b['1000']['build_ms_median']:.3g} / {b['10000']['build_ms_median']:.3g} ms",
                     "target < 500 ms"))
         s = c["sweep"]

@@ -10,7 +10,7 @@ import pytest
 
 import nbops
 from nbops import evaluation
-from nbops.widgets.compare import CompareView, compare
+from nbops.widgets.compare import CompareView, compare_widget
 
 
 @pytest.fixture
@@ -166,23 +166,23 @@ def test_parallel_coordinates_unknown_metric_is_error(three_runs):
 
 
 def test_empty_store_shows_no_runs_yet(store):
-    view = compare()
+    view = compare_widget()
     assert "no runs yet" in view.value
 
 
 def test_compare_with_unknown_ids_names_them(three_runs):
     with pytest.raises(nbops.RunNotFoundError, match="abc123"):
-        nbops.compare(runs=[three_runs[0], "abc123"])
+        nbops.compare_widget(runs=[three_runs[0], "abc123"])
 
 
 def test_compare_accepts_ids_or_the_runs_dataframe(three_runs):
-    assert len(compare(runs=three_runs[:2]).frame) == 2
+    assert len(compare_widget(runs=three_runs[:2]).frame) == 2
     frame = nbops.runs(experiment="wine")
-    assert list(compare(runs=frame).frame.run_id) == list(frame.run_id)
+    assert list(compare_widget(runs=frame).frame.run_id) == list(frame.run_id)
 
 
 def test_widget_filters_sort_and_paginate(three_runs):
-    view = compare(page_size=10)
+    view = compare_widget(page_size=10)
     assert isinstance(view, CompareView) and "4 of 4 runs" in view.pager.value
     view.status.value = "FINISHED"
     assert "3 of 4 runs" in view.pager.value and "broken" not in view.table.value
@@ -198,7 +198,7 @@ def test_widget_pages_through_many_runs(store):
     for i in range(30):
         with nbops.start_run(name=f"r{i:02d}") as run:
             run.log_metric("acc", i / 30)
-    view = compare(page_size=10)
+    view = compare_widget(page_size=10)
     assert "page 1 of 3" in view.pager.value and view.prev.disabled
     view.next.click()
     view.next.click()
@@ -207,7 +207,7 @@ def test_widget_pages_through_many_runs(store):
 
 
 def test_widget_selection_drives_diff_curves_and_best(three_runs):
-    view = compare(runs=three_runs[:3], metric="acc")
+    view = compare_widget(runs=three_runs[:3], metric="acc")
     view.pick.value = tuple(three_runs[:2])
     assert sorted(view.selected) == sorted(three_runs[:2])
     view.tabs.selected_index = 1  # Diff

@@ -52,7 +52,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     "reproduce": ("nbops.tracking.reproduce", "reproduce"),
     "diff": ("nbops.evaluation", "diff"),
     "best_run": ("nbops.evaluation", "best_run"),
-    "compare": ("nbops.widgets.compare", "compare"),
+    "compare_widget": ("nbops.widgets.compare", "compare_widget"),
     # registry
     "log_model": ("nbops.registry", "log_model"),
     "register": ("nbops.registry", "register"),
@@ -89,6 +89,12 @@ _LAZY: dict[str, tuple[str, str]] = {
     "pull_artifacts": ("nbops.sync", "pull_artifacts"),
 }
 
+# old public names kept for one release: old name -> new name (a DeprecationWarning
+# on use says which to call instead)
+_DEPRECATED: dict[str, str] = {
+    "compare": "compare_widget",
+}
+
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "load_ipython_extension"]
@@ -102,6 +108,13 @@ _SUBMODULES = {"registry", "evaluation", "quality", "serving", "store", "trackin
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"nbops.{name}")
+    if name in _DEPRECATED:
+        import warnings
+
+        new = _DEPRECATED[name]
+        warnings.warn(f"nbops.{name} is deprecated and goes away in the next release; "
+                      f"use nbops.{new}", DeprecationWarning, stacklevel=2)
+        return __getattr__(new)
     try:
         module, attr = _LAZY[name]
     except KeyError:

@@ -1,4 +1,4 @@
-"""Comparing runs as plain data: what ``nbops.compare`` shows, returned as DataFrames,
+"""Comparing runs as plain data: what ``nbops.compare_widget`` shows, returned as DataFrames,
 dicts and plotly Figures, so tests, scripts and the CLI see exactly what the widget does.
 
 - :func:`select_runs` the runs table for a list of ids, a DataFrame or an experiment

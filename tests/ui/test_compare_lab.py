@@ -1,4 +1,4 @@
-"""nbops.compare in a real JupyterLab, rendered by Debian's Chromium (headless, via
+"""nbops.compare_widget in a real JupyterLab, rendered by Debian's Chromium (headless, via
 Playwright's Python client): the widget draws its run table and plotly panes, the
 "tag as best" button writes the tag to the store, and the screenshots for
 docs/compare-and-sweep.md are taken here.
@@ -51,7 +51,7 @@ def lab(tmp_path_factory):
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("import nbops"),
                 nbformat.v4.new_code_cell(
-                    'view = nbops.compare(experiment="wine", metric="accuracy")\nview')]
+                    'view = nbops.compare_widget(experiment="wine", metric="accuracy")\nview')]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, work / "compare.ipynb")

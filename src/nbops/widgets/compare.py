@@ -1,4 +1,4 @@
-"""``nbops.compare(...)``: an ipywidgets view over runs, with the run table, a diff of
+"""``nbops.compare_widget(...)``: an ipywidgets view over runs, with the run table, a diff of
 selected runs, their metric curves, params against a metric, and the best run.
 
 The view is thin: every number it shows comes from ``nbops.evaluation`` and the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import html
 from typing import TYPE_CHECKING, Any
 
-import ipywidgets as w  # this module loads only when nbops.compare is first used
+import ipywidgets as w  # this module loads only when nbops.compare_widget is first used
 
 from .. import evaluation
 
@@ -33,7 +33,7 @@ white-space:nowrap;max-width:18em;overflow:hidden;text-overflow:ellipsis}
 </style>"""
 
 
-def compare(runs: Any = None, experiment: str | None = None, metric: str | None = None,
+def compare_widget(runs: Any = None, experiment: str | None = None, metric: str | None = None,
             page_size: int = 25) -> Any:
     """An ipywidgets view to compare runs: ``runs`` is None (all runs, or those of
     ``experiment``), a list of run ids, or the DataFrame ``nbops.runs()`` returned;
@@ -46,7 +46,7 @@ def compare(runs: Any = None, experiment: str | None = None, metric: str | None 
         return w.HTML(
             '<div class="nbops-cmp" style="padding:8px;color:#57606a"><b>nbops</b>: no runs '
             "yet. Put <code>%%track</code> on a cell or use "
-            "<code>with nbops.start_run():</code>, then call <code>nbops.compare()</code> "
+            "<code>with nbops.start_run():</code>, then call <code>nbops.compare_widget()</code> "
             "again.</div>"
         )
     return CompareView(frame, metric=metric, page_size=page_size)
