@@ -32,7 +32,8 @@ def test_tracked_cell_records_params_metrics_and_code(kernel):
     run = last_run(kernel)
     assert run["name"] == "first" and run["status"] == "FINISHED"
     assert run["params"] == {"alpha": 0.5, "depth": 3, "layers": [16, 8]}
-    assert run["metrics"] == {"score": 1.0, "n": 7}  # the loop variable i is not a metric
+    assert run["metrics"] == {"score": 1.0}  # n is a count: another value, not a metric
+    assert run["values"] == {"n": 7}  # the loop variable i is neither
     assert run["tags"] == {"team": "a"}
     assert "alpha = 0.5" in run["code"]["source"]
     assert run["env"]["packages"]["numpy"]

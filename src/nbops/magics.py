@@ -1,8 +1,19 @@
-"""``%%track`` and ``%nbops``: parse the options, hand the work to the library."""
+"""``%%track`` and ``%nbops``: parse the options, hand the work to the library.
+
+A ``%%track`` cell is run by IPython itself, so it behaves exactly as the same cell
+without the ``%%track`` line: an input transformer (first of IPython's cleanup
+transformers) turns ``%%track [options]\n<body>`` into ``<body>``, and the
+``pre_run_cell`` / ``post_run_cell`` events start and end the run around it
+(:class:`nbops.tracking.cell.TrackedCell`). IPython's compiler, ``__future__``
+flags, AST transformers, interactivity, top-level ``await``, display hook and
+tracebacks all apply unchanged. Only a sweep, ``%%track?`` and options that do not
+parse go through the cell magic itself.
+"""
 
 from __future__ import annotations
 
 import html
+import re
 import shlex
 from typing import Any
 
@@ -75,6 +86,88 @@ def _sweep_requested(args: Any, line: str) -> bool:
     return False
 
 
+def _options(args: Any) -> Any:
+    from .tracking.cell import TrackOptions
+
+    return TrackOptions(
+        name=_unquote(args.name),
+        experiment=_unquote(args.experiment),
+        tags=_key_values([_unquote(t) for t in args.tag or []], "--tag"),
+        params=_names(args.params),
+        metrics=_names(args.metrics),
+        artifacts=_unquote(args.artifacts),
+        model=_unquote(args.model),
+        quiet=args.quiet,
+    )
+
+
+_TRACK_LINE = re.compile(r"%%track(?:[ \t]+(.*))?\n?$", re.S)
+
+
+def plain_track(raw_cell: str) -> tuple[Any, int] | None:
+    """(TrackOptions, index of the body's first line) of a ``%%track`` cell that IPython
+    can run itself; None for any other cell, a sweep, or options that do not parse
+    (the cell magic then runs and reports them)."""
+    lines = raw_cell.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and not lines[i].strip():
+        i += 1
+    match = _TRACK_LINE.match(lines[i]) if i < len(lines) else None
+    if match is None:
+        return None
+    line = (match.group(1) or "").strip()
+    try:
+        args = parse_argstring(NbopsMagics.track, line)
+        if _sweep_requested(args, line):
+            return None
+        return _options(args), i + 1
+    except (UsageError, SystemExit, ValueError):
+        return None
+
+
+def track_transformer(lines: list[str]) -> list[str]:
+    """IPython input transformer: a plain ``%%track`` cell becomes its body."""
+    if not lines or "%%track" not in "".join(lines[:8]):
+        return lines
+    found = plain_track("".join(lines))
+    return lines if found is None else lines[found[1]:]
+
+
+class CellHooks:
+    """Starts a tracked cell's run on ``pre_run_cell`` and ends it on ``post_run_cell``."""
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.open: list[Any] = []  # one entry per running cell (None: not tracked)
+
+    def pre_run_cell(self, info: Any = None) -> None:
+        raw = getattr(info, "raw_cell", None) or ""
+        found = plain_track(raw) if "%%track" in raw else None
+        if found is None:
+            self.open.append(None)
+            return
+        from .tracking.cell import TrackedCell
+
+        options, first = found
+        body = "".join(raw.splitlines(keepends=True)[first:])
+        code = getattr(info, "transformed_cell", None)
+        self.open.append(TrackedCell(body, options, shell=self.shell, code=code))
+
+    def post_run_cell(self, result: Any = None) -> None:
+        if not self.open:
+            return
+        cell = self.open.pop()
+        if cell is None:
+            return
+        error = getattr(result, "error_before_exec", None) or \
+            getattr(result, "error_in_exec", None)
+        done = cell.finish(error, getattr(result, "result", None))
+        if done.run is not None and not cell.options.quiet:
+            from IPython.display import display
+
+            display(Summary(done.run, done.counts))
+
+
 @magics_class
 class NbopsMagics(Magics):
     @magic_arguments()
@@ -102,19 +195,10 @@ class NbopsMagics(Magics):
         environment are recorded in the nbops store. The cell behaves as it would
         untracked."""
         __tracebackhide__ = True
-        from .tracking.cell import TrackOptions, run_tracked_cell
+        from .tracking.cell import run_tracked_cell
 
         args = parse_argstring(self.track, line)
-        options = TrackOptions(
-            name=_unquote(args.name),
-            experiment=_unquote(args.experiment),
-            tags=_key_values([_unquote(t) for t in args.tag or []], "--tag"),
-            params=_names(args.params),
-            metrics=_names(args.metrics),
-            artifacts=_unquote(args.artifacts),
-            model=_unquote(args.model),
-            quiet=args.quiet,
-        )
+        options = _options(args)
         if _sweep_requested(args, line):
             return self._sweep(cell, args, options)
         result = run_tracked_cell(cell, options, shell=self.shell)
@@ -175,8 +259,25 @@ class NbopsMagics(Magics):
 
 
 def load_ipython_extension(ipython: Any) -> None:
+    """Register ``%%track`` / ``%nbops``, the ``%%track`` input transformer and the
+    events that bracket a tracked cell (once, however often it is loaded)."""
     ipython.register_magics(NbopsMagics)
+    cleanup = ipython.input_transformers_cleanup
+    if track_transformer not in cleanup:
+        cleanup.insert(0, track_transformer)
+    if getattr(ipython, "_nbops_hooks", None) is None:
+        hooks = CellHooks(ipython)
+        ipython.events.register("pre_run_cell", hooks.pre_run_cell)
+        ipython.events.register("post_run_cell", hooks.post_run_cell)
+        ipython._nbops_hooks = hooks
 
 
 def unload_ipython_extension(ipython: Any) -> None:
-    pass
+    """Take the transformer and the events away again (the magics stay registered)."""
+    if track_transformer in ipython.input_transformers_cleanup:
+        ipython.input_transformers_cleanup.remove(track_transformer)
+    hooks = getattr(ipython, "_nbops_hooks", None)
+    if hooks is not None:
+        ipython.events.unregister("pre_run_cell", hooks.pre_run_cell)
+        ipython.events.unregister("post_run_cell", hooks.post_run_cell)
+        ipython._nbops_hooks = None

@@ -2,9 +2,10 @@
 their params (``get_params``) and log them with a signature from the training DataFrame
 and a bounded sample of it as the model's drift reference.
 
-It runs as a post-cell hook (see :data:`nbops.tracking.cell.POST_CELL_HOOKS`). A model
-is a fitted scikit-learn estimator with ``predict`` that the cell bound, rebound, or
-called ``.fit`` on; ``%%track --model VAR`` names one explicitly. Estimators that are
+It runs after a tracked cell that finished (a failed cell logs no model). A model is a
+fitted scikit-learn estimator with ``predict`` that the cell bound, rebound, keeps in a
+dict or list it bound, or called ``fit`` on (also in a loop, bound to no name: see
+:mod:`.provenance`); ``%%track --model VAR`` names one explicitly. Estimators that are
 parts of another found model (the steps of a pipeline) are not logged twice.
 Nothing here imports scikit-learn unless the user's code already did.
 """
@@ -12,11 +13,14 @@ Nothing here imports scikit-learn unless the user's code already did.
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..modelfile import infer_signature, is_fitted_estimator
+from .run import user_stacklevel
+from .searches import is_search, log_search
 
 FIT_METHODS = ("fit", "fit_transform", "fit_predict", "partial_fit")
 
@@ -60,17 +64,70 @@ def _parts(model: Any) -> list[int]:
         params = model.get_params(deep=True)
     except Exception:  # noqa: BLE001 - a broken get_params only loses the dedup
         return []
-    ids = []
+    ids = [id(model.best_estimator_)] if is_search(model) and \
+        hasattr(model, "best_estimator_") else []
     for value in params.values():
         if hasattr(value, "get_params"):
             ids.append(id(value))
     return ids
 
 
-def find_models(ns: Mapping[str, Any], names: Iterable[str]) -> list[tuple[str, Any]]:
-    """(name, model) of the fitted predictors among ``names``, without nested parts."""
-    found = [(n, ns[n]) for n in sorted(set(names))
-             if n in ns and is_fitted_estimator(ns[n]) and hasattr(ns[n], "predict")]
+MAX_MODELS = 10
+
+
+def _containers(ns: Mapping[str, Any], names: Iterable[str]) -> list[tuple[str, Any]]:
+    """(name, value) of estimators held one level down in dicts, lists and tuples bound
+    to ``names`` (``models = {"lr": ..., "rf": ...}`` -> ``models.lr``)."""
+    out = []
+    for name in sorted(set(names)):
+        value = ns.get(name)
+        if isinstance(value, dict):
+            items = [(f"{name}.{k}", v) for k, v in list(value.items())[:100]]
+        elif isinstance(value, (list, tuple)):
+            items = [(f"{name}.{i}", v) for i, v in enumerate(value[:100])]
+        else:
+            continue
+        for key, item in items:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                key, item = f"{name}.{item[0]}", item[1]  # [("lr", LogisticRegression())]
+            out.append((key, item))
+    return out
+
+
+def _is_model(value: Any) -> bool:
+    return is_search(value) or (is_fitted_estimator(value) and hasattr(value, "predict"))
+
+
+def find_models(ns: Mapping[str, Any], names: Iterable[str],
+                fitted: Iterable[Any] = ()) -> list[tuple[str, Any]]:
+    """(name, model) of the fitted predictors the cell produced, without nested parts
+    (pipeline steps, a search's best estimator): those bound to ``names``, held in
+    containers bound to them, and ``fitted`` (estimators the cell called ``fit`` on,
+    in call order). An estimator bound to no name is named after its class."""
+    names = set(names)
+    by_id: dict[int, str] = {}
+    found: list[tuple[str, Any]] = []
+    for name in sorted(names):
+        value = ns.get(name)
+        if name in ns and id(value) not in by_id and _is_model(value):
+            by_id[id(value)] = name
+            found.append((name, value))
+    for name, value in _containers(ns, names):
+        if id(value) not in by_id and _is_model(value):
+            by_id[id(value)] = name
+            found.append((name, value))
+    bound = {id(v): k for k, v in list(ns.items()) if not k.startswith("_")}
+    taken = {n for n, _ in found}
+    for value in fitted:
+        if id(value) in by_id or not _is_model(value):
+            continue
+        name = bound.get(id(value)) or type(value).__name__.lower()
+        base, k = name, 2
+        while name in taken:
+            name, k = f"{base}-{k}", k + 1
+        taken.add(name)
+        by_id[id(value)] = name
+        found.append((name, value))
     nested = {i for _, model in found for i in _parts(model)}
     return [(n, m) for n, m in found if id(m) not in nested]
 
@@ -121,32 +178,52 @@ def log_params_of(run: Any, var: str, model: Any, prefix: bool) -> None:
     run.log_params(params)
 
 
-def autolog_hook(run: Any, ns: dict[str, Any], names: set[str], options: Any) -> None:
-    """The ``%%track`` post-cell hook: log the cell's fitted models and their params."""
+def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
+                    source: str, fitted: Iterable[Any] = ()) -> list[str]:
+    """Log the models a finished cell produced: ``--model VAR`` only that one, else
+    every fitted predictor (:func:`find_models`, at most :data:`MAX_MODELS`). A search
+    logs its best params, score, candidates and table (:mod:`.searches`) and its best
+    estimator as the model. Returns the names logged."""
     explicit = getattr(options, "model", None)
-    source = ((run.store.get_run(run.run_id).get("code") or {}).get("source") or "")
     if explicit:
         if explicit not in ns:
             warnings.warn(f"nbops: --model names {explicit!r}, which is not defined",
-                          stacklevel=2)
-            return
-        if not is_fitted_estimator(ns[explicit]):
+                          stacklevel=user_stacklevel())
+            return []
+        if not _is_model(ns[explicit]):
             warnings.warn(f"nbops: --model {explicit}: a {type(ns[explicit]).__name__} is not "
-                          "a fitted scikit-learn estimator, so it was not logged", stacklevel=2)
-            return
+                          "a fitted scikit-learn estimator, so it was not logged",
+                          stacklevel=user_stacklevel())
+            return []
         found = [(explicit, ns[explicit])]
     else:
-        if "sklearn.base" not in __import__("sys").modules:
-            return
-        found = find_models(ns, set(names) | fitted_names(source))
+        if "sklearn.base" not in sys.modules:
+            return []
+        found = find_models(ns, set(names) | fitted_names(source), fitted)
+    if len(found) > MAX_MODELS:
+        warnings.warn(f"nbops: the cell fitted {len(found)} models; the first {MAX_MODELS} "
+                      f"are logged ({', '.join(n for n, _ in found[MAX_MODELS:])} are not)",
+                      stacklevel=user_stacklevel())
+        found = found[:MAX_MODELS]
     if not found:
-        return
+        return []
     from ..registry import _NAME_RE, log_model
 
+    inputs = fit_inputs(source)
+    logged = []
+    plain = [m for _, m in found if not is_search(m)]
     for var, model in found:
-        log_params_of(run, var, model, prefix=len(found) > 1)
-        frame = training_frame(model, ns, prefer=names, first=fit_inputs(source))
+        if is_search(model):
+            log_search(run, var, model)
+            model = getattr(model, "best_estimator_", None)
+            if model is None:  # refit=False: no model to log
+                continue
+        else:
+            log_params_of(run, var, model, prefix=len(plain) > 1)
+        frame = training_frame(model, ns, prefer=names, first=inputs)
         signature = infer_signature(model, frame)
+        name = var if _NAME_RE.match(var) else "model"
         # the training frame also becomes the model's stored drift reference (a sample)
-        log_model(model, name=var if _NAME_RE.match(var) else "model", signature=signature,
-                  run=run, reference=frame)
+        log_model(model, name=name, signature=signature, run=run, reference=frame)
+        logged.append(name)
+    return logged

@@ -22,6 +22,8 @@ from typing import Any
 # -- cell source analysis -------------------------------------------------------------
 
 MAX_LITERAL_ITEMS = 50
+#: a literal longer than this (characters of its repr) is recorded as digest + length
+MAX_LITERAL_CHARS = 1000
 
 
 @dataclass
@@ -34,19 +36,30 @@ class CellAnalysis:
     loaded: set[str] = field(default_factory=set)
 
 
+def long_literal(value: Any, text: str) -> dict[str, Any]:
+    """How a literal too long to keep whole is recorded: its sha256 and length."""
+    import hashlib
+
+    return {"sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+            "length": len(value) if isinstance(value, (str, list, dict)) else len(text),
+            "type": type(value).__name__}
+
+
 def _small_literal(node: ast.AST) -> tuple[bool, Any]:
     try:
         value = ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         return False, None
-    if isinstance(value, (list, tuple, dict, set)):
-        if len(value) > MAX_LITERAL_ITEMS:
-            return False, None
-        if isinstance(value, set):
-            return False, None
-    if isinstance(value, (bytes, complex)):
+    if isinstance(value, (set, bytes, complex)):
         return False, None
-    return True, list(value) if isinstance(value, tuple) else value
+    value = list(value) if isinstance(value, tuple) else value
+    if isinstance(value, str) and len(value) > MAX_LITERAL_CHARS:
+        return True, long_literal(value, value)
+    if isinstance(value, (list, dict)):
+        text = repr(value)
+        if len(value) > MAX_LITERAL_ITEMS or len(text) > MAX_LITERAL_CHARS:
+            return True, long_literal(value, text)
+    return True, value
 
 
 def _names(target: ast.AST) -> list[str]:
@@ -123,19 +136,6 @@ def _rebound_after_literal(tree: ast.Module, names: set[str]) -> set[str]:
 
 
 # -- values --------------------------------------------------------------------------
-
-
-def is_numeric_scalar(value: Any) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        return True
-    module = type(value).__module__
-    if module == "numpy":
-        import numpy as np
-
-        return isinstance(value, np.number) and not isinstance(value, np.complexfloating)
-    return False
 
 
 def is_data(value: Any) -> bool:

@@ -1,22 +1,30 @@
-"""Running a cell as a tracked run: the work behind ``%%track``.
+"""A cell as a tracked run: what nbops does before and after the user's code.
 
-The cell runs exactly as it would untracked: same namespace (``shell.user_ns``),
-same displayed value, same exception. Everything nbops adds happens before and
-after, and any failure of nbops itself becomes a warning, never a broken cell.
+In a notebook IPython itself runs a ``%%track`` cell (magics.py hands IPython the
+cell body and brackets it with the ``pre_run_cell`` / ``post_run_cell`` events), so
+the compiler, ``__future__`` flags, AST transformers, interactivity, top-level
+``await``, the display hook and tracebacks are IPython's own. This module is the
+part around it: :class:`TrackedCell` starts the run before the cell and records
+params, results, other values, datasets, artifacts and models after it.
+
+:func:`run_tracked_cell` runs a cell itself: sweeps (each trial swaps the cell's
+literal assignments), ``nbops.reproduce`` and plain Python without a notebook. It
+compiles with the shell's compiler and AST transformers when there is a shell.
+
+Any failure of nbops is a warning; the run's status is the status of the user's code.
 """
 
 from __future__ import annotations
 
 import ast
 import os
-import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import capture
+from .._util import utc_now
+from . import autolog, capture, provenance, results, sysmetrics
 from .run import Run, user_stacklevel
 
 MAX_FINGERPRINT_BYTES = int(os.environ.get("NBOPS_MAX_FINGERPRINT_BYTES", 1 << 30))
@@ -41,20 +49,96 @@ class TrackOptions:
 
 @dataclass
 class CellResult:
+    """What running a tracked cell gave: its value, its run, the user's error, the
+    counts shown in the summary, and the override names the cell has no literal for."""
+
     value: Any = None
     run: Run | None = None
     error: BaseException | None = None
     counts: dict[str, int] = field(default_factory=dict)
-
-
-#: Called after a tracked cell ran, before its run ends: hook(run, user_ns, names, options)
-#: where names are the names the cell bound or rebound. Model autolog plugs in here.
-POST_CELL_HOOKS: list[Callable[[Run, dict, set[str], TrackOptions], None]] = []
+    missing: set[str] = field(default_factory=set)
 
 
 def _warn(what: str, exc: BaseException) -> None:
     warnings.warn(f"nbops: {what} ({type(exc).__name__}: {exc}); the cell ran normally",
-                  stacklevel=3)
+                  stacklevel=user_stacklevel())
+
+
+def status_of(error: BaseException | None) -> str:
+    """FINISHED, KILLED (KeyboardInterrupt) or FAILED: the status of the user's code."""
+    if error is None:
+        return "FINISHED"
+    return "KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED"
+
+
+class TrackedCell:
+    """One tracked cell from just before its code runs until :meth:`finish`.
+
+    ``code`` is the cell as Python (after IPython's input transformations); it is
+    analysed for literals and names. Starting never raises: a failure is a warning
+    and the cell then runs untracked."""
+
+    def __init__(self, source: str, options: TrackOptions, shell: Any = None,
+                 user_ns: dict[str, Any] | None = None, code: str | None = None) -> None:
+        self.options = options
+        self.shell = shell
+        self.ns = user_ns if user_ns is not None else shell.user_ns
+        self.run: Run | None = None
+        self.recording: provenance.Session | None = None
+        self.watch: sysmetrics.Watch | None = None
+        try:
+            self.code = code if code is not None else (
+                shell.transform_cell(source) if shell is not None else source)
+            self.analysis = capture.analyse_cell(self.code)
+            self.before = capture.namespace_snapshot(self.ns)
+            self.art_before = capture.glob_mtimes(options.artifacts)
+            self.read = {n: fingerprint(self.ns[n]) for n in self.analysis.loaded
+                         if n in self.ns and capture.is_data(self.ns[n])}
+            self.run = Run(
+                name=options.name, experiment=options.experiment, tags=options.tags,
+                parent_id=options.parent_id,
+                code={"source": source, "notebook": capture.notebook_path(shell),
+                      **capture.git_info()},
+            )
+            self.recording = provenance.start(self.ns)
+            self.watch = sysmetrics.watch(self.run)
+        except Exception as exc:  # noqa: BLE001 - tracking must never break the cell
+            _warn("could not start tracking this cell", exc)
+            self._stop_recording()
+            self.run = None
+
+    def _stop_recording(self) -> provenance.Recorder | None:
+        if self.watch is not None:
+            self.watch.stop()
+            self.watch = None
+        recording, self.recording = self.recording, None
+        return recording.stop() if recording is not None else None
+
+    def finish(self, error: BaseException | None = None, value: Any = None) -> CellResult:
+        """Record what the cell did and end its run with the status of ``error``."""
+        result = CellResult(value=value, run=self.run, error=error)
+        try:
+            recorder = self._stop_recording()
+        except Exception as exc:  # noqa: BLE001
+            _warn("could not stop recording scores", exc)
+            recorder = None
+        run = self.run
+        if run is None:
+            return result
+        status = status_of(error)
+        try:
+            _record(self, recorder, status, result)
+            run.end(status, error=error)
+        except Exception as exc:  # noqa: BLE001
+            _warn(f"could not record all of run {run.run_id}", exc)
+            try:
+                run.end(status, error=error)  # what was logged so far, with the cell's status
+            except Exception:  # noqa: BLE001,S110 - the store itself is failing; warned above
+                pass
+        return result
+
+
+# -- running a cell ourselves (sweeps, reproduce, plain Python) ------------------------
 
 
 def apply_overrides(tree: ast.Module, overrides: dict[str, Any]) -> set[str]:
@@ -90,105 +174,80 @@ def _literal_roundtrip(value: Any) -> bool:
         return False
 
 
-def _compile_cell(shell: Any, code: str, overrides: dict[str, Any]):
-    """Compile a cell like IPython does; returns (body code, last-expression code|None)."""
+def compile_cell(shell: Any, code: str, overrides: dict[str, Any]):
+    """Compile a cell as IPython does (its compiler, so ``__future__`` imports carry
+    over, and its AST transformers). Returns (body code, last-expression code or None,
+    names in ``overrides`` the cell has no literal assignment of)."""
     tree = ast.parse(code)
     missing = set(overrides) - apply_overrides(tree, overrides) if overrides else set()
-    last = None
-    if tree.body and isinstance(tree.body[-1], ast.Expr) and not code.rstrip().endswith(";"):
-        last = ast.Expression(tree.body.pop().value)
-    filename = "<cell>"
-    flags = 0
+    filename, compiler = "<cell>", None
     if shell is not None:
         compiler = shell.compile
-        # IPython counts the running cell before executing it: its number is one less
         filename = compiler.cache(code, max(shell.execution_count - 1, 0), raw_code=code)
-        flags = compiler.flags
-    body = compile(tree, filename, "exec", flags=flags, dont_inherit=True)
-    expr = compile(last, filename, "eval", flags=flags, dont_inherit=True) if last else None
+        tree = shell.transform_ast(tree)
+    quiet = code.rstrip().endswith(";")
+    if shell is not None and hasattr(shell.displayhook, "semicolon_at_end_of_expression"):
+        quiet = shell.displayhook.semicolon_at_end_of_expression(code)
+    last = None
+    if tree.body and isinstance(tree.body[-1], ast.Expr) and not quiet:
+        last = ast.Expression(tree.body.pop().value)
+    if compiler is not None:
+        body = compiler(tree, filename, "exec")
+        expr = compiler(last, filename, "eval") if last else None
+    else:
+        body = compile(tree, filename, "exec", dont_inherit=True)
+        expr = compile(last, filename, "eval", dont_inherit=True) if last else None
     return body, expr, missing
 
 
-def run_tracked_cell(
-    source: str,
-    options: TrackOptions,
-    shell: Any = None,
-    user_ns: dict[str, Any] | None = None,
-) -> CellResult:
-    """Run ``source`` in the shell's namespace as a tracked run.
+def run_tracked_cell(source: str, options: TrackOptions, shell: Any = None,
+                     user_ns: dict[str, Any] | None = None) -> CellResult:
+    """Run ``source`` in the shell's namespace (or ``user_ns``) as a tracked run.
 
     Returns a CellResult; if the cell raised, ``error`` holds the exception and the
-    caller re-raises it (so the caller's frame, not ours, decides how it surfaces).
-    """
+    caller decides how it surfaces. Names in ``options.overrides`` without a literal
+    assignment in the cell are set before it runs and listed in ``missing``."""
     __tracebackhide__ = True
     ns = user_ns if user_ns is not None else shell.user_ns
     code = shell.transform_cell(source) if shell is not None else source
-    result = CellResult()
-
-    analysis = before = art_before = None
-    read_fps: dict[str, Any] = {}
+    cell = TrackedCell(source, options, shell=shell, user_ns=ns, code=code)
+    value, error, missing = None, None, set()
     try:
-        analysis = capture.analyse_cell(code)
-        before = capture.namespace_snapshot(ns)
-        art_before = capture.glob_mtimes(options.artifacts)
-        read_fps = {n: _fingerprint(ns[n]) for n in analysis.loaded
-                    if n in ns and capture.is_data(ns[n])}
-        run = Run(
-            name=options.name,
-            experiment=options.experiment,
-            tags=options.tags,
-            parent_id=options.parent_id,
-            code={"source": source, "notebook": capture.notebook_path(shell),
-                  **capture.git_info()},
-        )
-        result.run = run
-    except Exception as exc:  # noqa: BLE001 - tracking must never break the cell
-        _warn("could not start tracking this cell", exc)
-        run = None
-
-    status = "FINISHED"
-    try:
-        body, expr, missing = _compile_cell(shell, code, options.overrides)
-        if missing:
-            warnings.warn(
-                f"nbops: the cell has no literal assignment of {sorted(missing)}; "
-                "those values were set before the cell instead", stacklevel=2,
-            )
-            ns.update({k: options.overrides[k] for k in missing})
+        body, expr, missing = compile_cell(shell, code, options.overrides)
+        ns.update({k: options.overrides[k] for k in missing})
         exec(body, ns)  # noqa: S102 - running the user's own cell is the point
         if expr is not None:
-            result.value = eval(expr, ns)  # noqa: S307
-    except KeyboardInterrupt as exc:
-        status, result.error = "KILLED", exc
+            value = eval(expr, ns)  # noqa: S307
     except BaseException as exc:  # noqa: BLE001 - recorded, then re-raised by the caller
-        status, result.error = "FAILED", exc
-
-    if run is None:
-        return result
-    try:
-        _record(run, ns, analysis, before, art_before, read_fps, options, result)
-        run.end(status, error=result.error)
-    except Exception as exc:  # noqa: BLE001
-        _warn(f"could not record run {run.run_id}", exc)
-        if not run._ended:
-            try:
-                run.end("FAILED", error=exc)
-            except Exception:  # noqa: BLE001 - the store itself is failing; warned above
-                pass
+        error = exc
+    result = cell.finish(error, value)
+    result.missing = missing
     return result
 
 
-def _fingerprint(value: Any) -> dict[str, Any] | None:
-    if hasattr(value, "memory_usage"):  # pandas: a DataFrame sums its columns
-        usage = value.memory_usage(index=False, deep=False)
-        nbytes = int(usage.sum()) if hasattr(usage, "sum") else int(usage)
-    else:
-        nbytes = int(value.nbytes)
-    if nbytes > MAX_FINGERPRINT_BYTES:
-        return None
-    from ..datasets import fingerprint
+# -- what a finished cell recorded ----------------------------------------------------
 
-    return fingerprint(value)
+
+def fingerprint(value: Any) -> dict[str, Any] | None:
+    """The dataset fingerprint of a DataFrame or array; None when it is larger than
+    ``$NBOPS_MAX_FINGERPRINT_BYTES``; ``{"not_fingerprinted": type, "reason": ...}``
+    when it cannot be fingerprinted (an object array of mixed values)."""
+    try:
+        if hasattr(value, "memory_usage"):  # pandas: a DataFrame sums its columns
+            usage = value.memory_usage(index=False, deep=False)
+            nbytes = int(usage.sum()) if hasattr(usage, "sum") else int(usage)
+        else:
+            nbytes = int(value.nbytes)
+        if nbytes > MAX_FINGERPRINT_BYTES:
+            return None
+        from ..datasets import fingerprint as dataset_fingerprint
+
+        return dataset_fingerprint(value)
+    except Exception as exc:  # noqa: BLE001 - a value we cannot read is named, not fatal
+        kind = type(value).__name__
+        dtype = getattr(value, "dtype", None)
+        return {"not_fingerprinted": f"{kind}[{dtype}]" if dtype is not None else kind,
+                "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
 
 
 def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
@@ -203,10 +262,10 @@ def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
     return found
 
 
-def _record(run, ns, analysis, before, art_before, read_fps, options, result) -> None:
+def _record(cell: TrackedCell, recorder: Any, status: str, result: CellResult) -> None:
+    run, ns, options, analysis = cell.run, cell.ns, cell.options, cell.analysis
     run.update_info(env=capture.env_info())  # after the cell: it sees the cell's imports
-    changed = capture.changed_names(before, ns)
-    skip = set(analysis.loop_vars)
+    changed = capture.changed_names(cell.before, ns)
 
     # a name the user asked for as a metric is a metric, even when assigned a literal
     params = {k: options.overrides.get(k, v) for k, v in analysis.literals.items()
@@ -215,41 +274,59 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
     params.update(_named(ns, options.params, "--params"))
     run.log_params(params)
 
-    metrics = {}
-    for name in sorted((changed & analysis.assigned) - skip - set(params)):
-        value = ns.get(name)
-        if capture.is_numeric_scalar(value):
+    values: dict[str, Any] = {}
+    metric_pairs: list[tuple[str, float]] = []
+    if recorder is not None:
+        metric_pairs, values = results.from_records(recorder.records)
+    metrics, more = results.unique_keys(metric_pairs)
+    values.update(more)
+    bound = sorted((changed & analysis.assigned) - analysis.loop_vars - set(params))
+    named, others = results.split_bound(bound, ns, set(options.metrics))
+    metrics.update({k: v for k, v in named.items() if k not in metrics})
+    values.update(others)
+    asked = _named(ns, options.metrics, "--metrics")
+    for name, value in asked.items():
+        if results.is_numeric_scalar(value):
             metrics[name] = value
-    metrics.update(_named(ns, options.metrics, "--metrics"))
+        else:
+            warnings.warn(f"nbops: --metrics {name}: a {type(value).__name__} is not a "
+                          "number, so it was not recorded", stacklevel=user_stacklevel())
     run.log_metrics(metrics)
 
-    store = run.store
-    fps = dict(read_fps)
+    fps = dict(cell.read)
     for name in sorted(changed):
         if capture.is_data(ns.get(name)) and name not in fps:
-            fps[name] = _fingerprint(ns[name])
-    skipped = sorted(n for n, fp in fps.items() if fp is None)
+            fps[name] = fingerprint(ns[name])
+    skipped = sorted(n for n, fp in fps.items() if fp is None or "not_fingerprinted" in fp)
     if skipped:
         run.set_tag("nbops.unfingerprinted", ",".join(skipped))
+    store = run.store
     for name, fp in fps.items():
         if fp is None:
-            continue
-        store.add_dataset({**fp, "name": name, "source": "cell",
-                           "first_seen": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                           "first_run": run.run_id})
-        run.add_input(fp["digest"])
+            values[name] = {"not_fingerprinted": type(ns.get(name)).__name__,
+                            "reason": "larger than $NBOPS_MAX_FINGERPRINT_BYTES"}
+        elif "not_fingerprinted" in fp:
+            values[name] = fp
+        else:
+            store.add_dataset({**fp, "name": name, "source": "cell",
+                               "first_seen": utc_now(), "first_run": run.run_id})
+            run.add_input(fp["digest"])
+    if values:
+        run.update_info(values=values)
 
     if options.artifacts:
-        for path in capture.new_or_modified(art_before, capture.glob_mtimes(options.artifacts)):
+        for path in capture.new_or_modified(cell.art_before,
+                                            capture.glob_mtimes(options.artifacts)):
             rel = os.path.relpath(path, Path.cwd()) if not os.path.isabs(options.artifacts) \
                 else Path(path).name
             run.log_artifact(path, name=rel)
 
-    for hook in POST_CELL_HOOKS:
+    if status == "FINISHED":  # a cell that failed logs no model
         try:
-            hook(run, ns, changed, options)
-        except Exception as exc:  # noqa: BLE001 - one failing hook must not lose the run
-            _warn(f"{getattr(hook, '__name__', hook)} failed for run {run.run_id}", exc)
+            autolog.log_cell_models(run, ns, changed, options, cell.code,
+                                    recorder.fitted if recorder is not None else [])
+        except Exception as exc:  # noqa: BLE001 - a failing model capture keeps the run
+            _warn(f"could not log the models of run {run.run_id}", exc)
 
     result.counts = {
         "params": len(run.params),
@@ -257,9 +334,3 @@ def _record(run, ns, analysis, before, art_before, read_fps, options, result) ->
         "artifacts": len(run.artifacts),
         "datasets": len(run.inputs),
     }
-
-
-# scikit-learn model autolog is the default post-cell hook (nbops.tracking.autolog)
-from .autolog import autolog_hook  # noqa: E402
-
-POST_CELL_HOOKS.append(autolog_hook)
