@@ -39,7 +39,7 @@ registry.set_alias("churn", "champion", 2, reason="serves the app")
 
 
 def _notebook(path: Path) -> None:
-    cells = [SETUP, "w = registry.widget('churn')\nw.version.value = 2\nw"]
+    cells = [SETUP, "w = nbops.registry_widget('churn')\nw.version.value = 2\nw"]
     nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None,
                      "outputs": [], "source": c} for c in cells],
           "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",

@@ -26,7 +26,7 @@ def versions(store):
 
 
 def test_shows_versions_history_and_lineage(versions):
-    w = reg.widget("churn")
+    w = nbops.registry_widget("churn")
     assert w.model.value == "churn" and w.version.value == 3
     assert w.table.value.count("<tr") == 4 and "Production" in w.table.value
     assert "acc" in w.table.value and "C=2.0" in w.table.value
@@ -37,7 +37,7 @@ def test_shows_versions_history_and_lineage(versions):
 
 
 def test_move_needs_a_reason_then_calls_transition(versions):
-    w = reg.widget("churn")
+    w = nbops.registry_widget("churn")
     w.version.value = 2
     w.stage.value = "Production"
     w.move_button.click()
@@ -52,7 +52,7 @@ def test_move_needs_a_reason_then_calls_transition(versions):
 
 
 def test_alias_and_rollback_buttons(versions):
-    w = reg.widget("churn")
+    w = nbops.registry_widget("churn")
     reg.transition("churn", 3, "Production")
     w.refresh()
     w.version.value = 3
@@ -68,7 +68,7 @@ def test_alias_and_rollback_buttons(versions):
 
 
 def test_api_errors_are_shown_not_raised(versions):
-    w = reg.widget("churn")
+    w = nbops.registry_widget("churn")
     w.alias.value = "2"  # an alias that looks like a version is refused by the API
     w.reason.value = "oops"
     w.alias_button.click()
@@ -77,7 +77,7 @@ def test_api_errors_are_shown_not_raised(versions):
 
 
 def test_empty_registry_explains_how_to_start(store):
-    w = reg.widget()
+    w = nbops.registry_widget()
     assert "nbops.register" in w.table.value and w.model.options == ()
 
 
@@ -92,7 +92,7 @@ for _ in range(2):
     with nbops.start_run() as run:
         nbops.log_model(LogisticRegression().fit(X, y), signature=X)
     nbops.register(run.run_id, "kmodel")
-w = registry.widget("kmodel")
+w = nbops.registry_widget("kmodel")
 w.stage.value = "Staging"; w.reason.value = "from the kernel"; w.move_button.click()
 print(nbops.get_model("kmodel", version=2)["stage"])
 w

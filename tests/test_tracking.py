@@ -206,7 +206,7 @@ def test_set_run_tags_changes_tags_of_a_finished_run(store):
 
 
 def test_subpackages_are_reachable_after_plain_import():
-    code = ("import sys, nbops\nassert callable(nbops.registry.widget)\n"
+    code = ("import sys, nbops\nassert callable(nbops.registry.transition)\n"
             "assert callable(nbops.evaluation.diff)\nprint('pandas' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr

@@ -14,6 +14,8 @@ from typing import Any
 from ._errors import (
     ArtifactError,
     DriftError,
+    GateError,
+    GateRuleError,
     ModelIntegrityError,
     NbopsError,
     RegistryError,
@@ -54,20 +56,24 @@ _LAZY: dict[str, tuple[str, str]] = {
     "best_run": ("nbops.evaluation", "best_run"),
     "compare_widget": ("nbops.widgets.compare", "compare_widget"),
     # registry
-    "log_model": ("nbops.registry", "log_model"),
-    "register": ("nbops.registry", "register"),
-    "transition": ("nbops.registry", "transition"),
-    "set_alias": ("nbops.registry", "set_alias"),
-    "delete_alias": ("nbops.registry", "delete_alias"),
-    "get_model": ("nbops.registry", "get"),
-    "load_model": ("nbops.registry", "load"),
-    "load_reference": ("nbops.registry", "load_reference"),
-    "models": ("nbops.registry", "models"),
-    "model_history": ("nbops.registry", "history"),
-    "rollback": ("nbops.registry", "rollback"),
-    "lineage": ("nbops.registry", "lineage"),
-    "archive_model": ("nbops.registry", "archive"),
-    "delete_model_version": ("nbops.registry", "delete"),
+    "log_model": ("nbops.tracking.log_model", "log_model"),
+    "register": ("nbops.registry.versions", "register"),
+    "transition": ("nbops.registry.stages", "transition"),
+    "set_alias": ("nbops.registry.versions", "set_alias"),
+    "delete_alias": ("nbops.registry.versions", "delete_alias"),
+    "get_model": ("nbops.registry.versions", "get"),
+    "load_model": ("nbops.registry.versions", "load"),
+    "load_reference": ("nbops.registry.versions", "load_reference"),
+    "models": ("nbops.registry.views", "models"),
+    "model_history": ("nbops.registry.audit", "history"),
+    "rollback": ("nbops.registry.stages", "rollback"),
+    "lineage": ("nbops.registry.views", "lineage"),
+    "archive_model": ("nbops.registry.stages", "archive"),
+    "delete_model_version": ("nbops.registry.versions", "delete"),
+    "set_gates": ("nbops.registry.gates", "set_gates"),
+    "gates": ("nbops.registry.gates", "gates"),
+    "evaluate_gates": ("nbops.registry.gate_checks", "evaluate_gates"),
+    "registry_widget": ("nbops.widgets.registry", "registry_widget"),
     # data, quality, drift, alerts ("drift" and "datasets" are callable modules)
     "drift": ("nbops.drift", "_module"),
     "DriftReport": ("nbops.drift.report", "DriftReport"),
@@ -97,11 +103,12 @@ _DEPRECATED: dict[str, str] = {
 
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
-     "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "load_ipython_extension"]
+     "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
+     "GateRuleError", "load_ipython_extension"]
 )
 
 
-# subpackages reachable as attributes after a plain `import nbops` (nbops.registry.widget())
+# subpackages reachable as attributes after a plain `import nbops` (nbops.registry.get())
 _SUBMODULES = {"registry", "evaluation", "quality", "serving", "store", "tracking", "widgets"}
 
 

@@ -35,3 +35,24 @@ class DriftError(NbopsError):
 
 class SyncError(NbopsError):
     """Pushing to or pulling from an MLflow tracking server cannot start or failed whole."""
+
+
+class GateError(RegistryError):
+    """A promotion gate failed, so a version was not moved. ``results`` lists every
+    rule with its measured value, threshold and verdict; ``name``, ``version`` and
+    ``stage`` say which move was refused."""
+
+    def __init__(self, message: str, name: str | None = None, version: int | None = None,
+                 stage: str | None = None, results: list | None = None) -> None:
+        super().__init__(message)
+        self.name, self.version, self.stage = name, version, stage
+        self.results = list(results or [])
+
+
+class GateRuleError(RegistryError):
+    """A gate rule does not follow the grammar. ``rule`` is the text, ``position`` the
+    index of the part that is wrong (the message repeats the rule with a caret there)."""
+
+    def __init__(self, message: str, rule: str = "", position: int = 0) -> None:
+        super().__init__(message)
+        self.rule, self.position = rule, position

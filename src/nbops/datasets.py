@@ -251,6 +251,95 @@ def datasets(name: str | None = None):
     return pd.DataFrame(rows, columns=DATASET_COLUMNS)
 
 
+# -- training samples (a model's default drift reference) --------------------------------
+
+#: at most this many rows of the training data are kept as a model's drift reference
+REFERENCE_MAX_ROWS = 10_000
+ENV_REFERENCE_ROWS = "NBOPS_REFERENCE_ROWS"
+REFERENCE_SEED = 0
+
+
+def reference_max_rows() -> int:
+    """How many training rows a model keeps as its reference: ``$NBOPS_REFERENCE_ROWS``
+    (0 keeps none), else :data:`REFERENCE_MAX_ROWS`. Raises NbopsError for a value that
+    is not a whole number."""
+    import os
+
+    raw = os.environ.get(ENV_REFERENCE_ROWS, "").strip()
+    if not raw:
+        return REFERENCE_MAX_ROWS
+    try:
+        return max(int(raw), 0)
+    except ValueError:
+        raise NbopsError(f"${ENV_REFERENCE_ROWS} must be a whole number of rows (0 stores no "
+                         f"training sample), not {raw!r}") from None
+
+
+def training_sample(data: Any, signature: dict[str, Any]) -> tuple[Any, int] | None:
+    """(sample, total rows) of the model's input columns of ``data``: every row when it
+    has at most :func:`reference_max_rows`, else that many rows drawn without
+    replacement with a fixed seed, kept in their original order. None when ``data`` is
+    None or False, or the limit is 0. Raises RegistryError when ``data`` is not a
+    DataFrame or lacks the signature's input columns."""
+    from ._errors import RegistryError
+
+    if data is None or data is False:
+        return None
+    import pandas as pd
+
+    if not isinstance(data, pd.DataFrame):
+        raise RegistryError(
+            f"reference must be the training DataFrame (pandas, with the model's input "
+            f"columns), not a {type(data).__name__}; pass reference=X_train, or leave it out"
+        )
+    limit = reference_max_rows()
+    if limit == 0:
+        return None
+    by_name = {str(c): c for c in data.columns}
+    cols = [i["name"] for i in signature.get("inputs") or []] or list(by_name)
+    missing = [c for c in cols if c not in by_name]
+    if missing:
+        raise RegistryError(
+            f"the reference DataFrame lacks the model's input columns {missing} (it has "
+            f"{list(by_name)[:20]}); pass the DataFrame the model was trained on"
+        )
+    frame = data[[by_name[c] for c in cols]]
+    frame.columns = cols
+    total = len(frame)
+    if total > limit:
+        import numpy as np
+
+        rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(total, limit,
+                                                                    replace=False))
+        frame = frame.iloc[rows]
+    return frame.reset_index(drop=True), total
+
+
+def sample_bytes(frame: Any) -> tuple[bytes, str]:
+    """A training sample as file bytes and their format: Parquet when pyarrow is
+    importable (dtypes survive), else CSV (with a warning when Parquet failed)."""
+    import importlib.util
+    import io
+    import warnings
+
+    if importlib.util.find_spec("pyarrow") is not None:
+        buffer = io.BytesIO()
+        try:
+            frame.to_parquet(buffer, index=False, engine="pyarrow")
+            return buffer.getvalue(), "parquet"
+        except Exception as exc:  # noqa: BLE001 - e.g. a column of mixed Python objects
+            warnings.warn(f"nbops: the training sample is stored as CSV because pyarrow "
+                          f"cannot write it as Parquet: {exc}", stacklevel=3)
+    return frame.to_csv(index=False).encode(), "csv"
+
+
+def read_reference_file(path: Any, fmt: str) -> Any:
+    """A stored training sample as a DataFrame (``fmt`` "parquet" or "csv")."""
+    import pandas as pd
+
+    return pd.read_parquet(path) if fmt == "parquet" else pd.read_csv(path)
+
+
 def _make_callable() -> None:
     # `nbops.datasets` is both this module and the function: importing the module binds
     # it as the attribute `nbops.datasets`, so calling the module must list datasets.

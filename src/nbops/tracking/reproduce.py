@@ -133,11 +133,15 @@ def condition_differences(original: dict[str, Any], new: dict[str, Any]) -> list
 
 
 def reproduce(run_id: str, source: str | None = None, name: str | None = None,
-              rtol: float = 1e-9, shell: Any = None) -> Reproduction:
+              rtol: float = 1e-9, shell: Any = None, params: dict[str, Any] | None = None,
+              namespace: dict[str, Any] | None = None) -> Reproduction:
     """Re-run the cell of run ``run_id`` with its recorded params in this kernel's
     namespace, as a new run tagged ``reproduced_from=<run_id>``.
 
-    ``source`` runs other code instead (then the code counts as a difference). Returns a
+    ``source`` runs other code instead (then the code counts as a difference). ``params``
+    replaces recorded params (a name the cell never assigns is set before it runs), e.g.
+    another seed; ``namespace`` runs the cell in that dict instead of the kernel's own
+    (the promotion gates and ``nbops.retrain`` pass a copy with new data). Returns a
     :class:`Reproduction` with the metric comparison; warns (ReproduceWarning) naming
     every difference in code, git commit, input data or package versions. If the cell
     raises, the new run is FAILED and the exception is re-raised. Raises
@@ -170,11 +174,15 @@ def reproduce(run_id: str, source: str | None = None, name: str | None = None,
         except ImportError:  # plain Python: run in __main__'s namespace
             shell = None
     user_ns = None if shell is not None else vars(__import__("__main__"))
+    if namespace is not None:
+        user_ns = namespace
 
     code = shell.transform_cell(source) if shell is not None else source
     literals = set(capture.analyse_cell(code).literals)
-    params = original.get("params") or {}
-    overrides = {k: v for k, v in params.items() if k in literals | _swept_names(original)}
+    recorded_params = original.get("params") or {}
+    overrides = {k: v for k, v in recorded_params.items()
+                 if k in literals | _swept_names(original)}
+    overrides.update(params or {})
     options = TrackOptions(
         name=name or f"{original.get('name')}-reproduced",
         experiment=original.get("experiment"),

@@ -1,8 +1,9 @@
 """The registry widget: models and versions, stage/alias/rollback controls, history and
-lineage. A thin view: every button calls a function of :mod:`nbops.registry` (the same
-a user would call) and shows what came back; nothing here changes the store itself.
+lineage, and the gate rules with the last evaluation of each version. A thin view:
+every button calls a function of :mod:`nbops.registry` (the same a user would call) and
+shows what came back; nothing here changes the store itself.
 
-``nbops.registry.widget(name=None)`` returns one.
+``nbops.registry_widget(name=None)`` returns one.
 """
 
 from __future__ import annotations
@@ -132,6 +133,33 @@ def lineage_html(lin: dict[str, Any]) -> str:
             + arrow.join(f'<div class="nbops-reg-box">{b}</div>' for b in boxes) + "</div>")
 
 
+def gates_html(rules: list[str], evaluation: dict[str, Any] | None) -> str:
+    """The model's gate rules and one version's last evaluation (rule, measured,
+    threshold, pass/fail), as the API returns them (``nbops.gates``, ``get()["gates"]``)."""
+    if not rules:
+        head = ('<div class="nbops-reg-muted">no gate rules: any version may be promoted. '
+                'Add some with nbops.set_gates(name, ["accuracy >= 0.9", ...])</div>')
+    else:
+        head = "<b>rules</b><ul>" + "".join(f"<li><code>{_esc(r)}</code></li>"
+                                            for r in rules) + "</ul>"
+    if not evaluation:
+        return head + '<div class="nbops-reg-muted">this version was not evaluated yet</div>'
+    verdict = ("<span style='color:#1a7f37'>passed</span>" if evaluation.get("passed")
+               else "<span style='color:#cf222e'>failed</span>")
+    rows = []
+    for r in evaluation.get("results") or []:
+        ok = "PASS" if r["passed"] else "FAIL"
+        colour = "#1a7f37" if r["passed"] else "#cf222e"
+        threshold = f"{r.get('op') or ''} {_fmt(r.get('threshold'))}".strip()
+        rows.append(f"<tr><td><code>{_esc(r['rule'])}</code></td><td>{_fmt(r.get('measured'))}"
+                    f"</td><td>{threshold}</td><td style='color:{colour}'><b>{ok}</b></td>"
+                    f"<td class='nbops-reg-muted'>{_esc(r.get('detail'))}</td></tr>")
+    return (head + f"<div>last evaluation for {_esc(evaluation.get('stage'))}: {verdict} "
+            f"<span class='nbops-reg-muted'>{_esc(evaluation.get('when'))}</span></div>"
+            "<table><tr><th>rule</th><th>measured</th><th>threshold</th><th>result</th>"
+            f"<th>detail</th></tr>{''.join(rows)}</table>")
+
+
 class RegistryWidget(W.VBox):
     """Models and their versions, with controls to move a version between stages, set
     an alias and roll back (each with a reason), and the selected version's history and
@@ -152,6 +180,8 @@ class RegistryWidget(W.VBox):
                                 layout=W.Layout(width="200px"))
         self.move_button = W.Button(description="Move", button_style="primary",
                                     layout=W.Layout(width="90px"))
+        self.force = W.Checkbox(value=False, description="override failed gates",
+                                indent=False, layout=W.Layout(width="190px"))
         self.alias = W.Text(placeholder="champion", description="alias",
                             layout=W.Layout(width="200px"))
         self.alias_button = W.Button(description="Set alias", layout=W.Layout(width="90px"))
@@ -160,9 +190,11 @@ class RegistryWidget(W.VBox):
         self.status = W.HTML()
         self.history = W.HTML()
         self.lineage = W.HTML()
-        tabs = W.Tab(children=[self.lineage, self.history])
+        self.gates = W.HTML()
+        tabs = W.Tab(children=[self.lineage, self.history, self.gates])
         tabs.set_title(0, "Lineage")
         tabs.set_title(1, "History")
+        tabs.set_title(2, "Gates")
         self.tabs = tabs
 
         self.model.observe(self._on_model, names="value")
@@ -177,7 +209,7 @@ class RegistryWidget(W.VBox):
             W.HBox([self.model, self.version, self.refresh_button]),
             self.table,
             self.reason,
-            W.HBox([self.stage, self.move_button, self.alias, self.alias_button,
+            W.HBox([self.stage, self.move_button, self.force, self.alias, self.alias_button,
                     self.rollback_button]),
             self.status,
             tabs,
@@ -207,7 +239,7 @@ class RegistryWidget(W.VBox):
                                 'with nbops.log_model(model) in a run, then '
                                 'nbops.register(run_id, "name")</div>')
             self.version.options = []
-            self.history.value = self.lineage.value = ""
+            self.history.value = self.lineage.value = self.gates.value = ""
             return
         frame = registry.models(name)
         self._frame = frame
@@ -224,11 +256,14 @@ class RegistryWidget(W.VBox):
         self.table.value = versions_html(registry.models(name), selected=version)
         self.history.value = history_html(registry.history(name))
         self.lineage.value = lineage_html(registry.lineage(name, version))
+        self.gates.value = gates_html(registry.gates(name),
+                                      registry.get(name, version=version).get("gates"))
 
     # -- actions: each one calls the API and reports what came back --------------------
     def _say(self, text: str, error: bool = False) -> None:
         colour = "#cf222e" if error else "#1a7f37"
-        self.status.value = f'<span style="color:{colour}">{_esc(text)}</span>'
+        self.status.value = (f'<pre style="color:{colour};white-space:pre-wrap;margin:2px 0;'
+                             f'font:12px monospace">{_esc(text)}</pre>')
 
     def _reason(self) -> str | None:
         reason = self.reason.value.strip()
@@ -255,7 +290,8 @@ class RegistryWidget(W.VBox):
         def act(reason: str) -> tuple[str, int]:
             stage = None if self.stage.value == "None" else self.stage.value
             rec = registry.transition(self.model.value, self.version.value, stage,
-                                      reason=reason)
+                                      reason=reason, force=self.force.value)
+            self.force.value = False
             return f"{rec['name']} v{rec['version']} is now {rec['stage'] or 'None'}", \
                 rec["version"]
         self._act(act)
@@ -274,3 +310,9 @@ class RegistryWidget(W.VBox):
             rec = registry.rollback(self.model.value, reason=reason)
             return (f"rolled back: v{rec['version']} is Production again", rec["version"])
         self._act(act)
+
+
+def registry_widget(name: str | None = None) -> RegistryWidget:
+    """The registry widget (models, versions, stage/alias/rollback controls, history,
+    lineage and gates), showing model ``name`` first when given."""
+    return RegistryWidget(name=name)
