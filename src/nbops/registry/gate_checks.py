@@ -193,7 +193,7 @@ def _data_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     report = drift(reference, current)
     detail = f"vs the training data of v{prod['version']}"
     if report.drifted:
-        detail += ": drifted columns " + ", ".join(report.drifted_columns())
+        detail += ": drifted columns " + ", ".join(report.drifted_columns)
     res = _result(rule, report.share, report.drift_share, not report.drifted, detail)
     res["op"] = "<"
     return res
