@@ -244,3 +244,36 @@ def test_stable_rule_without_a_seed_fails_and_says_how_to_add_one(store):
     nbops.set_gates("forest", ["stable accuracy over 3 seeds: std <= 0.5"])
     (res,) = nbops.evaluate_gates("forest", v)["results"]
     assert not res["passed"] and "seed = 0" in res["detail"]
+
+
+# -- the command line ------------------------------------------------------------------
+def cli(capsys, *argv):
+    from nbops.cli import main
+
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_adds_rules_and_a_blocked_transition_exits_1_with_the_table(store, capsys):
+    X, y = frame()
+    v = version(X, y, accuracy=0.8)
+    code, out, _ = cli(capsys, "registry", "gates", "churn", "--add", "accuracy >= 0.9",
+                       "--add", "accuracy >= 0.5")
+    assert code == 0 and out.splitlines() == ["accuracy >= 0.9", "accuracy >= 0.5"]
+    code, out, _ = cli(capsys, "registry", "transition", "churn", str(v), "Production")
+    assert code == 1
+    assert "accuracy >= 0.9" in out and "FAIL" in out and "0.8" in out
+    assert nbops.get_model("churn", version=v)["stage"] is None
+    code, out, _ = cli(capsys, "registry", "gates", "churn", "--evaluate", "latest")
+    assert code == 1 and "FAILED" in out
+    code, out, _ = cli(capsys, "registry", "transition", "churn", str(v), "Production",
+                       "--force", "--reason", "known regression, approved")
+    assert code == 0 and nbops.get_model("churn", version=v)["stage"] == "Production"
+
+
+def test_cli_bad_rule_exits_2_and_points_at_it(store, capsys):
+    version(*frame())
+    code, _, err = cli(capsys, "registry", "gates", "churn", "--add", "accuracy => 0.9")
+    assert code == 2 and "unknown comparison '=>'" in err
+    assert nbops.gates("churn") == []

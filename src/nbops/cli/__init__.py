@@ -1,7 +1,13 @@
 """The ``nbops`` command. Each subcommand lives in a module of this package as an
 ``_add_<name>(sub)`` function that declares its arguments and a handler; handlers
 import what they need lazily. To add a command, write its module and list it in
-``COMMANDS`` below."""
+``COMMANDS`` below.
+
+The store: ``--store PATH`` (anywhere on the line), else ``$NBOPS_STORE``, else the
+nearest ``.nbops`` folder at or above the working directory (nbops/_config.py). Commands
+that read the store (declared with ``store_check``) never create one: without a store
+they say where they looked and exit 2. Every error is one line on stderr, exit code 2.
+"""
 
 from __future__ import annotations
 
@@ -11,37 +17,90 @@ import sys
 from pathlib import Path
 
 from .._errors import NbopsError
+from ._common import Parser, cli_terms, is_store, missing_store_message
 from .demo import _add_demo
 from .drift import _add_drift
+from .info import _add_info
 from .registry import _add_registry
 from .runs import _add_runs, _add_show
 from .serving import _add_export, _add_serve
 
 # Subcommands, in the order `nbops --help` lists them. Add yours here.
-COMMANDS = [_add_runs, _add_show, _add_demo, _add_registry, _add_export, _add_serve,
-            _add_drift]
+COMMANDS = [_add_runs, _add_show, _add_info, _add_demo, _add_registry, _add_export,
+            _add_serve, _add_drift]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nbops", description="notebook-native MLOps")
-    parser.add_argument("--store", help="store folder (default: $NBOPS_STORE or ./.nbops)")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The ``nbops`` parser with every subcommand of ``COMMANDS``."""
+    parser = Parser(prog="nbops", description="notebook-native MLOps", top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for add in COMMANDS:
         add(sub)
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+def _commands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(sub.choices)
+
+
+def _resolve_store(args: argparse.Namespace) -> tuple[Path, str]:
+    from .. import _config
+
     if args.store:
-        os.environ["NBOPS_STORE"] = str(Path(args.store).resolve())
+        path = Path(args.store).expanduser().resolve()
+        os.environ[_config.ENV_STORE] = str(path)  # subprocesses (serve) inherit it
+        _config.set_store_path(None)
+        return path, "from --store"
+    path = _config.store_path()
+    return path, _config.store_source(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run ``nbops`` with ``argv`` (default: sys.argv); returns the exit code: 0 ok,
+    2 error; `nbops drift` returns 1 for drift."""
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args, extra = parser.parse_known_args(argv)
+    command = getattr(args, "command", None)
+    if command is None:
+        names = ", ".join(_commands(parser))
+        what = f"unknown option {extra[0]}" if extra else "no command given"
+        print(f"nbops: error: {what}; commands: {names} (`nbops COMMAND --help` for one)",
+              file=sys.stderr)
+        return 2
+    if extra:  # said by the subcommand's own parser, in its terms
+        _commands(parser)[command].error(
+            f"unknown option{'s' if len(extra) > 1 else ''} {' '.join(extra)}")
+    verbose = getattr(args, "verbose", False)
     try:
+        if getattr(args, "store_mode", "none") != "none":
+            path, source = _resolve_store(args)
+            args.store_path, args.store_source = path, source
+            if verbose:
+                print(f"nbops: store {path} ({source})", file=sys.stderr)
+            if args.store_mode == "read" and not is_store(path):
+                raise NbopsError(missing_store_message(path, source))
         return int(args.handler(args) or 0)
     except NbopsError as exc:
-        print(f"nbops: error: {exc}", file=sys.stderr)
+        print(f"nbops {command}: error: {cli_terms(str(exc))}", file=sys.stderr)
         return 2
     except BrokenPipeError:
         return 0
+    except KeyboardInterrupt:
+        return 130
+    except OSError as exc:  # a path the user gave: unwritable, missing folder, ...
+        if verbose:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"nbops {command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: still one line and exit 2 (1 means drift)
+        if verbose:
+            raise
+        print(f"nbops {command}: internal error: {type(exc).__name__}: "
+              f"{cli_terms(str(exc))} (--verbose shows the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":  # pragma: no cover

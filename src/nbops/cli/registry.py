@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from .._errors import NbopsError
+from .._errors import GateError, NbopsError
 from ._common import _print_frame
 
 
@@ -77,14 +77,23 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     q.add_argument("--reason", "-r")
     q.add_argument("--keep-existing", action="store_true",
                    help="do not archive the current Production version")
+    q.add_argument("--force", action="store_true",
+                   help="move even when a promotion gate fails (needs --reason; audited)")
 
     def do_transition(args: argparse.Namespace) -> int:
         from .. import registry
 
         stage = None if args.stage.lower() == "none" else args.stage
         before = {v: s for v, s in registry.models(args.name)[["version", "stage"]].values}
-        rec = registry.transition(args.name, args.version, stage,
-                                  archive_existing=not args.keep_existing, reason=args.reason)
+        try:
+            rec = registry.transition(args.name, args.version, stage,
+                                      archive_existing=not args.keep_existing,
+                                      reason=args.reason, force=args.force)
+        except GateError as exc:
+            print(str(exc))
+            return 1
+        if (rec.get("gates") or {}).get("stage") == rec["stage"]:
+            print(registry.format_gate_results(rec["gates"]["results"]))
         print(f"{rec['name']} version {rec['version']}: {before.get(rec['version'])} -> "
               f"{rec['stage']}")
         after = registry.models(args.name)
@@ -132,6 +141,53 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
         return 0
 
     q.set_defaults(handler=do_rollback)
+
+    q = reg.add_parser("gates", help="show, add or remove a model's promotion gate rules; "
+                                     "--evaluate measures them on a version")
+    q.add_argument("name")
+    q.add_argument("--add", action="append", default=[], metavar="RULE",
+                   help="add a rule, e.g. 'accuracy >= 0.9' (repeatable)")
+    q.add_argument("--remove", action="append", default=[], metavar="RULE",
+                   help="remove a rule by its text (repeatable)")
+    q.add_argument("--clear", action="store_true", help="remove every rule")
+    q.add_argument("--evaluate", nargs="?", const="latest", metavar="VERSION",
+                   help="measure the rules on VERSION (latest, a number, a stage or an "
+                        "alias); exit 1 when one fails")
+    q.add_argument("--stage", default="Production",
+                   help="the move --evaluate checks for (Staging or Production)")
+    q.add_argument("--reason", "-r")
+    fmt(q, ("text", "json"))
+
+    def do_gates(args: argparse.Namespace) -> int:
+        from .. import registry
+        from ..registry.naming import pick as pick_version
+        from ..store import get_store
+
+        if args.clear:
+            registry.set_gates(args.name, [], reason=args.reason)
+        for rule in args.add:
+            registry.add_gate(args.name, rule, reason=args.reason)
+        for rule in args.remove:
+            registry.remove_gate(args.name, rule, reason=args.reason)
+        rules = registry.gates(args.name)
+        if args.evaluate is None:
+            if args.format == "json":
+                print(json.dumps({"name": args.name, "rules": rules}, indent=2))
+            else:
+                print("\n".join(rules) if rules else f"{args.name}: no gate rules")
+            return 0
+        version = pick_version(get_store(), args.name, args.evaluate)["version"]
+        result = registry.evaluate_gates(args.name, version, stage=args.stage)
+        if args.format == "json":
+            print(json.dumps(result, indent=2, default=str))
+        else:
+            verdict = "passed" if result["passed"] else "FAILED"
+            print(f"{args.name} version {version}, gates for {result['stage']}: {verdict}")
+            if result["results"]:
+                print(registry.format_gate_results(result["results"]))
+        return 0 if result["passed"] else 1
+
+    q.set_defaults(handler=do_gates)
 
     q = reg.add_parser("lineage", help="model -> run -> datasets -> environment")
     q.add_argument("name")
