@@ -99,20 +99,19 @@ def _is_model(value: Any) -> bool:
 
 
 def find_models(ns: Mapping[str, Any], names: Iterable[str],
-                fitted: Iterable[Any] = ()) -> list[tuple[str, Any]]:
+                fitted: Iterable[Any] = (), loop_vars: Iterable[str] = ()) -> list[
+                    tuple[str, Any]]:
     """(name, model) of the fitted predictors the cell produced, without nested parts
     (pipeline steps, a search's best estimator): those bound to ``names``, held in
     containers bound to them, and ``fitted`` (estimators the cell called ``fit`` on,
-    in call order). An estimator bound to no name is named after its class."""
-    names = set(names)
+    in call order). An estimator bound to no name is named after its class; one held
+    by a container and a loop variable is named after the container."""
+    names, loop_vars = set(names), set(loop_vars)
     by_id: dict[int, str] = {}
     found: list[tuple[str, Any]] = []
-    for name in sorted(names):
-        value = ns.get(name)
-        if name in ns and id(value) not in by_id and _is_model(value):
-            by_id[id(value)] = name
-            found.append((name, value))
-    for name, value in _containers(ns, names):
+    named = [(n, ns[n]) for n in sorted(names - loop_vars) if n in ns]
+    looped = [(n, ns[n]) for n in sorted(names & loop_vars) if n in ns]
+    for name, value in [*named, *_containers(ns, names), *looped]:
         if id(value) not in by_id and _is_model(value):
             by_id[id(value)] = name
             found.append((name, value))
@@ -199,7 +198,10 @@ def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
     else:
         if "sklearn.base" not in sys.modules:
             return []
-        found = find_models(ns, set(names) | fitted_names(source), fitted)
+        from .capture import analyse_cell
+
+        found = find_models(ns, set(names) | fitted_names(source), fitted,
+                            loop_vars=analyse_cell(source).loop_vars)
     if len(found) > MAX_MODELS:
         warnings.warn(f"nbops: the cell fitted {len(found)} models; the first {MAX_MODELS} "
                       f"are logged ({', '.join(n for n, _ in found[MAX_MODELS:])} are not)",
