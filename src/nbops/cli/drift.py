@@ -1,21 +1,24 @@
-"""`nbops drift`: compare two files for data drift."""
+"""`nbops drift`: compare two files for data drift. Exit code 0: no drift, 1: drift,
+2: an error (bad file, column, flag or --html path), so a pipeline can tell them apart."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from ._common import _print_frame
+from ._common import _print_frame, fail
 
 
 def _add_drift(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("drift", help="compare two CSV/Parquet files for data drift")
+    p = sub.add_parser("drift", help="compare two CSV/Parquet files for data drift "
+                       "(exit 0: none, 1: drift, 2: error)")
     p.add_argument("reference", help="reference data (.csv, .parquet)")
     p.add_argument("current", help="current data (.csv, .parquet)")
     p.add_argument("--html", metavar="OUT", help="also write the HTML report to OUT")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--columns", help="comma-separated columns to compare (default: all)")
-    p.add_argument("--target")
-    p.add_argument("--prediction")
+    p.add_argument("--target", metavar="COL", help="the target column (a label, not a feature)")
+    p.add_argument("--prediction", metavar="COL", help="the model's prediction column")
     p.add_argument("--method", help="force one test for every column")
     p.add_argument("--threshold", type=float)
     p.add_argument("--drift-share", type=float, default=0.5)
@@ -24,6 +27,12 @@ def _add_drift(sub: argparse._SubParsersAction) -> None:
         import nbops
         from nbops.drift.io import read_table
 
+        if args.html:
+            out = Path(args.html).expanduser()
+            if out.is_dir():
+                fail(f"--html {args.html} is a folder; give a file name, e.g. {out / 'drift.html'}")
+            if not out.resolve().parent.is_dir():
+                fail(f"--html {args.html}: the folder {out.resolve().parent} does not exist")
         report = nbops.drift(
             read_table(args.reference), read_table(args.current),
             columns=args.columns.split(",") if args.columns else None, target=args.target,

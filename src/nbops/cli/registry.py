@@ -7,12 +7,13 @@ import json
 from typing import Any
 
 from .._errors import GateError, NbopsError
-from ._common import _print_frame
+from ._common import _print_frame, store_check
 
 
 def _add_registry(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("registry", help="model registry: versions, stages, aliases, audit")
-    reg = p.add_subparsers(dest="registry_command", required=True)
+    store_check(p)
+    reg = p.add_subparsers(dest="registry_command", required=True, metavar="ACTION")
 
     def show(frame: Any, fmt: str, empty: str) -> None:
         if fmt == "table" and not len(frame):

@@ -7,11 +7,12 @@ import json
 import sys
 from pathlib import Path
 
-from ._common import _pick_args
+from ._common import _pick_args, fail, store_check
 
 
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="write a model version as a service folder (serve.py)")
+    store_check(p)
     _pick_args(p)
     p.add_argument("--path", "-o", default="service", help="target folder (default: service)")
     p.add_argument("--canary", help='canary plan as JSON, e.g. \'{"version": 4, "steps": [10, 50, '
@@ -23,7 +24,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     def handle(args: argparse.Namespace) -> int:
         import nbops
 
-        canary = json.loads(args.canary) if args.canary else None
+        canary = _canary_plan(args.canary) if args.canary else None
         info = nbops.export(args.name, version=args.version, stage=args.stage,
                             alias=args.alias, path=args.path, canary=canary,
                             overwrite=args.overwrite,
@@ -37,8 +38,21 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
+def _canary_plan(text: str) -> dict:
+    """The --canary value as a dict, or a one-line error that shows the expected form."""
+    example = '--canary \'{"version": 2, "steps": [10, 50, 100]}\''
+    try:
+        plan = json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--canary is not valid JSON ({exc.msg} at character {exc.pos}); e.g. {example}")
+    if not isinstance(plan, dict):
+        fail(f"--canary must be a JSON object, e.g. {example}")
+    return plan
+
+
 def _add_serve(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="export a model version to a temporary folder and serve it")
+    store_check(p)
     _pick_args(p)
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--token", help="require 'Authorization: Bearer TOKEN'")

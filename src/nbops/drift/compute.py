@@ -70,6 +70,12 @@ def drift(
     ref_cols = [str(c) for c in ref.columns]
     cur_cols = [str(c) for c in cur.columns]
     ref.columns, cur.columns = ref_cols, cur_cols
+    for role, col in (("target", target), ("prediction", prediction)):
+        if col is not None and col not in ref_cols and col not in cur_cols:
+            raise DriftError(
+                f"the {role} column {col!r} is in neither the reference nor the current data; "
+                f"columns: {', '.join(sorted(set(ref_cols) | set(cur_cols)))}"
+            )
     if columns is None:
         wanted = ref_cols + [c for c in cur_cols if c not in ref_cols]
     else:
