@@ -19,8 +19,11 @@ from ._errors import (
     ModelIntegrityError,
     NbopsError,
     RegistryError,
+    ReproduceWarning,
     RunNotFoundError,
     StoreError,
+    SweepError,
+    SweepSpecError,
     SyncError,
 )
 
@@ -104,7 +107,8 @@ _DEPRECATED: dict[str, str] = {
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
-     "GateRuleError", "load_ipython_extension"]
+     "GateRuleError", "SweepError", "SweepSpecError", "ReproduceWarning",
+     "load_ipython_extension"]
 )
 
 

@@ -56,3 +56,23 @@ class GateRuleError(RegistryError):
     def __init__(self, message: str, rule: str = "", position: int = 0) -> None:
         super().__init__(message)
         self.rule, self.position = rule, position
+
+
+class SweepError(NbopsError):
+    """A sweep cannot run: a bad spec, search, objective, or a missing extra."""
+
+
+class SweepSpecError(SweepError):
+    """A sweep spec string is malformed; ``token`` is the offending part."""
+
+    def __init__(self, message: str, spec: str = "", start: int = 0, end: int = 0) -> None:
+        self.token = spec[start:end] if spec else ""
+        pointer = ""
+        if spec:
+            pointer = f"\n  {spec}\n  {' ' * start}{'^' * max(1, end - start)}"
+        super().__init__(f"bad sweep spec: {message}{pointer}")
+
+
+class ReproduceWarning(UserWarning):
+    """A reproduction ran under conditions that differ from the original run (another
+    package version, git commit, or a dirty tree)."""

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..modelfile import infer_signature, is_fitted_estimator
+from .log_model import NAME_RE, log_model
 from .run import user_stacklevel
 from .searches import is_search, log_search
 
@@ -209,8 +210,6 @@ def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
         found = found[:MAX_MODELS]
     if not found:
         return []
-    from ..registry import _NAME_RE, log_model
-
     inputs = fit_inputs(source)
     logged = []
     plain = [m for _, m in found if not is_search(m)]
@@ -224,7 +223,7 @@ def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
             log_params_of(run, var, model, prefix=len(plain) > 1)
         frame = training_frame(model, ns, prefer=names, first=inputs)
         signature = infer_signature(model, frame)
-        name = var if _NAME_RE.match(var) else "model"
+        name = var if NAME_RE.match(var) else "model"
         # the training frame also becomes the model's stored drift reference (a sample)
         log_model(model, name=name, signature=signature, run=run, reference=frame)
         logged.append(name)

@@ -14,15 +14,11 @@ import warnings
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .._errors import NbopsError
+from .._errors import NbopsError, ReproduceWarning
 from . import capture
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-class ReproduceWarning(UserWarning):
-    """The reproduction ran under conditions that differ from the original run."""
 
 
 @dataclass
