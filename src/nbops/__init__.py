@@ -13,6 +13,7 @@ from typing import Any
 
 from ._errors import (
     ArtifactError,
+    CheckConfigError,
     DriftError,
     GateError,
     GateRuleError,
@@ -77,6 +78,10 @@ _LAZY: dict[str, tuple[str, str]] = {
     "gates": ("nbops.registry.gates", "gates"),
     "evaluate_gates": ("nbops.registry.gate_checks", "evaluate_gates"),
     "registry_widget": ("nbops.widgets.registry", "registry_widget"),
+    # the closed loop and CI
+    "retrain": ("nbops.loop", "retrain"),
+    "monitor_service": ("nbops.loop", "monitor_service"),
+    "run_checks": ("nbops.check", "run_checks"),
     # data, quality, drift, alerts ("drift" and "datasets" are callable modules)
     "drift": ("nbops.drift", "_module"),
     "DriftReport": ("nbops.drift.report", "DriftReport"),
@@ -107,7 +112,7 @@ _DEPRECATED: dict[str, str] = {
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
-     "GateRuleError", "SweepError", "SweepSpecError", "ReproduceWarning",
+     "GateRuleError", "CheckConfigError", "SweepError", "SweepSpecError", "ReproduceWarning",
      "load_ipython_extension"]
 )
 

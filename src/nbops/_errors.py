@@ -76,3 +76,8 @@ class SweepSpecError(SweepError):
 class ReproduceWarning(UserWarning):
     """A reproduction ran under conditions that differ from the original run (another
     package version, git commit, or a dirty tree)."""
+
+
+class CheckConfigError(NbopsError):
+    """``nbops check`` cannot run a check: the check file or one of its inputs is wrong
+    (``nbops check`` exits 2)."""

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("nbops.alerts")
 RULES_TABLE = "alert_rules"
 
+#: what a rule may do besides notifying (None: only notify)
+ACTIONS = (None, "retrain")
 OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
        "==": operator.eq, "!=": operator.ne}
 PRESETS = ("json", "slack", "dingtalk", "wecom")
@@ -128,11 +130,28 @@ def _now() -> str:
 
 
 def add(metric: str, op: str, value: float, channel: Any = "log",
-        name: str | None = None) -> dict[str, Any]:
+        name: str | None = None, action: str | None = None, model: str | None = None,
+        data: dict[str, str] | None = None) -> dict[str, Any]:
     """Add a rule: fire when ``metric op value`` holds. ``metric`` is a metric name
     (``drift_share``, ``accuracy``, ``latency_p99_ms``, ``drift.<column>.score``...) or a
-    glob over names (``drift.*.score``). Returns the stored rule (with its ``rule_id``).
-    Raises AlertError for an unknown operator, a non-numeric value or a bad channel."""
+    glob over names (``drift.*.score``).
+
+    ``action="retrain"`` makes the rule act as well as notify: when it fires during
+    :func:`nbops.monitor_service` (or ``nbops monitor``), the Production version of
+    ``model`` (default: the monitored service's model) is retrained with
+    :func:`nbops.retrain`, its inputs replaced by ``data`` (variable -> source: a file,
+    ``"traffic"`` for the service's labelled traffic, or ``"model:NAME@VERSION"``).
+    Returns the stored rule (with its ``rule_id``). Raises AlertError for an unknown
+    operator or action, a non-numeric value or a bad channel."""
+    if action not in ACTIONS:
+        raise AlertError(f"unknown action {action!r}; use one of {[a for a in ACTIONS if a]} "
+                         "or leave it out to only notify")
+    if action is None and (model or data):
+        raise AlertError("model= and data= belong to action='retrain'; add action='retrain'")
+    if data is not None and not (isinstance(data, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in data.items())):
+        raise AlertError("data maps the training cell's variable names to sources, e.g. "
+                         "{'train_df': 'traffic'} or {'train_df': 'data/latest.csv'}")
     if op not in OPS:
         raise AlertError(f"unknown operator {op!r}; use one of: {' '.join(OPS)}")
     if not isinstance(metric, str) or not metric:
@@ -144,6 +163,8 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
     rule = {"rule_id": uuid.uuid4().hex[:10], "name": name or f"{metric} {op} {threshold:g}",
             "metric": metric, "op": op, "value": threshold, "channel": _as_channel(channel),
             "created": _now(), "enabled": True}
+    if action is not None:
+        rule["action"] = {"type": action, "model": model, "data": dict(data or {})}
     _store().add_rule(rule)
     return _public(rule)
 
@@ -230,6 +251,8 @@ def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) 
              "metric": metric, "op": rule["op"], "threshold": rule["value"], "value": value,
              "message": message, "channel": channel["type"], "delivered": delivered,
              "error": error, "context": context}
+    if rule.get("action"):  # done by whoever monitors (nbops.monitor_service), not here
+        event["pending_action"] = dict(rule["action"])
     try:
         _store().add_event(event)
     except Exception as exc:  # noqa: BLE001 - storing must not break the caller either

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .._errors import NbopsError
 from ._common import Parser, cli_terms, is_store, missing_store_message
+from .check import _add_check, _add_monitor
 from .demo import _add_demo
 from .drift import _add_drift
 from .info import _add_info
@@ -28,7 +29,8 @@ from .sync import _add_pull, _add_push
 
 # Subcommands, in the order `nbops --help` lists them. Add yours here.
 COMMANDS = [_add_runs, _add_show, _add_info, _add_demo, _add_registry, _add_export,
-            _add_serve, _add_drift, _add_push, _add_pull]
+            _add_serve, _add_drift, _add_push, _add_pull, _add_check,
+            _add_monitor]
 
 
 def build_parser() -> argparse.ArgumentParser:

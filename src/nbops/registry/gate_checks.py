@@ -244,15 +244,18 @@ def reusable_evaluation(store: Store, rec: dict[str, Any], stage: str) -> dict[s
     """The version's last evaluation when it still holds for a move to ``stage``: it
     passed, for that stage, against the same rules and the same Production version (a
     canary promotion after the gates passed need not re-run them). Else None."""
-    last = (rec.get("gate_evaluations") or {}).get(stage)
-    if not last or not last.get("passed") or last.get("stage") != stage:
-        return None
     rules = [r["rule"] for r in applicable_rules(rec["name"], stage)]
     prod = _production(store, rec["name"])
     baseline = prod["version"] if prod and prod["version"] != rec["version"] else None
-    if last.get("rules") != rules or last.get("baseline_version") != baseline:
-        return None
-    return last
+    evaluations = rec.get("gate_evaluations") or {}
+    # a passing Production evaluation also answers for Staging when it covered its rules
+    for last in (evaluations.get(stage), evaluations.get("Production")):
+        if (last and last.get("passed") and set(rules) <= set(last.get("rules") or [])
+                and (last.get("stage") == stage or stage == "Staging")
+                and (last.get("stage") != stage or last.get("rules") == rules)
+                and last.get("baseline_version") == baseline):
+            return last
+    return None
 
 
 def gate_rows(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
