@@ -27,8 +27,23 @@ lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
 	$(VENV)/bin/lint-imports
 
-test: $(VENV)/.installed-dev lint browser labext
+test: $(VENV)/.installed-dev lint browser labext postgres
 	$(PY) -m pytest
+
+# -- PostgreSQL for the sync tests ------------------------------------------------------
+# tests/test_sync_postgres.py runs `mlflow server` on a real PostgreSQL, as teams do. Its
+# fixture makes a throwaway cluster in a temporary folder (initdb, pg_ctl on 127.0.0.1) and
+# stops it after; this only makes sure Debian's server binaries are there (no service is
+# started or enabled). Installed when missing and root, after saying what and why.
+.PHONY: postgres
+postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null; then \
+	  echo "==> the sync tests run an MLflow server on PostgreSQL, and its server binaries (initdb, pg_ctl) are missing"; \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "==> installing Debian's postgresql (server binaries only; the tests start and stop their own cluster)"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else echo "make: install it as root (apt-get install postgresql); until then that test is skipped"; fi; \
+	fi
 
 # -- JupyterLab extension and the browser its test drives ------------------------------
 # Debian's chromium (never a downloaded browser) for tests/ui; installed when missing and root.
