@@ -15,6 +15,7 @@ from ._errors import (
     ArtifactError,
     CheckConfigError,
     DriftError,
+    ExportError,
     GateError,
     GateRuleError,
     ModelIntegrityError,
@@ -22,6 +23,7 @@ from ._errors import (
     RegistryError,
     ReproduceWarning,
     RunNotFoundError,
+    ServiceStartError,
     StoreError,
     SweepError,
     SweepSpecError,
@@ -113,7 +115,7 @@ __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
      "GateRuleError", "CheckConfigError", "SweepError", "SweepSpecError", "ReproduceWarning",
-     "load_ipython_extension"]
+     "ExportError", "ServiceStartError", "load_ipython_extension"]
 )
 
 

@@ -33,6 +33,14 @@ class DriftError(NbopsError):
     """Drift cannot be computed from the given data."""
 
 
+class ExportError(NbopsError):
+    """A service folder cannot be written (bad canary plan, folder in the way, ...)."""
+
+
+class ServiceStartError(NbopsError):
+    """A service process did not start or become ready (its own message says why)."""
+
+
 class SyncError(NbopsError):
     """Pushing to or pulling from an MLflow tracking server cannot start or failed whole."""
 

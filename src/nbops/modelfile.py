@@ -21,7 +21,6 @@ alone. scikit-learn, skops, numpy and pandas are imported inside functions.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import platform
 import sys
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ModelIntegrityError, RegistryError
+from .serving.runtime.codec import sha256_bytes, skops_trust
 
 MODEL_FILE_NAME = "model.skops"
 FLAVOUR = "sklearn"
@@ -49,10 +49,6 @@ __all__ = [
     "normalise_signature",
     "sha256_bytes",
 ]
-
-
-def sha256_bytes(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def library_versions() -> dict[str, str | None]:
@@ -241,7 +237,7 @@ def dump_model(model: Any, path: str | os.PathLike) -> dict[str, Any]:
         "flavour": FLAVOUR,
         "file_name": MODEL_FILE_NAME,
         "model_class": _class_path(model),
-        "trusted_types": sorted(sio.get_untrusted_types(data=data)),
+        "trusted_types": skops_trust(data, [])[0],
         "library_versions": library_versions(),
     }
 
@@ -254,13 +250,10 @@ def check_model_bytes(data: bytes, sha256: str, trusted_types: Iterable[str],
     Raises ModelIntegrityError if the bytes do not hash to ``sha256`` or if the file
     asks skops to trust a type that is not in ``trusted_types``."""
     _check_sha256(data, sha256, source)
-    import skops.io as sio
-
     try:
-        needed = sorted(sio.get_untrusted_types(data=data))
+        needed, unexpected = skops_trust(data, trusted_types)
     except Exception as exc:
         raise ModelIntegrityError(f"{source} is not a readable skops file: {exc}") from exc
-    unexpected = sorted(set(needed) - set(trusted_types))
     if unexpected:
         raise _types_refused(source, unexpected, sorted(trusted_types))
     return needed
@@ -304,5 +297,5 @@ def load_model_file(path: str | os.PathLike, sha256: str, trusted_types: Iterabl
     try:
         return sio.loads(data, trusted=trusted)
     except UntrustedTypesFoundException:
-        unexpected = sorted(set(sio.get_untrusted_types(data=data)) - set(trusted))
+        _, unexpected = skops_trust(data, trusted)
         raise _types_refused(f"model file {path}", unexpected, trusted) from None

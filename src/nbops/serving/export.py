@@ -4,16 +4,21 @@ on its own (``python serve.py``), optionally with a canary candidate.
 Folder layout::
 
     service/
-      serve.py            the service (a copy of nbops/serving/app.py, no nbops import)
+      serve.py            the entry point (``python serve.py --port N``; PORT env works)
+      runtime/            the service: a copy of nbops/serving/runtime, no nbops import
       model.skops         the model file, checked against model.json at start-up
-      model.json          the registry record + model_name, source_run, store, compiled
-      model.npz           tree models as arrays (only when they reproduce the model)
+      model.json          the registry record + model_name, source_run, compiled (no
+                          path of the exporting machine)
+      model.npz           the model as a numpy program (only when it reproduces the
+                          model exactly): trees, boosting, linear models, pipelines
       canary/             the candidate version (model.skops, model.json, model.npz)
       canary.json         the canary plan: version, steps, min_requests, limits
       reference.parquet   training data (+ prediction, target) for nbops.monitor: by
                           default the sample stored with the version (named in
                           model.json "reference"); CSV when pyarrow is missing
-      requirements.txt  Dockerfile  README.md
+      requirements.txt  Dockerfile  .dockerignore  README.md
+      kserve.yaml         a KServe InferenceService running the image (port 8080)
+      k8s.yaml            a Deployment and a Service for clusters without KServe
       logs/               predictions.jsonl, feedback.jsonl, events.jsonl (at run time)
 """
 
@@ -22,28 +27,28 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from .._errors import NbopsError
+from .._errors import ExportError
+from . import deploy
+from .deploy import sample_request
 
-APP_FILE = Path(__file__).with_name("app.py")
+__all__ = ["ExportError", "export", "sample_request"]
+
+RUNTIME_DIR = Path(__file__).with_name("runtime")
+ENTRY_FILE = Path(__file__).with_name("serve_entry.py")
 CANARY_KEYS = {"version", "stage", "alias", "steps", "min_requests", "max_error_rate",
                "max_p99_ms"}
 CANARY_DEFAULTS = {"steps": [10, 50, 100], "min_requests": 200, "max_error_rate": 0.01,
                    "max_p99_ms": 200.0}
 
 
-class ExportError(NbopsError):
-    """A service folder cannot be written (bad canary plan, folder in the way...)."""
-
-
 def export(name: str, version: Any = None, stage: Any = None, alias: str | None = None,
            path: str | os.PathLike = "service", canary: dict | None = None,
            reference: Any = None, reference_target: Any = None,
-           overwrite: bool = False) -> dict[str, Any]:
+           overwrite: bool = False, image: str | None = None,
+           canary_percent: int | None = None) -> dict[str, Any]:
     """Write model ``name`` (picked by ``version``, ``stage`` or ``alias``; default the
     latest version) as a service folder at ``path``.
 
@@ -52,7 +57,11 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
     ``reference`` is what :func:`nbops.monitor` compares live traffic with: by default
     the training sample stored with the version (``log_model(reference=)`` or a
     ``%%track`` cell); a DataFrame replaces it; ``False`` exports none.
-    ``reference_target`` adds the true labels of the reference rows. Returns a dict:
+    ``reference_target`` adds the true labels of the reference rows. ``image`` is the
+    container image the manifests run (default ``<name>:<version>``);
+    ``canary_percent`` (1-99) sets ``canaryTrafficPercent`` in ``kserve.yaml``, so
+    KServe sends that share to this version and the rest to the one it replaces.
+    Returns a dict:
     path, model_name, version, candidate_version, compiled, reference (what was
     written, or None), files. Raises RegistryError for an unknown model or version,
     ModelIntegrityError for a changed model file or training sample, ExportError for a
@@ -63,6 +72,15 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
     store = get_store()
     rec = registry.get(name, version=version, stage=stage, alias=alias)
     plan = _canary_plan(canary, rec) if canary is not None else None
+    if canary_percent is not None and (isinstance(canary_percent, bool) or not isinstance(
+            canary_percent, int) or not 0 < canary_percent < 100):
+        raise ExportError(f"canary_percent must be a whole percentage from 1 to 99, got "
+                          f"{canary_percent!r}")
+    image = image or f"{deploy.k8s_name(rec['name'], rec['version']).rsplit('-v', 1)[0]}:" \
+        f"{rec['version']}"
+    if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
+        raise ExportError(f"image must be an image reference such as "
+                          f"'registry.example.com/wine:1', got {image!r}")
     ref_frame, ref_meta = _reference_for(store, rec, reference, reference_target)
     folder = Path(path).expanduser().resolve()
     _prepare_folder(folder, overwrite)
@@ -83,10 +101,18 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
         meta["reference"] = ref_meta
         (folder / "model.json").write_text(json.dumps(meta, indent=1, default=str))
         out["reference"] = ref_meta
-    shutil.copyfile(APP_FILE, folder / "serve.py")
-    (folder / "requirements.txt").write_text(_requirements(rec))
-    (folder / "Dockerfile").write_text(_dockerfile(rec))
-    (folder / "README.md").write_text(_readme(rec, out["candidate_version"]))
+    shutil.copyfile(ENTRY_FILE, folder / "serve.py")
+    shutil.rmtree(folder / "runtime", ignore_errors=True)
+    shutil.copytree(RUNTIME_DIR, folder / "runtime",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    (folder / "requirements.txt").write_text(deploy.requirements(rec))
+    (folder / "Dockerfile").write_text(deploy.dockerfile(rec))
+    (folder / ".dockerignore").write_text(deploy.DOCKERIGNORE)
+    (folder / "kserve.yaml").write_text(
+        deploy.to_yaml([deploy.kserve_manifest(rec, image, canary_percent)]))
+    (folder / "k8s.yaml").write_text(deploy.to_yaml(deploy.k8s_manifests(rec, image)))
+    (folder / "README.md").write_text(deploy.readme(rec, out["candidate_version"], image))
+    out["image"] = image
     out["files"] = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
     return out
 
@@ -142,7 +168,8 @@ def _prepare_folder(folder: Path, overwrite: bool) -> None:
             raise ExportError(f"{folder} holds files that are not an nbops export; refusing "
                               "to overwrite them. Choose another path")
         for stale in ("canary", "canary.json", "canary_state.json", "model.npz",
-                      "reference.parquet", "reference.csv"):
+                      "reference.parquet", "reference.csv", "logs/canary_state.json",
+                      "logs/metrics"):
             p = folder / stale
             if p.is_dir():
                 shutil.rmtree(p)
@@ -164,26 +191,18 @@ def _write_version(store: Any, rec: dict[str, Any], folder: Path, reference: Any
     meta = dict(rec)
     # the store's note on the training sample; export() names the folder's own file
     meta.pop("reference", None)
+    # the service never needs the exporting machine's paths (the store is found through
+    # NBOPS_STORE or nbops' default when events are synced)
     meta.update({"model_name": rec["name"], "source_run": rec.get("run_id"),
-                 "file_name": file_name, "store": str(store.root)})
-    ref = _numeric_reference(reference, rec)
-    if compile_model(model, folder / "model.npz", ref):
-        from ..modelfile import sha256_bytes
+                 "file_name": file_name})
+    inputs = (rec.get("signature") or {}).get("inputs") or []
+    if inputs and compile_model(model, folder / "model.npz", reference, inputs=inputs):
+        from .runtime.codec import sha256_file
 
         meta["compiled"] = {"file": "model.npz",
-                            "sha256": sha256_bytes((folder / "model.npz").read_bytes())}
+                            "sha256": sha256_file(folder / "model.npz")}
     (folder / "model.json").write_text(json.dumps(meta, indent=1, default=str))
     return model
-
-
-def _numeric_reference(reference: Any, rec: dict[str, Any]) -> Any:
-    if reference is None:
-        return None
-    cols = [i["name"] for i in (rec.get("signature") or {}).get("inputs") or []]
-    try:
-        return reference[cols].to_numpy(dtype=float)
-    except Exception:  # noqa: BLE001 - non-numeric or other columns: probe without it
-        return None
 
 
 def _reference_for(store: Any, rec: dict[str, Any], reference: Any,
@@ -222,7 +241,7 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
     file, format, rows, sha256 and columns for model.json."""
     import pandas as pd
 
-    from ..modelfile import sha256_bytes
+    from .runtime.codec import sha256_file
 
     if not isinstance(reference, pd.DataFrame):
         raise ExportError("reference must be the training DataFrame (with the model's input "
@@ -250,83 +269,5 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
         frame.to_csv(folder / "reference.csv", index=False)
         name, fmt = "reference.csv", "csv"
     return {"file": name, "format": fmt, "rows": len(frame),
-            "sha256": sha256_bytes((folder / name).read_bytes()),
+            "sha256": sha256_file(folder / name),
             "columns": [str(c) for c in frame.columns]}
-
-
-def _version_of(dist: str) -> str | None:
-    try:
-        return metadata.version(dist)
-    except metadata.PackageNotFoundError:
-        return None
-
-
-def _requirements(rec: dict[str, Any]) -> str:
-    libs = rec.get("library_versions") or {}
-    lines = ["# the versions the model was trained with (model.json library_versions)"]
-    for key, dist in (("numpy", "numpy"), ("sklearn", "scikit-learn"), ("skops", "skops"),
-                      ("pandas", "pandas")):
-        v = libs.get(key) or _version_of(dist)
-        lines.append(f"{dist}=={v}" if v else dist)
-    lines.append("# the HTTP service")
-    for dist, floor in (("fastapi", "0.110"), ("uvicorn", "0.27"), ("orjson", "3.9"),
-                        ("httptools", "0.6"), ("pyarrow", "14")):
-        lines.append(f"{dist}>={floor}")
-    lines.append('uvloop>=0.19; sys_platform != "win32"')
-    return "\n".join(lines) + "\n"
-
-
-def _dockerfile(rec: dict[str, Any]) -> str:
-    py = (rec.get("library_versions") or {}).get("python") or f"{sys.version_info[0]}.{sys.version_info[1]}"
-    minor = ".".join(str(py).split(".")[:2])
-    return (f"FROM python:{minor}-slim\n"
-            "WORKDIR /service\n"
-            "COPY requirements.txt .\n"
-            "RUN pip install --no-cache-dir -r requirements.txt\n"
-            "COPY . .\n"
-            "EXPOSE 8000\n"
-            "# inside a container the service must listen on all interfaces\n"
-            'CMD ["python", "serve.py", "--host", "0.0.0.0", "--port", "8000"]\n')
-
-
-def _sample_row(rec: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {}
-    for i in (rec.get("signature") or {}).get("inputs") or []:
-        d = str(i.get("dtype"))
-        row[i["name"]] = "a" if d in ("str", "object", "string", "category") else (
-            True if d.startswith("bool") else 0.0 if d.startswith("float") else 0)
-    return row
-
-
-def sample_request(rec: dict[str, Any]) -> dict[str, Any]:
-    """A one-row ``dataframe_split`` body for the version's signature."""
-    row = _sample_row(rec)
-    return {"dataframe_split": {"columns": list(row), "data": [list(row.values())]}}
-
-
-def _readme(rec: dict[str, Any], candidate: Any) -> str:
-    body = json.dumps(sample_request(rec))
-    name = rec["name"]
-    canary = (f"\nA canary candidate (version {candidate}) is included; `GET /canary` shows "
-              "its share and history.\n") if candidate is not None else ""
-    return f"""# {name} version {rec['version']} (exported by nbops)
-
-Run it:
-
-    pip install -r requirements.txt
-    python serve.py --port 8000            # http://127.0.0.1:8000, add --token T for auth
-    python serve.py predict --input in.csv --output out.csv
-{canary}
-Score (MLflow scoring protocol):
-
-    curl -s http://127.0.0.1:8000/invocations -H 'Content-Type: application/json' \\
-      -d '{body}'
-
-Open Inference Protocol v2: `POST /v2/models/{name}/infer`; health: `/ping`,
-`/v2/health/ready`; Prometheus metrics: `/metrics`; ground truth: `POST /feedback`
-with `{{"ids": ["<x-request-id>-0"], "labels": [1]}}`.
-
-Every scored row is appended to `logs/predictions.jsonl`; `nbops.monitor("path/to/this/folder")`
-reads it into a drift report. Docker: `docker build -t {name} . && docker run -p 8000:8000 {name}`.
-"""
-

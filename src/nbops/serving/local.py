@@ -15,14 +15,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .._errors import NbopsError
+from .._errors import NbopsError, ServiceStartError
 
-
-class ServiceStartError(NbopsError):
-    """The service process did not become ready."""
+__all__ = ["CountsPoller", "LocalService", "ServiceStartError", "free_port", "start_service"]
 
 
 def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -30,10 +29,15 @@ def free_port() -> int:
 
 class LocalService:
     """A ``serve.py`` process on 127.0.0.1. ``url``, ``stop()``, ``request_counts()``;
-    also a context manager."""
+    also a context manager.
+
+    While it runs, a background thread copies the service's canary events
+    (``logs/events.jsonl``) into the audit log of ``store`` (default: the store in use
+    when it started), as the service itself never imports nbops."""
 
     def __init__(self, path: str | os.PathLike, port: int | None = None,
-                 token: str | None = None, timeout: float = 30.0) -> None:
+                 token: str | None = None, timeout: float = 30.0,
+                 store: str | os.PathLike | None = None) -> None:
         self.path = Path(path).expanduser().resolve()
         if not (self.path / "serve.py").is_file():
             raise NbopsError(f"{self.path} has no serve.py; export a model there first with "
@@ -49,6 +53,40 @@ class LocalService:
         self.process = subprocess.Popen(cmd, cwd=self.path, stdout=subprocess.DEVNULL,
                                         stderr=self._stderr)
         self._wait_ready(timeout)
+        self._store = store
+        self._events_done = threading.Event()
+        self._events = threading.Thread(target=self._sync_loop, name="canary-events",
+                                        daemon=True)
+        self._events.start()
+
+    def _sync_loop(self) -> None:
+        """Copy new canary events to the registry every 0.2 s while the service runs."""
+        events = self.path / "logs" / "events.jsonl"
+        seen = -1
+        while True:
+            stopping = self._events_done.wait(0.2) or self.process.poll() is not None
+            size = events.stat().st_size if events.is_file() else 0
+            if size != seen:
+                seen = size
+                self.sync_events()
+            if stopping:
+                return
+
+    def sync_events(self) -> int:
+        """Copy the service's canary events not yet in the store; returns how many.
+        Failures are kept in ``events_error`` (the service goes on)."""
+        from ..store import get_store
+        from .events import sync_events
+
+        try:
+            store = self._store if self._store is not None else get_store().root
+            self._store = store
+            n = sync_events(self.path, store=store)
+        except NbopsError as exc:
+            self.events_error: BaseException | None = exc
+            return 0
+        self.events_error = None
+        return n
 
     def _wait_ready(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -70,10 +108,12 @@ class LocalService:
 
     @property
     def running(self) -> bool:
+        """True while the service process runs."""
         return self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Stop the process (SIGTERM, then SIGKILL); its logs are flushed on the way out."""
+        """Stop the process (SIGTERM, then SIGKILL); its logs are flushed on the way out
+        and its last canary events copied to the store."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -83,8 +123,13 @@ class LocalService:
                 self.process.wait()
         if not self._stderr.closed:
             self._stderr.close()
+        events = getattr(self, "_events", None)
+        if events is not None and events.is_alive():
+            self._events_done.set()
+            events.join(10)
 
     def get(self, route: str) -> str:
+        """The text of ``GET route`` (with the token). Raises urllib's errors."""
         req = urllib.request.Request(self.url + route)
         if self.token:
             req.add_header("Authorization", f"Bearer {self.token}")
@@ -158,11 +203,13 @@ class CountsPoller:
                                         name=f"nbops-counts-{service.port}")
 
     def start(self) -> CountsPoller:
+        """Start polling; returns self."""
         self._thread.start()
         return self
 
     @property
     def alive(self) -> bool:
+        """True while the polling thread runs."""
         return self._thread.is_alive()
 
     def stop(self, timeout: float = 10.0) -> None:
@@ -172,6 +219,7 @@ class CountsPoller:
             self._thread.join(timeout)
 
     def join(self, timeout: float | None = None) -> None:
+        """Wait for the polling thread to end."""
         self._thread.join(timeout)
 
     def _loop(self) -> None:

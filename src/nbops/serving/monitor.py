@@ -163,9 +163,8 @@ def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any =
     if sync:
         from .events import sync_events
 
-        store = os.environ.get("NBOPS_STORE") or meta.get("store")
         try:
-            sync_events(folder, store=store)
+            sync_events(folder, store=None)
         except NbopsError as exc:
             import warnings
 

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .._errors import ArtifactError
+from ..serving.runtime.codec import sha256_bytes, sha256_file  # noqa: F401 - re-exported
 
 CHUNK = 1 << 20
 
@@ -32,14 +33,6 @@ def safe_name(name: str) -> str:
             f"such as {PurePosixPath(posix).name!r}"
         )
     return "/".join(parts)
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ArtifactStore:
@@ -76,7 +69,7 @@ class ArtifactStore:
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
-        return self._settle(tmp, hashlib.sha256(data).hexdigest())
+        return self._settle(tmp, sha256_bytes(data))
 
     def _settle(self, tmp: str, digest: str) -> tuple[str, int]:
         dest = self.path(digest)
