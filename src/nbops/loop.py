@@ -19,10 +19,11 @@ process on the same port: the service reads its canary plan at start-up.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
-from ._errors import NbopsError, RegistryError
+from ._errors import NbopsError, RegistryError, ReproduceWarning
 from .registry import evaluate_gates, get, record_event, register, transition
 from .store import get_store
 
@@ -130,7 +131,9 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
     ns = _ipython_namespace()
     ns.update(frames)
     try:
-        out = reproduce(run["run_id"], namespace=ns, name=f"{name}-retrain")
+        with warnings.catch_warnings():  # other input data is the point of retraining
+            warnings.simplefilter("ignore", ReproduceWarning)
+            out = reproduce(run["run_id"], namespace=ns, name=f"{name}-retrain")
     except Exception as exc:
         record_event(store, "retrain_failed", name, prod["version"], prod["version"], None,
                      f"{type(exc).__name__}: {exc}")
@@ -187,11 +190,12 @@ def start_canary(name: str, candidate: int, service: Any, stable: int | None = N
 
 
 def monitor_service(service: Any, since: Any = None, act: bool = True,
-                    **drift_options: Any) -> dict[str, Any]:
+                    canary: dict[str, Any] | None = None, **drift_options: Any
+                    ) -> dict[str, Any]:
     """One monitoring tick of a service (a folder or LocalService): the drift report of
     its traffic (:func:`nbops.monitor`), accuracy of the labelled part, the alert rules
-    fired on them, and the actions those rules carry (``action="retrain"``) when ``act``.
-    Returns ``{report, metrics, fired, actions}``. Raises DriftError when the log has no
+    fired on them, and the actions those rules carry (``action="retrain"``) when ``act``
+    (``canary`` is the plan of a canary a retrain starts, see :func:`retrain`). Returns ``{report, metrics, fired, actions}``. Raises DriftError when the log has no
     rows yet (``since`` filters it)."""
     import json
 
@@ -224,7 +228,7 @@ def monitor_service(service: Any, since: Any = None, act: bool = True,
                             "error": f"version {pending} is still on its way to Production"})
             continue
         try:
-            outcome = retrain(target, action.get("data") or {}, service=service,
+            outcome = retrain(target, action.get("data") or {}, service=service, canary=canary,
                               reason=f"alert '{event['rule']}': {event['metric']} = "
                                      f"{event['value']:.4g}")
             actions.append({"rule_id": event["rule_id"], "action": "retrain", **outcome})

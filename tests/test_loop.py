@@ -1,0 +1,149 @@
+"""The closed loop end to end against a real exported service: shifted traffic ->
+drift -> an alert with action="retrain" -> the Production cell re-run on the labelled
+traffic -> gates -> a canary 10 -> 50 -> 100 in the running service -> Production; and
+a candidate that errs in the canary rolled back by the service."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+import nbops
+from nbops.serving.events import sync_events
+from nbops.tracking.cell import TrackOptions, run_tracked_cell
+
+CELL = """\
+seed = 0
+from sklearn.linear_model import LogisticRegression
+features = ["x1", "x2"]
+X, y = train_df[features], train_df["target"]
+model = LogisticRegression(random_state=seed).fit(X, y)
+accuracy = float(model.score(X, y))
+"""
+PLAN = {"min_requests": 20, "max_p99_ms": 2000}
+
+
+def world_data(n, shift=0.0, seed=0):
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame({"x1": rng.normal(shift, 1, n), "x2": rng.normal(0, 1, n)})
+    # the label depends on x1 relative to where the data sits: a shift moves the boundary
+    df["target"] = (df["x1"] - shift + 0.5 * df["x2"] > 0).astype(int)
+    return df
+
+
+def score(client, rows, rid):
+    body = {"dataframe_split": {"columns": ["x1", "x2"],
+                                "data": rows[["x1", "x2"]].to_numpy().tolist()}}
+    r = client.post("/invocations", json=body, headers={"X-Request-ID": rid})
+    assert r.status_code == 200, r.text
+    return r.json()["predictions"]
+
+
+@pytest.fixture
+def serving(store, tmp_path):
+    result = run_tracked_cell(CELL, TrackOptions(name="train"),
+                              user_ns={"train_df": world_data(400)})
+    assert result.error is None
+    nbops.register(result.run.run_id, "loop")
+    nbops.transition("loop", 1, "Production", reason="first model")
+    nbops.export("loop", stage="Production", path=tmp_path / "service")
+    svc = nbops.start_service(tmp_path / "service")
+    client = httpx.Client(base_url=svc.url, timeout=10)
+    yield svc, client
+    client.close()
+    svc.stop()
+
+
+def send_shifted_traffic(client, n_batches=6, rows=50):
+    for k in range(n_batches):
+        batch = world_data(rows, shift=2.0, seed=10 + k)
+        score(client, batch, f"shift-{k}")
+        labels = batch["target"].tolist()
+        r = client.post("/feedback", json={"ids": [f"shift-{k}-{i}" for i in range(rows)],
+                                           "labels": labels})
+        assert r.status_code == 200
+    time.sleep(0.5)  # the service flushes its logs every 0.2 s
+
+
+def drive_canary(svc, client, requests=400):
+    """Send single-row requests until the canary has finished (promoted or rolled back)."""
+    rows = world_data(requests, shift=2.0, seed=99)
+    for i in range(requests):
+        score(client, rows.iloc[[i]], f"canary-{i}")
+        if i % 20 == 19 and client.get("/canary").json()["status"] != "running":
+            break
+    time.sleep(0.3)
+    return client.get("/canary").json()
+
+
+def test_drift_alert_retrains_passes_gates_and_the_canary_promotes(serving):
+    svc, client = serving
+    send_shifted_traffic(client)
+    nbops.set_gates("loop", ["accuracy >= 0.8", "accuracy >= production * 0.9"])
+    nbops.alerts.add("drift_share", ">=", 0.3, action="retrain",
+                     data={"train_df": "traffic"})
+    tick = nbops.monitor_service(svc, canary=PLAN)
+    assert tick["metrics"]["drift_share"] >= 0.3 and len(tick["fired"]) == 1
+    (action,) = tick["actions"]
+    assert action["status"] == "canary", action
+    assert action["version"] == 2 and action["gates"]["passed"]
+    assert nbops.get_model("loop", version=2)["stage"] == "Staging"
+    lineage = nbops.get_model("loop", version=2)["lineage"]
+    assert lineage["retrained_from"] == 1 and "labelled traffic" in lineage["data"]["train_df"]
+    assert svc.running and client.get("/version").json()["candidate_version"] == 2
+
+    state = drive_canary(svc, client)
+    assert state["status"] == "promoted", state
+    assert [e["to_share"] for e in state["history"]] == [50.0, 100.0, 100.0]
+    sync_events(svc.path)
+    assert nbops.get_model("loop", stage="Production")["version"] == 2
+    assert nbops.get_model("loop", version=1)["stage"] == "Archived"
+    actions = list(nbops.model_history("loop")["action"])
+    for step in ("retrain_started", "register", "gates", "transition", "canary_started",
+                 "canary_step", "canary_promoted"):
+        assert step in actions, (step, actions)
+    # the alert fires again on the next tick, but the retrained version is in Production
+    # now and the traffic before the retrain was acted on: no second retrain of it
+    again = nbops.monitor_service(svc, canary=PLAN)
+    assert all(a.get("version") != 2 or a["status"] != "canary" for a in again["actions"])
+
+
+def test_worse_candidate_is_blocked_by_a_gate(serving):
+    svc, client = serving
+    send_shifted_traffic(client)
+    nbops.set_gates("loop", ["accuracy >= production * 0.95"])
+    worse = world_data(200, seed=5)
+    worse["target"] = np.random.default_rng(5).permutation(worse["target"].to_numpy())
+    out = nbops.retrain("loop", {"train_df": worse}, service=svc, canary=PLAN)
+    assert out["status"] == "blocked" and not out["gates"]["passed"]
+    assert nbops.get_model("loop", version=out["version"])["stage"] is None
+    assert client.get("/version").json()["candidate_version"] is None  # no canary started
+    assert "retrain_blocked" in set(nbops.model_history("loop")["action"])
+
+
+def test_erroring_candidate_is_rolled_back_by_the_canary(serving):
+    svc, client = serving
+    # a candidate that cannot predict: 50 neighbours asked of 10 training rows
+    cell = CELL.replace("LogisticRegression(random_state=seed)",
+                        "KNeighborsClassifier(n_neighbors=50, algorithm='brute')").replace(
+        "from sklearn.linear_model import LogisticRegression",
+        "from sklearn.neighbors import KNeighborsClassifier").replace(
+        "accuracy = float(model.score(X, y))", "accuracy = 1.0")
+    result = run_tracked_cell(cell, TrackOptions(name="broken"),
+                              user_ns={"train_df": world_data(10, seed=3)})
+    assert result.error is None
+    v = nbops.register(result.run.run_id, "loop")["version"]
+    nbops.transition("loop", v, "Staging")
+    from nbops.loop import start_canary
+
+    start_canary("loop", v, svc, plan={"min_requests": 20, "max_error_rate": 0.05})
+    state = drive_canary(svc, client, requests=200)
+    assert state["status"] == "rolled_back", state
+    assert "error rate" in state["reason"]
+    sync_events(svc.path)
+    assert nbops.get_model("loop", stage="Production")["version"] == 1
+    assert "canary_rollback" in set(nbops.model_history("loop")["action"])
