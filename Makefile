@@ -4,24 +4,29 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
 
-.PHONY: demo test lint bench lab clean browser labext
+.PHONY: demo test lint bench lab clean browser labext screenshots
 
 $(VENV)/bin/python:
+	@echo "==> creating the virtual environment $(VENV) with $(PYTHON)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 
 # the package with what the demo needs
 $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e ".[all]"
-	touch $@
+	@echo "==> installing nbops and what the demo needs into $(VENV) (a few minutes the first time)"
+	$(PIP) install --progress-bar off -e ".[all]"
+	@touch $@
 
 # the package with the test tools
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
-	$(PIP) install --quiet -e ".[dev]"
-	touch $@
+	@echo "==> installing nbops with its test tools into $(VENV) (a few minutes the first time)"
+	$(PIP) install --progress-bar off -e ".[dev]"
+	@touch $@
 
+# a fresh demo store each time (an earlier one is moved to demo_output/store.previous)
 demo: $(VENV)/.installed-demo
-	$(VENV)/bin/nbops demo
+	@echo "==> running the example notebooks (about two minutes)"
+	@$(VENV)/bin/nbops demo
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check src tests benchmarks
@@ -46,13 +51,24 @@ postgres:
 	fi
 
 # -- JupyterLab extension and the browser its test drives ------------------------------
-# Debian's chromium (never a downloaded browser) for tests/ui; installed when missing and root.
+# Debian's chromium (never a downloaded browser) for tests/ui; installed when missing and
+# root, after saying what and why. CHROMIUM and APT_GET are variables so a test can try it.
+CHROMIUM ?= /usr/bin/chromium
+APT_GET  ?= apt-get
 browser:
-	@if [ ! -x /usr/bin/chromium ]; then \
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  echo "==> the browser tests (tests/ui) drive JupyterLab in Debian's chromium, and $(CHROMIUM) is missing"; \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
-	  else echo "make: /usr/bin/chromium is missing; install Debian's chromium (apt-get install chromium)"; fi; \
+	    echo "==> installing the system package chromium with its dependencies (about 130 Debian packages): $(APT_GET) install chromium"; \
+	    $(APT_GET) update -qq && DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq chromium; \
+	  else echo "make: install it as root (apt-get install chromium); until then those tests are skipped"; fi; \
 	fi
+
+# The browser tests write their screenshots to tests/ui/screenshots/ (git-ignored), so
+# `make test` changes no tracked file; this target writes them into docs/img on purpose.
+screenshots: $(VENV)/.installed-dev browser labext
+	NBOPS_SCREENSHOTS=docs/img NBOPS_UPDATE_SCREENSHOTS=1 $(PY) -m pytest -p no:cacheprovider \
+	  tests/ui tests/test_registry_lab.py
 
 LABEXT_SRC := $(wildcard labextension/src/*.ts labextension/style/* labextension/schema/*.json) \
               labextension/package.json labextension/tsconfig.json

@@ -1,19 +1,39 @@
-"""Render benchmarks/results/*.json as the markdown table in docs/benchmarks.md.
+"""The one source of benchmark figures in the docs: benchmarks/results/*.json rendered as
+markdown.
 
-    python benchmarks/report.py          # rewrite docs/benchmarks.md, print the table
+    python benchmarks/report.py          # rewrite docs/benchmarks.md and every block below
+    python benchmarks/report.py --check  # exit 1 if a page is out of date with the results
 
 Every row comes from a result file written by a benchmark that ran nbops and its
 peer in one run on the same machine and data; a missing file leaves its rows out.
+
+docs/benchmarks.md is generated whole. Other pages (README.md, docs/*.md) quote figures
+only inside generated blocks::
+
+    <!-- bench:NAME -->
+    ...table written by this script...
+    <!-- /bench -->
+
+where NAME is one of ``BLOCKS``: ``summary`` (the full table), a section of it
+(``tracking``, ``compare``, ``registry``, ``drift``, ``serving``, ``server``) or a detail
+table (``registry-steps``, ``drift-detail``). tests/test_docs_benchmarks.py fails when a
+block is stale or a page quotes a figure that is in no result file.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-DOC = HERE.parent / "docs" / "benchmarks.md"
+ROOT = HERE.parent
+DOC = ROOT / "docs" / "benchmarks.md"
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+BLOCK = re.compile(r"(<!-- bench:([a-z-]+) -->\n)(.*?)(<!-- /bench -->)", re.S)
+HEADER = ["| what | peer | peer's result | nbops | nbops vs peer |", "|---|---|---|---|---|"]
 
 
 def _load(name: str) -> dict | None:
@@ -25,11 +45,16 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3g} ms" if seconds < 1 else f"{seconds:.3g} s"
 
 
-def rows() -> list[tuple[str, str, str, str, str]]:
-    """(what, peer, peer value, nbops value, ratio) rows."""
-    out = []
+def rows(section: str | None = None) -> list[tuple[str, str, str, str, str]]:
+    """(what, peer, peer value, nbops value, ratio) rows, of one section or all."""
+    return [r for sec, group in _sections().items() if section in (None, sec) for r in group]
+
+
+def _sections() -> dict[str, list[tuple[str, str, str, str, str]]]:
+    sections: dict[str, list] = {}
     t = _load("tracking")
     if t:
+        out = sections.setdefault("tracking", [])
         out += [
             ("one run: 5 params, 5 metrics, 1 artifact", "MLflow", f"{t['run']['mlflow_ms']:.3g} ms",
              f"{t['run']['nbops_ms']:.3g} ms", f"{t['run']['speedup']:.0f}x faster"),
@@ -52,10 +77,14 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                         f"{c['overhead_ms']:.2g} ms", "-"))
     c = _load("compare")
     if c:
+        out = sections.setdefault("compare", [])
         b = c["compare_build"]
         out.append(("nbops.compare_widget() build, 1,000 / 10,000 runs", "-", "-",
                     f"{b['1000']['build_ms_median']:.3g} / {b['10000']['build_ms_median']:.3g} ms",
                     "target < 500 ms"))
+        if "cell_sweep" in c:
+            out.append(("%%track --sweep overhead per trial over a plain loop", "-", "-",
+                        f"{c['cell_sweep']['cell_sweep_overhead_ms_per_trial']:.2g} ms", "-"))
         s = c["sweep"]
         out.append(("sweep overhead per trial", "MLflow nested runs",
                     f"{s['mlflow_nested_runs_overhead_ms_per_trial']:.3g} ms",
@@ -63,6 +92,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     f"{s['overhead_ratio_mlflow_over_nbops']:.0f}x less"))
     r = _load("registry")
     if r:
+        out = sections.setdefault("registry", [])
         nb, ml = r["seconds"]["nbops"]["median"], r["seconds"]["mlflow_skops"]["median"]
         ratio = r["ratio_peer_over_nbops_median"]["mlflow_skops"]
         out.append(("log model + register + promote + load", "MLflow (skops)",
@@ -73,6 +103,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                         f"{pinned['total']:.1f}x faster"))
     d = _load("drift")
     if d:
+        out = sections.setdefault("drift", [])
         big = d["large"]
         out.append((f"data drift, {big['rows']['reference']:,} rows x {big['columns']} columns",
                     "Evidently 0.7.23", _ms(big["evidently"]["seconds"]),
@@ -84,6 +115,7 @@ def rows() -> list[tuple[str, str, str, str, str]]:
                     f"{big['verdict_agreement']:.0%}"))
     v = _load("serving")
     if v:
+        out = sections.setdefault("serving", [])
         nb, ml, ra = v["nbops"], v["mlflow"], v["ratios"]
         out += [
             ("serving: requests/s, 1-row, concurrency 8", "mlflow models serve",
@@ -96,31 +128,115 @@ def rows() -> list[tuple[str, str, str, str, str]]:
         ]
     s = _load("server")
     if s and isinstance(s.get("mlflow"), dict):
+        out = sections.setdefault("server", [])
         out.append((f"lab API: page of 50 of {s['runs']:,} runs", "MLflow runs/search",
                     f"{s['mlflow']['newest_page']['median_ms']:.3g} ms",
                     f"{s['nbops']['newest_page']['median_ms']:.3g} ms",
                     f"{1 / s['ratio_nbops_over_mlflow']['newest_page']:.0f}x faster"))
-    return out
+    return sections
 
 
-def table() -> str:
-    lines = ["| what | peer | peer's result | nbops | nbops vs peer |", "|---|---|---|---|---|"]
-    lines += [f"| {' | '.join(r)} |" for r in rows()]
+def table(section: str | None = None) -> str:
+    """The rows (of one section, or all) as a markdown table."""
+    return "\n".join(HEADER + [f"| {' | '.join(r)} |" for r in rows(section)])
+
+
+def registry_steps() -> str:
+    """Per-step medians of the registry benchmark, nbops and each MLflow variant."""
+    r = _load("registry")
+    if not r:
+        return ""
+    variants = [("nbops", "nbops"), ("mlflow_skops", "MLflow (skops)"),
+                ("mlflow_cloudpickle", "MLflow (cloudpickle)"),
+                ("mlflow_skops_pinned_requirements", "MLflow (skops, pinned requirements)")]
+    variants = [(k, label) for k, label in variants if k in r["seconds"]]
+    steps = [("log", "log model to a run"), ("register", "register"),
+             ("promote", "promote + alias"), ("load", "load by alias"), ("total", "total")]
+    lines = ["| step | " + " | ".join(label for _, label in variants) + " |",
+             "|---" * (len(variants) + 1) + "|"]
+    for key, label in steps:
+        cells = [_ms(r["seconds"][k]["median"][key]) for k, _ in variants]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    ratios = r["ratio_peer_over_nbops_median"]
+    lines.append("| MLflow / nbops, total | - | " + " | ".join(
+        f"{ratios[k]['total']:.1f}x" for k, _ in variants[1:]) + " |")
     return "\n".join(lines)
 
 
-def main() -> None:
-    text = (
+def drift_detail() -> str:
+    """Time, memory and verdict agreement of the large drift case, nbops vs Evidently."""
+    d = _load("drift")
+    if not d:
+        return ""
+    big = d["large"]
+    n, e = big["nbops"], big["evidently"]
+    cols = big["columns"]
+    agree = round(big["verdict_agreement"] * cols)
+    return "\n".join([
+        f"| {big['rows']['reference']:,} x {cols} | nbops | Evidently {e['version']} |",
+        "|---|---|---|",
+        f"| time | {_ms(n['seconds'])} | {_ms(e['seconds'])} |",
+        f"| peak memory above the loaded data | {n['memory_x_input']:.2f}x input | "
+        f"{e['memory_x_input']:.2f}x input |",
+        f"| per-column verdicts that agree | {agree}/{cols} ({big['verdict_agreement']:.0%})"
+        + (", dataset verdict agrees" if big.get("dataset_verdict_agrees") else "") + " | |",
+    ])
+
+
+BLOCKS = {
+    "summary": table,
+    **{sec: (lambda sec=sec: table(sec))
+       for sec in ("tracking", "compare", "registry", "drift", "serving", "server")},
+    "registry-steps": registry_steps,
+    "drift-detail": drift_detail,
+}
+
+
+def page() -> str:
+    """docs/benchmarks.md, whole."""
+    return (
         "# Benchmarks\n\n"
         "`make bench` runs each benchmark: nbops and its peer in one run, on the same data, "
         "on the same machine (2 cores; shared machines are noisy, so read the ratios, "
         "not the absolute times). Raw numbers are in `benchmarks/results/*.json`; this "
-        "page is generated from them by `python benchmarks/report.py`.\n\n"
-        + table() + "\n"
+        "page is generated from them by `python benchmarks/report.py`, and so are the "
+        "figures other pages quote.\n\n"
+        + table() + "\n\n## Registry, step by step\n\n" + registry_steps()
+        + "\n\n## Drift, 1,000,000 rows\n\n" + drift_detail() + "\n"
     )
-    DOC.write_text(text)
+
+
+def fill_blocks(text: str) -> str:
+    """``text`` with every ``<!-- bench:NAME -->`` block rewritten from the results.
+    Raises KeyError for an unknown NAME."""
+    def one(m: re.Match) -> str:
+        if m.group(2) not in BLOCKS:
+            raise KeyError(f"unknown benchmark block {m.group(2)!r}; known: {sorted(BLOCKS)}")
+        return m.group(1) + BLOCKS[m.group(2)]() + "\n" + m.group(4)
+
+    return BLOCK.sub(one, text)
+
+
+def stale() -> list[Path]:
+    """Pages whose benchmark figures differ from what the results render."""
+    out = [DOC] if not DOC.exists() or DOC.read_text() != page() else []
+    return out + [p for p in PAGES if p != DOC and p.read_text() != fill_blocks(p.read_text())]
+
+
+def main(argv: list[str]) -> int:
+    if "--check" in argv:
+        old = stale()
+        for p in old:
+            print(f"{p.relative_to(ROOT)} is out of date; run python benchmarks/report.py")
+        return 1 if old else 0
+    DOC.write_text(page())
+    for p in PAGES:
+        if p != DOC and (new := fill_blocks(p.read_text())) != p.read_text():
+            p.write_text(new)
+            print(f"updated {p.relative_to(ROOT)}")
     print(table())
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main(sys.argv[1:]))

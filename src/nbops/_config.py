@@ -69,5 +69,4 @@ def store_source(path: Path | None = None) -> str:
         return f"the nearest {STORE_DIRNAME} folder above the working directory"
     if path.is_dir():
         return f"the {STORE_DIRNAME} folder in the working directory"
-    return (f"default: {STORE_DIRNAME} in the working directory, as none was found at or "
-            "above it")
+    return f"the default, as there is no {STORE_DIRNAME} folder at or above the working directory"

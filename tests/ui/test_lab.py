@@ -3,7 +3,8 @@ token, Debian's Chromium driven headless by Playwright's Python client.
 
 One walk through the user's path: open a notebook, run a ``%%track`` cell, see the
 badge and the new run in the nbops sidebar, move a model version to Production from
-the sidebar, and check the store changed. Screenshots land in docs/img/ for the docs.
+the sidebar, and check the store changed. Screenshots land in tests/ui/screenshots/
+(git-ignored); `make screenshots` writes them to docs/img/ for the docs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,12 @@ import pytest
 from conftest import needs
 from labserver import CHROMIUM, CHROMIUM_ARGS, ROOT, running_lab
 
-IMG = ROOT / "docs" / "img"
+# screenshots go to a git-ignored folder, so the suite changes no tracked file;
+# `make screenshots` sets NBOPS_SCREENSHOTS=docs/img to refresh the docs' pictures
+IMG = Path(os.environ.get("NBOPS_SCREENSHOTS") or ROOT / "tests" / "ui" / "screenshots")
+if not IMG.is_absolute():
+    IMG = ROOT / IMG
+IMG.mkdir(parents=True, exist_ok=True)
 LABEXT = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "nbops-labextension"
 
 TRACKED_CELL = """%%track --name ui-demo --experiment lab --metrics accuracy

@@ -76,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         _commands(parser)[command].error(
             f"unknown option{'s' if len(extra) > 1 else ''} {' '.join(extra)}")
     verbose = getattr(args, "verbose", False)
+    command = " ".join(filter(None, [command, getattr(args, "registry_command", None)]))
     try:
         if getattr(args, "store_mode", "none") != "none":
             path, source = _resolve_store(args)
@@ -95,8 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # a path the user gave: unwritable, missing folder, ...
         if verbose:
             raise
-        where = f": {exc.filename}" if exc.filename else ""
-        print(f"nbops {command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        what = f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc)
+        print(f"nbops {command}: error: {what}", file=sys.stderr)
         return 2
     except Exception as exc:  # a bug: still one line and exit 2 (1 means drift)
         if verbose:
