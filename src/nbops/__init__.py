@@ -12,6 +12,8 @@ import importlib
 from typing import Any
 
 from ._errors import (
+    AlertDeliveryWarning,
+    AlertError,
     ArtifactError,
     CheckConfigError,
     DriftError,
@@ -114,7 +116,8 @@ _DEPRECATED: dict[str, str] = {
 __all__ = sorted(
     [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
-     "GateRuleError", "CheckConfigError", "SweepError", "SweepSpecError", "ReproduceWarning",
+     "GateRuleError", "CheckConfigError", "AlertError",
+     "AlertDeliveryWarning", "SweepError", "SweepSpecError", "ReproduceWarning",
      "ExportError", "ServiceStartError", "load_ipython_extension"]
 )
 

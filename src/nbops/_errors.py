@@ -89,3 +89,12 @@ class ReproduceWarning(UserWarning):
 class CheckConfigError(NbopsError):
     """``nbops check`` cannot run a check: the check file or one of its inputs is wrong
     (``nbops check`` exits 2)."""
+
+
+class AlertError(NbopsError):
+    """An alert rule or channel is invalid (unknown operator or action, bad URL, missing
+    address)."""
+
+
+class AlertDeliveryWarning(UserWarning):
+    """An alert fired but its channel could not deliver it (the event records why)."""

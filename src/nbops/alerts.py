@@ -30,7 +30,7 @@ import warnings
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NbopsError
+from ._errors import AlertDeliveryWarning, AlertError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,12 +45,6 @@ OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
 PRESETS = ("json", "slack", "dingtalk", "wecom")
 
 
-class AlertError(NbopsError):
-    """A rule or channel is invalid (unknown operator, bad URL, missing address)."""
-
-
-class AlertDeliveryWarning(UserWarning):
-    """An alert fired but its channel could not deliver it (the event records why)."""
 
 
 # -- channels ----------------------------------------------------------------------------
@@ -74,14 +68,17 @@ def webhook(url: str, preset: str = "json", timeout: float = 5.0,
 
 
 def slack(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """A Slack incoming webhook (``{"text": ...}``); AlertError for a bad URL."""
     return webhook(url, "slack", timeout)
 
 
 def dingtalk(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """A DingTalk robot webhook (its text-message format); AlertError for a bad URL."""
     return webhook(url, "dingtalk", timeout)
 
 
 def wecom(url: str, timeout: float = 5.0) -> dict[str, Any]:
+    """A WeCom (WeChat Work) group-robot webhook; AlertError for a bad URL."""
     return webhook(url, "wecom", timeout)
 
 
