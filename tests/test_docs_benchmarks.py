@@ -115,3 +115,4 @@ def test_readme_speed_table_is_the_generated_summary():
     text = (ROOT / "README.md").read_text()
     assert "<!-- bench:summary -->" in text
     assert report().table() in text
+
