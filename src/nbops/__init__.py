@@ -26,6 +26,7 @@ from ._errors import (
     ReproduceWarning,
     RunNotFoundError,
     ServiceStartError,
+    StoreDamageWarning,
     StoreError,
     SweepError,
     SweepSpecError,
@@ -118,7 +119,7 @@ __all__ = sorted(
      "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
      "GateRuleError", "CheckConfigError", "AlertError",
      "AlertDeliveryWarning", "SweepError", "SweepSpecError", "ReproduceWarning",
-     "ExportError", "ServiceStartError", "load_ipython_extension"]
+     "ExportError", "ServiceStartError", "StoreDamageWarning", "load_ipython_extension"]
 )
 
 

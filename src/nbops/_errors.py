@@ -66,6 +66,10 @@ class GateRuleError(RegistryError):
         self.rule, self.position = rule, position
 
 
+class StoreDamageWarning(UserWarning):
+    """The store has damaged lines that were skipped (run ``nbops store check``)."""
+
+
 class SweepError(NbopsError):
     """A sweep cannot run: a bad spec, search, objective, or a missing extra."""
 
