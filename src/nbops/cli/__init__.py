@@ -25,12 +25,13 @@ from .info import _add_info
 from .registry import _add_registry
 from .runs import _add_runs, _add_show
 from .serving import _add_export, _add_serve
+from .store import _add_store
 from .sync import _add_pull, _add_push
 
 # Subcommands, in the order `nbops --help` lists them. Add yours here.
 COMMANDS = [_add_runs, _add_show, _add_info, _add_demo, _add_registry, _add_export,
             _add_serve, _add_drift, _add_push, _add_pull, _add_check,
-            _add_monitor]
+            _add_monitor, _add_store]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,6 +11,7 @@ from .._errors import ArtifactError
 from ..serving.runtime.codec import sha256_bytes, sha256_file  # noqa: F401 - re-exported
 
 CHUNK = 1 << 20
+MAX_NAME_BYTES = 1024  # an artifact name, folders included
 
 
 def safe_name(name: str) -> str:
@@ -25,6 +26,12 @@ def safe_name(name: str) -> str:
         raise ArtifactError(
             f"artifact name {name!r} is an absolute path; give a relative name such as "
             f"{PurePosixPath(posix).name!r}"
+        )
+    if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES or any(
+            len(part.encode("utf-8", "surrogatepass")) > 255 for part in posix.split("/")):
+        raise ArtifactError(
+            f"artifact name {name[:40]!r}... is too long ({len(name)} characters); use at "
+            f"most {MAX_NAME_BYTES} bytes, and at most 255 per folder or file name"
         )
     parts = [p for p in PurePosixPath(posix).parts if p not in ("", ".")]
     if any(p == ".." for p in parts) or not parts:
@@ -49,11 +56,17 @@ class ArtifactStore:
     def put_file(self, src: str | os.PathLike) -> tuple[str, int]:
         """Copy a file in; returns (sha256, size). Identical content is stored once."""
         src = Path(src)
-        if not src.is_file():
-            raise ArtifactError(f"artifact file {src} does not exist or is not a file")
+        try:
+            is_file = src.is_file()
+        except OSError as exc:  # e.g. a path longer than the system allows
+            raise ArtifactError(f"cannot use artifact path {str(src)[:80]!r}...: "
+                                f"{exc.strerror or exc}; pass an existing file") from None
+        if not is_file:
+            raise ArtifactError(f"artifact file {str(src)[:200]} does not exist or is not a "
+                                "file")
         self.root.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".incoming-{os.getpid()}-")
         try:
             with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
                 for chunk in iter(lambda: fh.read(CHUNK), b""):
@@ -66,7 +79,7 @@ class ArtifactStore:
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
         self.root.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".incoming-{os.getpid()}-")
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         return self._settle(tmp, sha256_bytes(data))

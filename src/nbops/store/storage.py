@@ -1,277 +1,121 @@
-"""A TinyDB storage that appends changes to a log instead of rewriting the file.
+"""A TinyDB storage over a checksummed, append-only log plus a compact snapshot.
 
-File format: JSON lines. The first line is a header ``{"nbops_store": 1}``. Every
-other line is one transaction: a JSON list of operations, each itself a list:
+Files of a store folder (line format and headers: logfile.py)::
 
-    ["put", table, doc_id, document]      insert or replace a document
-    ["upd", table, doc_id, fields]        set top-level fields of a document
-    ["ext", table, doc_id, {field: [..]}] append values to list fields
-    ["del", table, doc_id]                remove a document
-    ["drop", table]                       remove a table
+    nbops.db                  the log: a header line, then one line per transaction
+    nbops.db.lock             the write lock (flock), with who holds it (lock.py)
+    snapshots/<id>/           the state at the log's start: <table>.jsonl, manifest
+    nbops.frame               the cached runs() table of the latest state (frame.py)
+    quarantine/               lines `nbops store repair` took out, and torn writes
 
-Why this shape:
-- a write appends one line, so it costs O(change), not O(store size);
-- a reader keeps the byte offset it has applied and reads only the new tail;
-- one line is one transaction; a line without its final newline was never
-  acknowledged (the writer died mid-write) and is ignored, then cut off by the
-  next writer, so a kill -9 at any moment leaves a readable store;
-- writers take a file lock, catch up with the log, then append: several
-  processes and kernels can write at once without losing anything;
-- when the log holds many more operations than live documents, it is compacted
-  into a fresh file (written aside, then atomically renamed); other processes
-  notice the new inode and reload.
+A transaction line is a JSON list of operations on documents (``key`` is the TinyDB
+document id):
 
-Non-finite floats (NaN, inf) are written as the JSON extensions ``NaN`` and
-``Infinity`` so metrics round-trip exactly.
+    ["put", table, key, document]              insert or replace a document
+    ["upd", table, key, fields]                set top-level fields
+    ["mrg", table, key, {field: {k: v}}]       set keys inside dict fields (params, ...)
+    ["ext", table, key, {field: [..]}, init]   append to list fields (creates the doc
+                                               from ``init`` if it does not exist)
+    ["del", table, key]                        remove a document
+    ["drop", table]                            remove every document of a table
+
+Rules:
+- A write appends one line under the lock: O(change), not O(store size). Its byte
+  count is checked; on a short write or any error the file is cut back to where the
+  transaction began before the lock is released, and StoreError is raised. So a
+  returned write is in the file (and on disk after ``NBOPS_FSYNC=1``), and a reader
+  never sees part of a transaction: lines without their final newline are ignored,
+  and a line whose checksum fails is reported as damage, never applied.
+- nbops only writes to a file that starts with its own header (created atomically).
+  Any other file at the store's path is refused with StoreError and left untouched.
+- Tables load lazily: a process reads the snapshot section and log lines of a table
+  only when it asks for that table, and a writer that only appends (a tracked run)
+  reads nothing at all. Another process's writes are picked up from the log's tail.
+- Damaged lines are skipped with a StoreDamageWarning naming the line, byte offset
+  and the runs or models they held; ``nbops store check`` lists them and
+  ``nbops store repair`` moves them to ``quarantine/``. Compaction refuses to run
+  while damage is known, because it would drop those lines for good.
+- Compaction (compact.py) writes a new snapshot from the old one and the log without
+  the lock, then, under the lock, starts a new log with the lines that arrived
+  meanwhile: the lock is held for milliseconds, never for the whole rewrite.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-import time
-from collections.abc import Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
 from tinydb.storages import Storage
 
-from .._errors import StoreError
+from .._errors import StoreDamageWarning, StoreError
+from . import logfile
+from .lock import ProcessLock, describe_holder
+from .logfile import Damage, Header
+from .reader import KINDS, LogReader, _copy, apply_op, check_ops
 
-try:
-    import fcntl
-except ImportError:  # Windows: no flock
-    fcntl = None
+__all__ = ["COMPACT_MIN_BYTES", "LogStorage", "apply_op", "check_ops", "fsync_enabled"]
 
-HEADER = {"nbops_store": 1}
-_HEADER_LINE = json.dumps(HEADER).encode() + b"\n"
 LOCK_TIMEOUT_S = 60.0
+#: compact once the log's tail holds this many bytes and half the snapshot's size
+COMPACT_MIN_BYTES = int(os.environ.get("NBOPS_COMPACT_BYTES", 8 << 20))
 
 
-def _json_default(value: Any) -> Any:
-    # numpy scalars / arrays and a few common types; anything else is the caller's bug.
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():
-        return item()
-    tolist = getattr(value, "tolist", None)
-    if callable(tolist):
-        return tolist()
-    if isinstance(value, (set, frozenset)):
-        return sorted(value, key=repr)
-    if isinstance(value, os.PathLike):
-        return os.fspath(value)
-    isoformat = getattr(value, "isoformat", None)
-    if callable(isoformat):
-        return isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable: {value!r:.80}")
+def fsync_enabled() -> bool:
+    """Whether each transaction is fsync'ed (``NBOPS_FSYNC=1``; default off)."""
+    return os.environ.get("NBOPS_FSYNC", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def encode_line(ops: list) -> bytes:
-    """Serialise one transaction to a log line (with its newline)."""
+def lock_timeout() -> float:
     try:
-        text = json.dumps(ops, default=_json_default, allow_nan=True, separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(
-            f"cannot store value: {exc}. Convert it to a number, string, list or dict first."
-        ) from exc
-    return text.encode() + b"\n"
+        return float(os.environ.get("NBOPS_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
+    except ValueError:
+        return LOCK_TIMEOUT_S
 
 
-def decode_line(line: bytes) -> Any:
-    try:
-        return orjson.loads(line)
-    except orjson.JSONDecodeError:
-        # orjson rejects NaN/Infinity; the standard parser accepts them.
-        return json.loads(line)
+class LogStorage(LogReader, Storage):
+    """TinyDB ``Storage`` over the log and snapshot of one store folder.
 
-
-class LogStorage(Storage):
-    """TinyDB ``Storage`` over an append-only, lock-protected log file.
-
-    ``read()`` returns the live in-memory state (tables of ``{str(doc_id): doc}``),
-    refreshed from the file's new tail when another process wrote. ``write(data)``
-    accepts a whole state like any TinyDB storage and appends only the difference;
-    :class:`nbops.store.table.LogTable` goes further and appends operations
-    directly, without comparing states.
+    ``read()`` returns every table (loading all); :meth:`live_table` loads one.
+    ``write(data)`` accepts a whole state like any TinyDB storage and appends only the
+    difference; :class:`nbops.store.table.LogTable` and the Store's accessors append
+    operations directly with :meth:`queue` inside :meth:`transaction`.
     """
 
     def __init__(self, path: str | os.PathLike, create_dirs: bool = True, **_: Any) -> None:
         self.path = Path(path)
+        self.root = self.path.parent
         if create_dirs:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(
-                    f"cannot create the store folder {self.path.parent}: {exc}. "
+                    f"cannot create the store folder {self.root}: {exc}. "
                     "Point NBOPS_STORE or nbops.set_store() at a writable folder."
                 ) from exc
-        self._lock = _ProcessLock(str(self.path) + ".lock")
+        self.lock = ProcessLock(str(self.path) + ".lock")
         self._mutex = threading.RLock()
         self._depth = 0
         self._pending: list[list] = []
         self._tables: dict[str, dict[str, dict]] = {}
         self._max_id: dict[str, int] = {}
         self._indexes: dict[tuple[str, str], dict[Any, str]] = {}
-        self._offset = 0
-        self._inode: int | None = None
-        self._ops_in_log = 0
+        self.header: Header | None = None
+        self._ident: tuple | None = None
+        self.offset = 0  # end of the last complete line seen
+        self.damage: dict[tuple[str, int], Damage] = {}
+        self._warned: set[tuple[str, int]] = set()
+        self._want_compact = False
+        self._cleaned = False
+        #: called with (ops, end offset) for every transaction read or written, and with
+        #: (None, 0) when the in-memory state was dropped (the runs frame listens)
+        self.listeners: list[Callable[[list | None, int], None]] = []
         #: bumped whenever the in-memory state changes; tables use it to drop caches
         self.generation = 0
-
-    # -- reading ---------------------------------------------------------------
-    def read(self) -> dict[str, dict[str, dict]]:
-        with self._mutex:
-            if self._depth == 0:
-                self.refresh()
-            # a shallow copy: TinyDB replaces whole tables in what read() returned
-            return dict(self._tables)
-
-    def live_table(self, table: str) -> dict[str, dict]:
-        """The live ``{doc_id: doc}`` dict of one table (treat it as read-only)."""
-        with self._mutex:
-            if self._depth == 0:
-                self.refresh()
-            return self._tables.get(table, {})
-
-    def refresh(self) -> None:
-        """Apply whatever other writers appended since the last look."""
-        try:
-            st = os.stat(self.path)
-        except FileNotFoundError:
-            if self._inode is not None:
-                self._reset()
-            return
-        except OSError as exc:
-            raise StoreError(f"cannot read the store file {self.path}: {exc}") from exc
-        if st.st_ino != self._inode or st.st_size < self._offset:
-            self._reset()
-            self._inode = st.st_ino
-        if st.st_size > self._offset:
-            self._read_tail()
-
-    def _reset(self) -> None:
-        self._tables = {}
-        self._max_id = {}
-        for index in self._indexes.values():
-            index.clear()
-        self._offset = 0
-        self._inode = None
-        self._ops_in_log = 0
-        self.generation += 1
-
-    def _read_tail(self) -> None:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self._offset)
-                data = fh.read()
-        except OSError as exc:
-            raise StoreError(f"cannot read the store file {self.path}: {exc}") from exc
-        end = data.rfind(b"\n") + 1  # a final line without newline is an unfinished write
-        if end == 0:
-            return
-        start = 0
-        if self._offset == 0:
-            first = data.find(b"\n") + 1
-            self._check_header(data[: first - 1])
-            start = first
-        line_no = None
-        for raw in data[start:end].splitlines():
-            if not raw.strip():
-                continue
-            try:
-                ops = decode_line(raw)
-                for op in ops:
-                    self._apply(op)
-            except (ValueError, TypeError, KeyError, IndexError) as exc:
-                line_no = line_no or self._line_number(raw)
-                raise StoreError(
-                    f"the store file {self.path} is damaged near line {line_no} ({exc}). "
-                    "nbops will not overwrite it: move the file aside (or restore a backup) "
-                    "and set NBOPS_STORE to a fresh folder to keep working."
-                ) from exc
-            self._ops_in_log += len(ops)
-        self._offset += end
-        self.generation += 1
-
-    def _line_number(self, raw: bytes) -> int:
-        try:
-            with open(self.path, "rb") as fh:
-                return fh.read().split(b"\n").index(raw) + 1
-        except (OSError, ValueError):
-            return -1
-
-    def _check_header(self, line: bytes) -> None:
-        try:
-            header = decode_line(line)
-        except ValueError:
-            header = None
-        if not isinstance(header, dict) or "nbops_store" not in header:
-            raise StoreError(
-                f"{self.path} is not an nbops store file (unexpected first line {line[:60]!r}). "
-                "nbops will not overwrite it: move it aside or set NBOPS_STORE to another folder."
-            )
-        if header["nbops_store"] > HEADER["nbops_store"]:
-            raise StoreError(
-                f"{self.path} was written by a newer nbops (format {header['nbops_store']}); "
-                "upgrade nbops to read it."
-            )
-
-    # -- applying operations to memory ------------------------------------------
-    def _apply(self, op: list) -> None:
-        kind, table = op[0], op[1]
-        docs = self._tables.setdefault(table, {}) if kind != "drop" else None
-        if kind == "put":
-            doc_id, doc = str(op[2]), op[3]
-            old = docs.get(doc_id)
-            docs[doc_id] = doc
-            self._index_update(table, doc_id, old, doc)
-            self._max_id[table] = max(self._max_id.get(table, 0), int(doc_id))
-        elif kind == "upd":
-            doc = docs[str(op[2])]
-            old = dict(doc)
-            doc.update(op[3])
-            self._index_update(table, str(op[2]), old, doc)
-        elif kind == "ext":
-            doc = docs[str(op[2])]
-            for field, values in op[3].items():
-                doc.setdefault(field, []).extend(values)
-        elif kind == "del":
-            old = docs.pop(str(op[2]), None)
-            self._index_update(table, str(op[2]), old, None)
-        elif kind == "drop":
-            self._tables.pop(table, None)
-            for (t, _), index in self._indexes.items():
-                if t == table:
-                    index.clear()
-        else:
-            raise ValueError(f"unknown operation {kind!r}")
-
-    def _index_update(self, table: str, doc_id: str, old: Mapping | None, new: Mapping | None):
-        for (t, field), index in self._indexes.items():
-            if t != table:
-                continue
-            if old is not None and field in old and index.get(old[field]) == doc_id:
-                del index[old[field]]
-            if new is not None and field in new:
-                index[new[field]] = doc_id
-
-    def index(self, table: str, field: str) -> dict[Any, str]:
-        """A live map ``value of field -> doc_id`` for one table, kept up to date."""
-        with self._mutex:
-            key = (table, field)
-            if key not in self._indexes:
-                self.refresh()
-                self._indexes[key] = {
-                    doc[field]: doc_id
-                    for doc_id, doc in self._tables.get(table, {}).items()
-                    if field in doc
-                }
-            elif self._depth == 0:
-                self.refresh()
-            return self._indexes[key]
 
     # -- writing ---------------------------------------------------------------
     @contextmanager
@@ -280,12 +124,14 @@ class LogStorage(Storage):
         operations as one line on exit (nothing if the block raised)."""
         with self._mutex:
             if self._depth == 0:
+                self.refresh()
+                if self.header is not None and self.header.format == 1:
+                    self.compact(force=True)  # format 1 has no checksums: convert first
                 self._acquire()
                 try:
-                    self.refresh()
-                    self._repair_tail()
+                    self._begin()
                 except BaseException:
-                    self._lock.release()
+                    self.lock.release()
                     raise
             self._depth += 1
             ok = False
@@ -299,94 +145,153 @@ class LogStorage(Storage):
                         if ok and self._pending:
                             self._flush()
                         elif self._pending:
-                            # the block raised after queueing: memory holds changes the
-                            # file never got; forget them and re-read the file
-                            self._reset()
-                            self.refresh()
+                            self._forget()
                     finally:
                         self._pending = []
-                        self._lock.release()
+                        self.lock.release()
+                    if self._want_compact:
+                        self._want_compact = False
+                        self._compact_quietly()
 
     def _acquire(self) -> None:
+        timeout = lock_timeout()
         try:
-            self._lock.acquire(LOCK_TIMEOUT_S)
+            self.lock.acquire(timeout)
         except TimeoutError as exc:
             raise StoreError(
-                f"another process has held the store lock {self._lock.path} for "
-                f"{LOCK_TIMEOUT_S:.0f} s. If no nbops process is running, delete that lock file."
+                f"the store lock {self.lock.path} is still held after {timeout:.0f} s, by "
+                f"{describe_holder(self.lock.holder())}. That process is writing to the "
+                "store; wait for it to finish, or stop it if it hangs (its lock is released "
+                "when it exits). Do not delete the lock file: that would let two writers "
+                "in at once. Set NBOPS_LOCK_TIMEOUT to wait longer."
             ) from exc
         except OSError as exc:
             raise StoreError(
-                f"cannot lock the store at {self.path.parent}: {exc}. "
+                f"cannot lock the store at {self.root}: {exc}. "
                 "Point NBOPS_STORE or nbops.set_store() at a writable folder."
             ) from exc
 
-    def _repair_tail(self) -> None:
-        # A writer that died mid-line left bytes after our offset that never got a newline.
-        try:
-            size = os.path.getsize(self.path)
-        except FileNotFoundError:
+    def _begin(self) -> None:
+        self.refresh()
+        if self.header is None:
             return
-        if size > self._offset:
+        size = os.path.getsize(self.path)
+        if size > self.offset:  # a writer died mid-line: that write was never acknowledged
+            from .repair import quarantine_bytes
+
             with open(self.path, "r+b") as fh:
-                fh.truncate(self._offset)
+                fh.seek(self.offset)
+                quarantine_bytes(self.root, "torn", fh.read())
+                fh.truncate(self.offset)
+        if not self._cleaned:
+            self._cleaned = True
+            from .repair import clean_temp_files
+
+            clean_temp_files(self.root)
 
     def queue(self, op: list) -> None:
         """Apply an operation in memory now and write it when the transaction ends."""
         if self._depth == 0:
             raise RuntimeError("LogStorage.queue() needs an open transaction()")
-        self._apply(op)
+        if op[0] not in KINDS or not _TABLE_NAME(op[1]):
+            raise StoreError(f"bad operation {op[0]!r} on table {op[1]!r}: table names are "
+                             "letters, digits, '_', '-' and '.'")
         self._pending.append(op)
+        if op[1] in self._tables:
+            self._apply(_copy(op))
         self.generation += 1
 
-    def _flush(self) -> None:
-        line = encode_line(self._pending)
-        new_file = not self.path.exists() or self._offset == 0
+    def _forget(self) -> None:
+        # the block raised after queueing: memory holds changes the file never got
+        self._tables = {}
+        self._max_id = {}
+        for index in self._indexes.values():
+            index.clear()
+        self.generation += 1
+        for listener in list(self.listeners):
+            listener(None, 0)
+
+    def _create(self) -> None:
+        """Start a new log file atomically: it appears with its header or not at all."""
+        tmp = self.root / f".nbops.db.new-{os.getpid()}-{logfile.new_id()}"
+        with open(tmp, "wb") as fh:
+            fh.write(logfile.header_line(logfile.new_id(), None, None))
+            fh.flush()
+            os.fsync(fh.fileno())
         try:
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+            os.link(tmp, self.path)
+        except FileExistsError:
+            pass  # someone created one meanwhile: the header check below decides
+        except OSError:
             try:
-                payload = (_HEADER_LINE + line) if new_file else line
-                os.write(fd, payload)
-                if os.environ.get("NBOPS_FSYNC") == "1":
-                    os.fsync(fd)
-            finally:
-                os.close(fd)
+                fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(tmp.read_bytes())
+            except FileExistsError:
+                pass
+        finally:
+            tmp.unlink(missing_ok=True)
+        self.refresh()
+
+    def _flush(self) -> None:
+        line = logfile.seal(logfile.dumps(self._pending))
+        try:
+            if self.header is None:
+                self._create()
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         except OSError as exc:
-            # memory already holds the change; drop our view so it is re-read from disk
-            self._reset()
+            self._forget()
             raise StoreError(
                 f"cannot write the store file {self.path}: {exc}. "
                 "Point NBOPS_STORE or nbops.set_store() at a writable folder."
             ) from exc
-        st = os.stat(self.path)
-        self._inode = st.st_ino
-        self._offset = st.st_size
-        self._ops_in_log += len(self._pending)
-        if self._ops_in_log > 2 * self._live_docs() + 5000:
-            self._compact()
+        start = self.offset
+        try:
+            view = memoryview(line)
+            done = 0
+            while done < len(line):
+                n = os.write(fd, view[done:])
+                if n <= 0:
+                    raise OSError(28, "short write")
+                done += n
+            if fsync_enabled():
+                os.fsync(fd)
+        except OSError as exc:
+            cut = ""
+            try:
+                os.ftruncate(fd, start)
+            except OSError as cut_exc:
+                cut = (f" Cutting it back failed too ({cut_exc}); readers ignore the "
+                       "unfinished line and the next write removes it.")
+            self._forget()
+            raise StoreError(
+                f"could not write to the store file {self.path}: "
+                f"{exc.strerror or exc}. Nothing of this change was stored: the file was "
+                f"cut back to its last complete transaction.{cut} Free space (or fix the "
+                "folder) and try again."
+            ) from exc
+        finally:
+            os.close(fd)
+        self.offset = start + len(line)
+        ops = self._pending
+        for listener in list(self.listeners):
+            listener(ops, self.offset)
+        self.generation += 1
+        tail = self.offset - self.header.size
+        if tail > COMPACT_MIN_BYTES and tail > self.snapshot_bytes() // 2 and not self.damage:
+            self._want_compact = True
 
-    def _live_docs(self) -> int:
-        return sum(len(t) for t in self._tables.values())
-
-    def _compact(self) -> None:
-        """Rewrite the log as one put per live document (caller holds the lock)."""
-        tmp = self.path.with_suffix(self.path.suffix + ".compact")
-        lines = [_HEADER_LINE]
-        for table, docs in self._tables.items():
-            for doc_id, doc in docs.items():
-                lines.append(encode_line([["put", table, int(doc_id), doc]]))
-        with open(tmp, "wb") as fh:
-            fh.writelines(lines)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, self.path)
-        st = os.stat(self.path)
-        self._inode = st.st_ino
-        self._offset = st.st_size
-        self._ops_in_log = self._live_docs()
+    def snapshot_bytes(self) -> int:
+        """Size of the snapshot the log starts from (0 if none)."""
+        folder = self._snapshot_dir()
+        try:
+            return sum(p.stat().st_size for p in folder.iterdir()) if folder else 0
+        except OSError:
+            return 0
 
     def next_id(self, table: str) -> int:
         """The next free document id of a table (call inside a transaction)."""
+        self._ensure(table)
         return self._max_id.get(table, 0) + 1
 
     def write(self, data: dict[str, dict[str, Mapping]]) -> None:
@@ -405,60 +310,66 @@ class LogStorage(Storage):
                     self.queue(["del", table, int(doc_id)])
                 for doc_id, doc in docs.items():
                     self.queue(["put", table, int(doc_id), dict(doc)])
-                self._tables.setdefault(table, {})
+
+    # -- compaction ----------------------------------------------------------------
+    def compact(self, force: bool = False) -> bool:
+        """Fold the log into a new snapshot (see compact.py). Returns False when another
+        process is compacting. Raises StoreError while damage is known."""
+        from .compact import compact
+
+        with self._mutex:
+            if self._depth:
+                raise RuntimeError("compact() cannot run inside a transaction")
+            self.refresh()
+            if self.header is None:
+                return False
+            if self.damage:
+                first = next(iter(self.damage.values()))
+                raise StoreError(
+                    f"the store has {len(self.damage)} damaged line(s) (first: "
+                    f"{first.describe()}); compacting now would drop them for good. Run "
+                    "`nbops store repair` first, which keeps every intact transaction."
+                )
+            result = compact(self, force=force)
+            if result is None:
+                return False
+            st = os.stat(self.path)
+            loaded = self._tables
+            listeners, self.listeners = self.listeners, []
+            try:
+                self._open(st)  # same state, new files
+            finally:
+                self.listeners = listeners
+            self._tables = loaded
+            for table, docs in loaded.items():
+                self._max_id[table] = max((int(k) for k in docs if k.isdigit()), default=0)
+            for (t, field), index in self._indexes.items():
+                index.update((d[field], k) for k, d in loaded.get(t, {}).items() if field in d)
+            self.offset = self._last_line_end(st.st_size) if st.st_size > self.offset \
+                else self.offset
+            if self.offset > self.header.size:  # lines that arrived during the compaction
+                for ops, end, _ in self._lines(self.header.size, self.offset):
+                    for op in ops:
+                        if op[1] in self._tables:
+                            self._apply(op)
+                    for listener in list(self.listeners):
+                        listener(ops, end)
+            for listener in list(self.listeners):
+                listener([], self.offset)  # the same state, now at a new position
+            return True
+
+    def _compact_quietly(self) -> None:
+        try:
+            self.compact()
+        except (StoreError, OSError) as exc:
+            warnings.warn(f"nbops: compacting the store failed ({exc}); it stays as it is "
+                          "and works normally", StoreDamageWarning, stacklevel=3)
 
     def close(self) -> None:
         pass
 
 
-class _ProcessLock:
-    """An exclusive lock between processes: flock() on a lock file kept open.
+def _TABLE_NAME(name: Any) -> bool:  # noqa: N802 - a predicate used like a constant
+    return isinstance(name, str) and 0 < len(name) <= 100 and all(
+        c.isalnum() or c in "_-." for c in name) and not name.startswith(".")
 
-    flock costs microseconds and is released by the kernel when a process dies, so a
-    killed writer never leaves the store locked. Without fcntl (Windows) the
-    filelock package does the same job, more slowly."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self._fd: int | None = None
-        self._pid = 0
-        self._fallback = None
-        if fcntl is None:
-            from filelock import FileLock
-
-            self._fallback = FileLock(path)
-
-    def acquire(self, timeout: float) -> None:
-        if self._fallback is not None:
-            from filelock import Timeout
-
-            try:
-                self._fallback.acquire(timeout=timeout)
-            except Timeout as exc:
-                raise TimeoutError(str(exc)) from exc
-            return
-        if self._fd is None or self._pid != os.getpid():  # after fork: our own description
-            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-            self._pid = os.getpid()
-        try:
-            fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return
-        except BlockingIOError:
-            pass
-        deadline = time.monotonic() + timeout
-        delay = 0.0005
-        while True:
-            try:
-                fcntl.flock(self._fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(self.path) from None
-                time.sleep(delay)
-                delay = min(delay * 2, 0.02)
-
-    def release(self) -> None:
-        if self._fallback is not None:
-            self._fallback.release()
-        elif self._fd is not None:
-            fcntl.flock(self._fd, fcntl.LOCK_UN)

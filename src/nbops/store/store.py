@@ -20,15 +20,16 @@ from typing import Any
 from tinydb import TinyDB
 
 from .._config import store_path
-from .._errors import RunNotFoundError, StoreError
+from .._errors import StoreError
 from .artifacts import ArtifactStore
+from .runs import MIN_PREFIX, RunTables
 from .storage import LogStorage
 from .table import LogTable
 
+__all__ = ["MIN_PREFIX", "TABLES", "Collection", "Store", "copy_doc", "get_store"]
+
 TABLES = ("runs", "metric_steps", "datasets", "models", "events", "alert_rules")
 RULES_TABLE = "alert_rules"
-#: the shortest run id prefix that resolves to a run (``nbops show 3fa9c1``)
-MIN_PREFIX = 6
 DB_FILE = "nbops.db"
 
 
@@ -36,9 +37,10 @@ class _DB(TinyDB):
     table_class = LogTable
 
 
-class Store:
+class Store(RunTables):
     """All persistence of one store folder. Nothing outside ``nbops.store`` knows
-    how runs, metrics or files are laid out on disk."""
+    how runs, metrics or files are laid out on disk. Runs and step metrics: see
+    :class:`nbops.store.runs.RunTables`."""
 
     def __init__(self, root: str | os.PathLike) -> None:
         self.root = Path(root)
@@ -50,6 +52,8 @@ class Store:
         self.db = _DB(self.root / DB_FILE, storage=LogStorage)
         self.storage: LogStorage = self.db.storage  # type: ignore[assignment]
         self.artifacts = ArtifactStore(self.root / "artifacts")
+        self._blobs: set[tuple[str, str]] = set()  # environments/sources written already
+        self._frame = None
 
     def __repr__(self) -> str:
         return f"Store({str(self.root)!r})"
@@ -85,102 +89,39 @@ class Store:
         or, once seen, in another): a key for caches of derived data."""
         return self.storage.generation
 
+    # -- health ----------------------------------------------------------------------
+    def check(self) -> dict[str, Any]:
+        """Read every line of the store and report damage; never writes. See
+        :func:`nbops.store.repair.check` for the report's keys."""
+        from .repair import check
+
+        return check(self.root)
+
+    def repair(self) -> dict[str, Any]:
+        """Move damaged lines to ``quarantine/`` and keep every intact transaction;
+        returns what was moved (see :func:`nbops.store.repair.repair`)."""
+        from .repair import repair
+
+        result = repair(self.root)
+        self.storage.damage.clear()
+        return result
+
+    def compact(self) -> bool:
+        """Fold the log into a new snapshot now (it also happens by itself as the log
+        grows). Raises StoreError while the store has unrepaired damage."""
+        return self.storage.compact(force=True)
+
+    @property
+    def damage(self) -> list[dict[str, Any]]:
+        """Damaged lines this process has come across (file, line, offset, touched)."""
+        return [d.to_dict() for d in self.storage.damage.values()]
+
     @contextmanager
     def transaction(self) -> Iterator[Store]:
         """Hold the store's write lock: reads inside see the latest state and all
         writes land together (use it for read-modify-write across processes)."""
         with self.storage.transaction():
             yield self
-
-    # -- runs ----------------------------------------------------------------------
-    def resolve_run_id(self, run_id: str) -> str:
-        """The full id of the run ``run_id`` names: the id itself, or a unique prefix of
-        at least :data:`MIN_PREFIX` characters. Raises RunNotFoundError naming the id
-        (and, for an ambiguous prefix, the candidates)."""
-        if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"run id {run_id!r} is not a run id; list runs with "
-                                   "nbops.runs() or `nbops runs`")
-        index = self.storage.index("runs", "run_id")
-        if run_id in index:
-            return run_id
-        if len(run_id) >= MIN_PREFIX:
-            matches = sorted(k for k in index if isinstance(k, str) and k.startswith(run_id))
-            if len(matches) == 1:
-                return matches[0]
-            if len(matches) > 1:
-                shown = ", ".join(matches[:10]) + (" ..." if len(matches) > 10 else "")
-                raise RunNotFoundError(
-                    f"run id prefix {run_id!r} is ambiguous: {len(matches)} runs start with it "
-                    f"({shown}); give more characters"
-                )
-        hint = "" if len(run_id) >= MIN_PREFIX else (
-            f" (a prefix needs at least {MIN_PREFIX} characters)")
-        raise RunNotFoundError(
-            f"no run {run_id!r} in the store {self.root}{hint}; list runs with nbops.runs() "
-            "or `nbops runs`"
-        )
-
-    def run_doc_id(self, run_id: str) -> int:
-        """The TinyDB document id of a run (full id or unique prefix)."""
-        return int(self.storage.index("runs", "run_id")[self.resolve_run_id(run_id)])
-
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        """A copy of the run's record (full id or unique prefix of at least 6 characters).
-        Raises RunNotFoundError naming the id, or the candidates of an ambiguous prefix."""
-        doc = self.storage.live_table("runs")[str(self.run_doc_id(run_id))]
-        return copy_doc(doc)
-
-    def find_run(self, run_id: str) -> dict[str, Any] | None:
-        """A copy of the run with exactly this id, or None."""
-        doc_id = self.storage.index("runs", "run_id").get(run_id)
-        if doc_id is None:
-            return None
-        return copy_doc(self.storage.live_table("runs")[doc_id])
-
-    def all_runs(self) -> list[dict[str, Any]]:
-        """Live run records, oldest first (read them, never modify them)."""
-        return list(self.storage.live_table("runs").values())
-
-    def run_ids(self) -> list[str]:
-        """Every run id, oldest first."""
-        return [d["run_id"] for d in self.storage.live_table("runs").values()]
-
-    def insert_run(self, doc: dict[str, Any]) -> int:
-        """Record a new run document (it must carry a ``run_id``); returns its doc id."""
-        return self.runs.insert(doc)
-
-    def update_run(self, run_id: str, fields: dict[str, Any]) -> None:
-        """Set top-level fields of a run. Raises RunNotFoundError for an unknown run."""
-        with self.transaction():
-            self.runs.update(fields, doc_ids=[self.run_doc_id(run_id)])
-
-    # -- step metrics ----------------------------------------------------------------
-    def append_steps(
-        self, run_id: str, key: str, steps: list, values: list, timestamps: list
-    ) -> None:
-        """Append a batch of step values to the one document of (run, key)."""
-        table = self.metric_steps
-        ref = f"{run_id}/{key}"
-        with self.transaction():
-            doc_id = table.doc_id_of("ref", ref)
-            if doc_id is None:
-                table.insert(
-                    {"ref": ref, "run_id": run_id, "key": key, "steps": list(steps),
-                     "values": list(values), "timestamps": list(timestamps)}
-                )
-            else:
-                table.extend(doc_id, {"steps": steps, "values": values, "timestamps": timestamps})
-
-    def get_steps(self, run_id: str, key: str) -> dict[str, Any] | None:
-        """A copy of ``{steps, values, timestamps, ...}`` of one metric of one run, or None."""
-        doc = self.metric_steps.get_by("ref", f"{run_id}/{key}")
-        return copy_doc(doc) if doc is not None else None
-
-    def step_keys(self, run_id: str) -> list[str]:
-        """Names of the metrics of a run that have a step history."""
-        prefix = f"{run_id}/"
-        index = self.storage.index("metric_steps", "ref")
-        return sorted(ref[len(prefix):] for ref in index if ref.startswith(prefix))
 
     # -- datasets ------------------------------------------------------------------
     def all_datasets(self) -> list[dict[str, Any]]:

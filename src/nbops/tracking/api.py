@@ -11,7 +11,7 @@ from .. import _config
 from .._errors import NbopsError
 from ..store import get_store
 from . import active, capture
-from .run import STATUSES, Run
+from .run import STATUSES, Run, unsaved_runs
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -48,8 +48,16 @@ def start_run(
         with nbops.start_run(name="rf", experiment="wine") as run:
             nbops.log_metric("accuracy", 0.93)
 
-    Returns the :class:`Run`. Raises StoreError if the store cannot be written.
+    A run started while another is active in this process is nested: its
+    ``parent_id`` is that run's id unless given (a full id or a unique prefix).
+
+    Returns the :class:`Run`. Raises StoreError if the store cannot be written,
+    RunNotFoundError for an unknown ``parent_id``.
     """
+    if parent_id is None and active.current() is not None:
+        parent_id = active.current().run_id
+    elif parent_id is not None and len(str(parent_id)) < 12:  # a prefix of a run id
+        parent_id = get_store().resolve_run_id(str(parent_id))
     code: dict[str, Any] = {}
     env: dict[str, Any] = {}
     if capture_env:
@@ -92,7 +100,14 @@ def _current(action: str) -> Run:
 
 
 def end_run(status: str = "FINISHED") -> None:
-    """End the active run with ``status`` (FINISHED, FAILED or KILLED)."""
+    """End the active run with ``status`` (FINISHED, FAILED or KILLED). With no active
+    run, retry saving runs whose end could not be written before (they keep the status
+    they ended with). Raises NbopsError when there is nothing to end, StoreError when
+    the store still cannot be written."""
+    if active.current() is None and unsaved_runs():
+        for run in unsaved_runs():
+            run.end(status)
+        return
     _current("end").end(status)
 
 
@@ -146,9 +161,9 @@ def set_run_tags(run_id: str, tags: dict[str, Any]) -> dict[str, str]:
 @atexit.register
 def _end_dangling_runs() -> None:
     # a script that started a run and never ended it still leaves a finished record
-    for run in active.all_runs():
+    for run in [*unsaved_runs(), *active.all_runs()]:
         try:
-            run.end("FINISHED")
+            run.end("FINISHED")  # a run whose end failed keeps the status it ended with
         except Exception:  # noqa: BLE001 - nothing left to report to at exit
             pass
 
@@ -166,34 +181,6 @@ def get_run(run_id: str) -> dict[str, Any]:
     return store.get_run(run_id)
 
 
-_BASE = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
-         "parent_id"]
-_runs_cache: tuple[tuple, Any] | None = None
-
-
-def _runs_frame(pd: Any, docs: list[dict], experiment: str | None, status: str | None):
-    # column by column: list comprehensions over the documents are far cheaper than
-    # building one dict per row
-    docs = [d for d in reversed(docs)
-            if (experiment is None or d.get("experiment") == experiment)
-            and (status is None or d.get("status") == status)]
-    if not docs:
-        return pd.DataFrame(columns=_BASE)
-    columns: dict[str, list] = {k: [d.get(k) for d in docs] for k in _BASE}
-    for section in ("params", "metrics", "tags"):
-        parts = [d.get(section) or {} for d in docs]
-        names = sorted({k for part in parts for k in part})
-        for name in names:
-            values = [part.get(name) for part in parts]
-            if any(isinstance(v, (list, dict)) for v in values):
-                values = [repr(v) if isinstance(v, (list, dict)) else v for v in values]
-            columns[f"{section}.{name}"] = values
-    frame = pd.DataFrame(columns)
-    for col in ("start_time", "end_time"):
-        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-    return frame
-
-
 def runs(
     experiment: str | None = None,
     status: str | None = None,
@@ -205,19 +192,10 @@ def runs(
     ``filter`` is a pandas query over those columns, with backticks for dotted names:
     ``"`metrics.accuracy` > 0.9 and `params.max_depth` == 3"``.
     """
-    import pandas as pd
 
     if status is not None and status not in STATUSES:
         raise NbopsError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
-    store = get_store()
-    docs = store.all_runs()  # the live documents; refreshed from disk if another process wrote
-    key = (str(store.root), store.generation, experiment, status)
-    global _runs_cache
-    if _runs_cache is not None and _runs_cache[0] == key:
-        frame = _runs_cache[1].copy()
-    else:
-        frame = _runs_frame(pd, docs, experiment, status)
-        _runs_cache = (key, frame.copy())
+    frame = get_store().runs_table(experiment=experiment, status=status)
     if filter:
         try:
             frame = frame.query(filter)

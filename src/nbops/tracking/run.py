@@ -18,13 +18,16 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .._errors import NbopsError
+from .._errors import NbopsError, StoreError
 from ..store import Store, get_store, safe_name
+from ..store.procs import identity
 from . import active
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 STEP_FLUSH_COUNT = 1000  # buffered step values before a write
 STEP_FLUSH_SECONDS = 2.0
+#: the longest metric, param or tag name (MLflow's limit too)
+MAX_NAME = 250
 
 
 def utc_now() -> str:
@@ -51,6 +54,58 @@ def to_metric(value: Any) -> float | int:
             f"metric value {value!r:.60} is not a number; log numbers as metrics and other "
             "values with log_param or set_tag"
         ) from None
+
+
+def check_name(kind: str, key: Any) -> str:
+    """``key`` as a metric/param/tag name, or NbopsError: a non-empty string of at most
+    :data:`MAX_NAME` characters without control characters."""
+    if not isinstance(key, str):
+        raise NbopsError(f"{kind} name {key!r} is a {type(key).__name__}; use a string")
+    if not key:
+        raise NbopsError(f"a {kind} name cannot be empty; use e.g. 'accuracy'")
+    if len(key) > MAX_NAME:
+        raise NbopsError(f"{kind} name {key[:40]!r}... has {len(key)} characters; use at "
+                         f"most {MAX_NAME}")
+    bad = [c for c in key if ord(c) < 32 or 127 <= ord(c) < 160]
+    if bad:
+        raise NbopsError(f"{kind} name {key!r} contains the control character {bad[0]!r}; "
+                         "use letters, digits, spaces and punctuation")
+    return key
+
+
+def to_step(key: str, step: Any) -> int:
+    """``step`` as an int (integral floats and numpy integers too), else NbopsError."""
+    item = getattr(step, "item", None)
+    if callable(item) and getattr(step, "shape", None) == ():
+        step = item()
+    if isinstance(step, bool) or not isinstance(step, (int, float)):
+        raise NbopsError(f"step {step!r} of metric {key!r} is not an integer; pass "
+                         "step=0, 1, 2, ...")
+    if isinstance(step, float) and not step.is_integer():
+        raise NbopsError(f"step {step!r} of metric {key!r} is not a whole number; steps "
+                         "are integers (0, 1, 2, ...)")
+    return int(step)
+
+
+def _same(a: Any, b: Any) -> bool:
+    # True == 1 and 1 == 1.0 in Python, but a param that changes type has changed
+    import json
+
+    if type(a) is not type(b):
+        return False
+    try:
+        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
+    except (TypeError, ValueError):
+        return a == b
+
+
+_unsaved: list[Run] = []  # runs whose end could not be written yet (retryable)
+
+
+def unsaved_runs() -> list[Run]:
+    """Runs of this process whose end failed to reach the store, oldest first: call
+    their ``end()`` again (``nbops.end_run()`` does) once the store is writable."""
+    return list(_unsaved)
 
 
 _PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -133,6 +188,11 @@ class Run:
         self._extra: dict[str, Any] = {}
         self._lock = threading.RLock()
         self._ended = False
+        self._closing: str | None = None  # the status of an end that failed to write
+        self._closing_error: BaseException | str | None = None
+        # what the store holds already: a write sends only what differs
+        self._written: dict[str, Any] = {"params": {}, "metrics": {}, "tags": dict(self.tags),
+                                         "inputs": [], "artifacts": [], "extra": {}}
         self.store.insert_run(
             {
                 "run_id": self.run_id,
@@ -151,7 +211,7 @@ class Run:
                 "inputs": [],
                 "artifacts": [],
                 "error": None,
-                "pid": os.getpid(),
+                **identity(),  # host, pid, process start: a dead writer's run reads KILLED
             }
         )
 
@@ -166,13 +226,25 @@ class Run:
             return
         if exc_type is None:
             self.end("FINISHED")
-        elif issubclass(exc_type, KeyboardInterrupt):
-            self.end("KILLED", error=exc)
-        else:
-            self.end("FAILED", error=exc)
+            return
+        status = "KILLED" if issubclass(exc_type, KeyboardInterrupt) else "FAILED"
+        try:
+            self.end(status, error=exc)
+        except NbopsError as failure:  # the user's exception wins; ours goes with it
+            message = (f"nbops: run {self.run_id} could not be saved as {status}: {failure} "
+                       "It keeps everything it logged: call nbops.end_run() to retry.")
+            warnings.warn(message, stacklevel=2)
+            if hasattr(exc, "add_note"):
+                exc.add_note(message)
 
     # -- logging -------------------------------------------------------------------
     def _check_open(self) -> None:
+        if self._closing is not None and not self._ended:
+            raise NbopsError(
+                f"run {self.run_id} is ending ({self._closing}) but its end could not be "
+                "saved yet; nothing more can be logged to it. Retry with nbops.end_run() "
+                "or run.end()."
+            )
         if self._ended:
             raise NbopsError(
                 f"run {self.run_id} has already ended ({self.status}); start a new run "
@@ -188,9 +260,9 @@ class Run:
         self._check_open()
         with self._lock:
             for key, value in params.items():
-                key = str(key)
+                key = check_name("param", key)
                 value = to_param(key, value)
-                if key in self.params and self.params[key] != value:
+                if key in self.params and not _same(self.params[key], value):
                     raise NbopsError(
                         f"param {key!r} of run {self.run_id} is already {self.params[key]!r}; "
                         f"it cannot change to {value!r}. Log it under another name or start "
@@ -202,8 +274,10 @@ class Run:
         """Record a metric; the run keeps the last value. A metric logged with ``step``
         or more than once also gets a history (see ``nbops.metric_history``)."""
         self._check_open()
-        key = str(key)
+        key = check_name("metric", key)
         value = to_metric(value)
+        if step is not None:
+            step = to_step(key, step)
         with self._lock:
             if step is None and key not in self.metrics:
                 self.metrics[key] = value  # a plain single value: no history document
@@ -215,7 +289,6 @@ class Run:
                 self._next_step[key] = 1
             if step is None:
                 step = self._next_step.get(key, 0)
-            step = int(step)
             self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
             self.metrics[key] = value
             self._buffer(key, step, value, time.time())
@@ -238,7 +311,7 @@ class Run:
 
     def set_tag(self, key: str, value: Any) -> None:
         self._check_open()
-        self.tags[str(key)] = str(value)
+        self.tags[check_name("tag", str(key))] = str(value)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
@@ -289,13 +362,44 @@ class Run:
     def flush(self) -> None:
         """Write buffered step metrics and the run's current fields to the store."""
         with self._lock:
-            buffered, self._steps = self._steps, {}
             self._step_count = 0
             self._last_flush = time.monotonic()
-            with self.store.transaction():
-                for key, (steps, values, stamps) in buffered.items():
-                    self.store.append_steps(self.run_id, key, steps, values, stamps)
-                self.store.update_run(self.run_id, {**self._fields(), **self._extra})
+            self._write({})
+
+    def _write(self, final: dict[str, Any]) -> None:
+        """Write what changed since the last write (and ``final`` fields). On failure
+        the buffered steps stay buffered, so a retry writes them all."""
+        buffered = self._steps
+        merge: dict[str, dict[str, Any]] = {}
+        for section in ("params", "metrics", "tags"):
+            now, was = getattr(self, section), self._written[section]
+            merge[section] = {k: v for k, v in now.items()
+                              if k not in was or not _same(was[k], v)}
+        fields = {k: v for k, v in (("inputs", list(self.inputs)),
+                                    ("artifacts", [dict(a) for a in self.artifacts]))
+                  if self._written.get(k) != v}
+        fields.update({k: v for k, v in self._extra.items()
+                       if k not in self._written.get("extra", {})
+                       or not _same(self._written["extra"][k], v)})
+        fields.update(final)
+        self._steps = {}
+        try:
+            self.store.write_run(self.run_id, fields, merge, buffered)
+        except BaseException:
+            for key, (steps, values, stamps) in self._steps.items():  # logged meanwhile
+                old = buffered.setdefault(key, ([], [], []))
+                old[0].extend(steps)
+                old[1].extend(values)
+                old[2].extend(stamps)
+            self._steps = buffered
+            raise
+        for section, changed in merge.items():
+            self._written[section] = {**self._written[section], **changed}
+        for k in ("inputs", "artifacts"):
+            if k in fields:
+                self._written[k] = fields[k]
+        self._written["extra"] = {**self._written.get("extra", {}),
+                                  **{k: fields[k] for k in self._extra if k in fields}}
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -321,23 +425,29 @@ class Run:
         with self._lock:
             if self._ended:
                 return
+            if self._closing is not None and status == "FINISHED" and error is None:
+                status = self._closing  # a retry keeps the status the run ended with
+                error = self._closing_error
+            duration = getattr(self, "_closing_duration", None) or (
+                time.perf_counter() - self._t0)
+            final = {"status": status, "end_time": utc_now(),
+                     "duration": round(duration, 6), "error": _error_record(error)}
+            self._closing, self._closing_error = status, error
+            self._closing_duration = duration
+            active.forget(self)  # from now on nothing outside a run goes into this one
+            try:
+                self._write(final)
+            except (StoreError, OSError) as exc:
+                if self not in _unsaved:
+                    _unsaved.append(self)
+                if isinstance(exc, StoreError):
+                    raise
+                raise StoreError(f"cannot save run {self.run_id}: {exc}") from exc
+            if self in _unsaved:
+                _unsaved.remove(self)
             self.status = status
-            duration = time.perf_counter() - self._t0
-            fields = {**self._fields(), **self._extra}
-            fields.update(
-                status=status,
-                end_time=utc_now(),
-                duration=round(duration, 6),
-                error=_error_record(error),
-            )
-            buffered, self._steps = self._steps, {}
-            with self.store.transaction():
-                for key, (steps, values, stamps) in buffered.items():
-                    self.store.append_steps(self.run_id, key, steps, values, stamps)
-                self.store.update_run(self.run_id, fields)
             self._ended = True
             self.duration = duration
-        active.forget(self)
 
 
 def _error_record(error: BaseException | str | None) -> dict[str, Any] | None:
