@@ -61,7 +61,7 @@ def test_export_into_a_used_folder_names_the_flag_not_the_keyword(model, tmp_pat
 
 def test_unknown_model_names_the_command_not_the_function(model):
     out = cli("registry", "list", "nosuch", env_store=model)
-    one_line_error(out, "nosuch")
+    one_line_error(out, "nbops registry list: error:", "nosuch", "nbops registry register")
     assert "nbops.register(" not in out.stderr
 
 

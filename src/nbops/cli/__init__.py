@@ -77,7 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         _commands(parser)[command].error(
             f"unknown option{'s' if len(extra) > 1 else ''} {' '.join(extra)}")
     verbose = getattr(args, "verbose", False)
-    command = " ".join(filter(None, [command, getattr(args, "registry_command", None)]))
+    # "registry rollback", "store check": the nested subcommand too (dest "<group>_command")
+    command = " ".join([command] + [v for k, v in vars(args).items()
+                                    if k.endswith("_command") and isinstance(v, str)])
     try:
         if getattr(args, "store_mode", "none") != "none":
             path, source = _resolve_store(args)
