@@ -81,3 +81,14 @@ def test_json_is_unchanged_by_the_table_defaults(store):
     rows = json.loads(cli("runs", "--format", "json", env_store=store).stdout)
     assert len(rows) == 25 and "end_time" in rows[0]
     assert len(json.loads(cli("runs", "-f", "json", "-n", "3", env_store=store).stdout)) == 3
+
+
+def test_start_is_shown_in_the_terminal_s_local_time(store):
+    from datetime import datetime, timedelta
+
+    with nbops.start_run(name="clock", capture_env=False) as run:
+        pass
+    started = datetime.fromisoformat(nbops.get_run(run.run_id)["start_time"])
+    out = cli("runs", "--columns", "name,start", env_store=store, TZ="Asia/Kolkata").stdout
+    shown = (started + timedelta(hours=5, minutes=30)).strftime("%m-%d %H:%M:%S")
+    assert shown in out, (shown, out)

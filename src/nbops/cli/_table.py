@@ -93,12 +93,23 @@ def cell(col: str, value: Any) -> str:
     if col in ("run_id", "parent_id"):
         return str(value)[:ID_WIDTH]
     if col in ("start_time", "end_time"):
-        return str(value)[5:19].replace("T", " ")  # 11-26 14:43:45
+        return local_time(str(value))
     if isinstance(value, bool):
         return str(value)
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
+
+
+def local_time(stamp: str) -> str:
+    """A stored UTC time stamp as the terminal's local time, ``11-26 14:43:45``."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone() \
+            .strftime("%m-%d %H:%M:%S")
+    except ValueError:
+        return stamp[5:19].replace("T", " ")
 
 
 def duration(seconds: float) -> str:
