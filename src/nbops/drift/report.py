@@ -41,6 +41,7 @@ class DriftReport:
     target: str | None = None
     prediction: str | None = None
     created: str = ""
+    engine: str = "pandas"  # which engine computed it: "pandas" or "duckdb"
 
     def __repr__(self) -> str:
         verdict = "DRIFT" if self.drifted else "no drift"
@@ -74,6 +75,7 @@ class DriftReport:
         """Everything in the report as JSON-safe plain data."""
         return _json_safe({
             "created": self.created,
+            "engine": self.engine,
             "drifted": self.drifted,
             "share": self.share,
             "drift_share": self.drift_share,

@@ -77,6 +77,19 @@ def get_method(name: str) -> Method:
         ) from None
 
 
+def method_for(name: str, kind: str, col: str) -> Method:
+    """The Method called ``name`` after checking it fits a column of ``kind``; DriftError
+    naming the column and the methods that fit otherwise."""
+    m = get_method(name)
+    if kind not in m.kinds:
+        raise DriftError(
+            f"method {m.name!r} works on numeric columns only and column {col!r} is "
+            f"{kind}; pass method={{...}} per column, or one of: "
+            + ", ".join(k for k, v in METHODS.items() if kind in v.kinds)
+        )
+    return m
+
+
 @dataclass
 class TestResult:
     statistic: float
@@ -260,18 +273,54 @@ def wasserstein_normed(pair: NumericPair, threshold: float | None = None) -> Tes
     n_total = pair.ref.size + pair.cur.size
     if n_total <= EXACT_BELOW or pair.hi <= pair.lo:
         return TestResult(_wasserstein_exact(pair.ref, pair.cur) / norm, None)
-    f = np.concatenate([[0.0], np.cumsum(pair.ref_counts) / pair.ref.size])
-    g = np.concatenate([[0.0], np.cumsum(pair.cur_counts) / pair.cur.size])
+    estimate = wasserstein_from_histogram(pair.ref_counts, pair.cur_counts, pair.ref.size,
+                                          pair.cur.size, pair.width, norm, threshold)
+    if estimate is None:
+        return TestResult(_wasserstein_exact(pair.ref, pair.cur) / norm, None)
+    return TestResult(estimate, None)
+
+
+def wasserstein_from_histogram(ref_counts: np.ndarray, cur_counts: np.ndarray, n_ref: int,
+                               n_cur: int, width: float, norm: float,
+                               threshold: float | None) -> float | None:
+    """The normed W1 estimate from two fine histograms on one grid, or None when its
+    bounds are loose (> 0.01 apart) or straddle ``threshold``: then only the exact value
+    decides (see :func:`wasserstein_normed`)."""
+    import numpy as np
+
+    f = np.concatenate([[0.0], np.cumsum(ref_counts) / n_ref])
+    g = np.concatenate([[0.0], np.cumsum(cur_counts) / n_cur])
     f_lo, f_hi, g_lo, g_hi = f[:-1], f[1:], g[:-1], g[1:]
-    width = pair.width
     upper = np.maximum(np.abs(f_hi - g_lo), np.abs(f_lo - g_hi)).sum() * width / norm
     lower = np.maximum.reduce([np.zeros_like(f_lo), g_lo - f_hi, f_lo - g_hi]).sum() * width / norm
     estimate = (np.abs(f_lo - g_lo) + np.abs(f_hi - g_hi)).sum() * 0.5 * width / norm
     loose = (upper - lower) > 0.01
     straddles = threshold is not None and lower < threshold <= upper
-    if loose or straddles:
-        return TestResult(_wasserstein_exact(pair.ref, pair.cur) / norm, None)
-    return TestResult(float(estimate), None)
+    return None if loose or straddles else float(estimate)
+
+
+def ks_from_statistic(d: float, n1: int, n2: int) -> TestResult:
+    """Two-sided two-sample KS p-value of statistic ``d`` for sample sizes n1 and n2, as
+    scipy's ``ks_2samp(method="auto")`` computes it: exact when both samples have at most
+    10,000 values, Smirnov's asymptotic distribution otherwise."""
+    import math
+
+    import numpy as np
+    from scipy import stats
+
+    if max(n1, n2) <= 10_000:
+        try:
+            from scipy.stats._stats_py import _attempt_exact_2kssamp
+
+            ok, d_exact, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d,
+                                                       "two-sided")
+            if ok:
+                return TestResult(float(d_exact), float(np.clip(prob, 0, 1)))
+        except ImportError:  # pragma: no cover - a scipy without the helper
+            pass
+    m, n = sorted([float(n1), float(n2)], reverse=True)
+    en = m * n / (m + n)
+    return TestResult(float(d), float(np.clip(stats.kstwo.sf(d, np.round(en)), 0, 1)))
 
 
 def _wasserstein_exact(u: np.ndarray, v: np.ndarray) -> float:
