@@ -86,6 +86,7 @@ _LAZY: dict[str, tuple[str, str]] = {
     # the closed loop and CI
     "retrain": ("nbops.loop", "retrain"),
     "monitor_service": ("nbops.loop", "monitor_service"),
+    "start_canary": ("nbops.loop", "start_canary"),
     "run_checks": ("nbops.check", "run_checks"),
     # data, quality, drift, alerts ("drift" and "datasets" are callable modules)
     "drift": ("nbops.drift", "_module"),

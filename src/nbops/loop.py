@@ -43,14 +43,21 @@ def _ipython_namespace() -> dict[str, Any]:
     return ns
 
 
-def traffic(service: Any, label: str = "target") -> Any:
+def traffic(service: Any, label: str = "target", since: Any = None) -> Any:
     """The labelled traffic of a service (a folder or LocalService): the logged input
     columns and the label posted to ``/feedback`` as column ``label``, one row per
-    labelled prediction. Raises NbopsError when no label came back yet."""
+    labelled prediction (logged at or after ``since``, a timestamp, when given). Raises
+    NbopsError when no label came back yet."""
+    import pandas as pd
+
     from .serving.monitor import prediction_log
 
     folder = Path(getattr(service, "path", service))
     log = prediction_log(folder)
+    if since is not None:
+        since = pd.Timestamp(since)
+        since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
+        log = log[log["time"] >= since]
     if "target" not in log.columns or not log["target"].notna().any():
         raise NbopsError(f"the service in {folder} has no labelled traffic yet: post labels to "
                          "its /feedback route first (or pass a DataFrame or file as data)")
@@ -62,14 +69,16 @@ def traffic(service: Any, label: str = "target") -> Any:
     return out
 
 
-def _load(value: Any, service: Any) -> tuple[Any, str]:
+def _load(value: Any, service: Any, since: Any = None) -> tuple[Any, str]:
     """(DataFrame, how to describe it in the audit log) of one ``data`` value."""
     if isinstance(value, str):
         if value == TRAFFIC or value.startswith(TRAFFIC + ":"):
             if service is None:
                 raise NbopsError("data source 'traffic' needs the service: pass service=")
             label = value.partition(":")[2] or "target"
-            return traffic(service, label=label), f"labelled traffic of {_folder(service)}"
+            where = f" since {since}" if since is not None else ""
+            return (traffic(service, label=label, since=since),
+                    f"labelled traffic of {_folder(service)}{where}")
         from .check import read_source
 
         return read_source(value, Path.cwd()), value
@@ -85,12 +94,14 @@ def _folder(service: Any) -> Path:
 
 
 def retrain(name: str, data: dict[str, Any], service: Any = None,
-            canary: dict[str, Any] | None = None, reason: str | None = None) -> dict[str, Any]:
+            canary: dict[str, Any] | None = None, reason: str | None = None,
+            since: Any = None) -> dict[str, Any]:
     """Retrain the Production version of model ``name`` with new data.
 
     ``data`` maps variables the training cell reads to new values: a DataFrame, a file
     path, ``"model:NAME@VERSION"`` (a stored training sample) or ``"traffic"`` (the
-    labelled traffic of ``service``; ``"traffic:COLUMN"`` names the label column). The
+    labelled traffic of ``service``, logged at or after ``since`` when given;
+    ``"traffic:COLUMN"`` names the label column). The
     cell runs in a copy of the kernel's namespace with those variables replaced; the
     new run is registered with lineage ``{retrained_from, run_id, data}``; the gates for
     Production are evaluated. When they pass and ``service`` (a LocalService, or the
@@ -122,7 +133,7 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
                          f"name the variables it reads: {sorted(reads)[:20]}")
     frames, described = {}, {}
     for var, value in data.items():
-        frames[var], described[var] = _load(value, service)
+        frames[var], described[var] = _load(value, service, since)
         rows = getattr(frames[var], "shape", [None])[0]
         described[var] += f" ({rows} rows)" if rows is not None else ""
     why = reason or "retrain with new data"
@@ -195,7 +206,9 @@ def monitor_service(service: Any, since: Any = None, act: bool = True,
     """One monitoring tick of a service (a folder or LocalService): the drift report of
     its traffic (:func:`nbops.monitor`), accuracy of the labelled part, the alert rules
     fired on them, and the actions those rules carry (``action="retrain"``) when ``act``
-    (``canary`` is the plan of a canary a retrain starts, see :func:`retrain`). Returns ``{report, metrics, fired, actions}``. Raises DriftError when the log has no
+    (``canary`` is the plan of a canary a retrain starts, see :func:`retrain`; a retrain
+    on ``"traffic"`` uses the same window: logged at or after ``since``, by default
+    since the model's last retrain). Returns ``{report, metrics, fired, actions}``. Raises DriftError when the log has no
     rows yet (``since`` filters it)."""
     import json
 
@@ -229,6 +242,7 @@ def monitor_service(service: Any, since: Any = None, act: bool = True,
             continue
         try:
             outcome = retrain(target, action.get("data") or {}, service=service, canary=canary,
+                              since=since,
                               reason=f"alert '{event['rule']}': {event['metric']} = "
                                      f"{event['value']:.4g}")
             actions.append({"rule_id": event["rule_id"], "action": "retrain", **outcome})
