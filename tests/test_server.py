@@ -195,6 +195,24 @@ async def test_transition_moves_the_version_in_the_store(jp_fetch, model):
     assert [e["action"] for e in events["events"]] == ["register", "register", "transition"]
 
 
+async def test_gates_block_a_transition_and_show_with_the_version(jp_fetch, model):
+    nbops.set_gates(model, ["accuracy >= 0.95"])
+    code, message = await error(jp_fetch, "models", model, "versions", "2", "transition",
+                                method="POST", body={"stage": "Production", "reason": "go"})
+    assert code == 400 and "accuracy >= 0.95" in message and "FAIL" in message
+    assert nbops.get_model(model, 2)["stage"] is None
+    data = await get(jp_fetch, "models")
+    (entry,) = data["models"]
+    assert entry["gates"] == ["accuracy >= 0.95"]
+    versions = {v["version"]: v for v in entry["versions"]}
+    assert versions[2]["gates"] == "failed 0/1 (Production)"
+    assert versions[2]["gate_results"][0]["measured"] == 0.9
+    record = await post(jp_fetch, "models", model, "versions", "2", "transition",
+                        body={"stage": "Production", "reason": "approved", "force": True})
+    assert record["stage"] == "Production"
+    assert "gate_override" in set(nbops.model_history(model)["action"])
+
+
 async def test_stage_none_moves_a_version_back(jp_fetch, model):
     nbops.transition(model, 1, "Staging")
     record = await post(jp_fetch, "models", model, "versions", "1", "transition",

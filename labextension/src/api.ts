@@ -55,11 +55,26 @@ export interface IModelVersion {
   aliases: string[];
   created: string | null;
   description: string | null;
+  /** the last promotion-gate evaluation in one line, e.g. "passed 3/3 (Production)" */
+  gates?: string | null;
+  gate_results?: IGateResult[] | null;
+}
+
+/** One gate rule measured on a version (nbops.evaluate_gates). */
+export interface IGateResult {
+  rule: string;
+  measured: number | string | null;
+  op: string | null;
+  threshold: number | string | null;
+  passed: boolean;
+  detail: string | null;
 }
 
 export interface IModel {
   name: string;
   versions: IModelVersion[];
+  /** the model's promotion gate rules */
+  gates?: string[];
 }
 
 export interface IRunQuery {
@@ -142,11 +157,12 @@ export function transition(
   name: string,
   version: number,
   stage: string,
-  reason: string
+  reason: string,
+  force = false
 ): Promise<IModelVersion> {
   return requestAPI<IModelVersion>(
     `models/${encodeURIComponent(name)}/versions/${version}/transition`,
-    { method: 'POST', body: JSON.stringify({ stage, reason }) }
+    { method: 'POST', body: JSON.stringify({ stage, reason, force }) }
   );
 }
 

@@ -369,6 +369,10 @@ export class NbopsSidebar extends Widget {
           'div',
           { class: 'nbops-model', 'data-model': model.name },
           el('div', { class: 'nbops-model-header' }, el('h4', {}, model.name), rollbackButton),
+          ...(model.gates && model.gates.length
+            ? [el('div', { class: 'nbops-gate-rules', title: 'promotion gates: a move to Staging or Production must pass them' },
+                  `gates: ${model.gates.join(' · ')}`)]
+            : []),
           versions
         )
       );
@@ -413,6 +417,14 @@ export class NbopsSidebar extends Widget {
         el('span', { class: 'nbops-version-number' }, `v${v.version}`),
         el('span', { class: `nbops-stage nbops-stage-${stage.toLowerCase()}` }, stage),
         ...aliases.map(a => el('span', { class: 'nbops-alias' }, `@${a}`)),
+        ...(v.gates
+          ? [el('span', {
+              class: `nbops-gates ${v.gates.startsWith('passed') ? 'nbops-gates-passed' : 'nbops-gates-failed'}`,
+              title: (v.gate_results ?? [])
+                .map(r => `${r.passed ? 'PASS' : 'FAIL'} ${r.rule}: ${r.measured ?? '-'} (${r.op ?? ''} ${r.threshold ?? '-'})${r.detail ? ' ' + r.detail : ''}`)
+                .join('\n')
+            }, `gates ${v.gates}`)]
+          : []),
         el(
           'span',
           { class: 'nbops-version-run', title: v.run_id ? `registered from run ${v.run_id}` : '' },

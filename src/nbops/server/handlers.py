@@ -46,7 +46,7 @@ _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbops-api")
 
 STAGE_NAMES = ("None", "Staging", "Production", "Archived")
 MODEL_FIELDS = ("name", "version", "stage", "aliases", "run_id", "run_name", "created",
-                "description", "model_class")
+                "description", "model_class", "gates")
 
 
 def plain(value: Any) -> Any:
@@ -187,6 +187,9 @@ def _version_records(name: str | None = None) -> list[dict[str, Any]]:
         rec["version"] = int(row["version"])
         rec["metrics"] = {k[len("metrics."):]: plain(v) for k, v in row.items()
                           if k.startswith("metrics.") and plain(v) is not None}
+        # the last gate evaluation, rule by rule (rec["gates"] is its one-line summary)
+        last = nbops.get_model(rec["name"], version=rec["version"]).get("gates") or {}
+        rec["gate_results"] = last.get("results")
         records.append(rec)
     return records
 
@@ -214,7 +217,9 @@ class ModelsHandler(NbopsHandler):
         grouped: dict[str, list[dict[str, Any]]] = {}
         for rec in records:
             grouped.setdefault(rec["name"], []).append(rec)
-        self.send({"models": [{"name": n, "versions": v} for n, v in grouped.items()]})
+        rules = await self.call(lambda: {n: nbops.gates(n) for n in grouped})
+        self.send({"models": [{"name": n, "versions": v, "gates": rules[n]}
+                              for n, v in grouped.items()]})
 
 
 def _history(name: str) -> list[dict[str, Any]]:
@@ -227,7 +232,8 @@ class ModelHandler(NbopsHandler):
     async def get(self, name: str) -> None:
         def model() -> dict[str, Any]:
             _known_model(name)
-            return {"name": name, "versions": _version_records(name), "history": _history(name)}
+            return {"name": name, "versions": _version_records(name), "history": _history(name),
+                    "gates": nbops.gates(name)}
 
         self.send(await self.call(model))
 
@@ -261,10 +267,14 @@ class TransitionHandler(NbopsHandler):
         if isinstance(stage, str) and stage.strip().lower() == "none":
             stage = None
         reason = _reason(body)
+        force = body.get("force", False)
+        if not isinstance(force, bool):
+            raise web.HTTPError(400, "force must be true or false (true overrides failed "
+                                     "promotion gates and needs a reason)")
 
         def move() -> dict[str, Any]:
             _known_model(name, int(version))
-            return nbops.transition(name, int(version), stage, reason=reason)
+            return nbops.transition(name, int(version), stage, reason=reason, force=force)
 
         self.send(await self.call(move))
 
