@@ -147,3 +147,62 @@ def test_erroring_candidate_is_rolled_back_by_the_canary(serving):
     sync_events(svc.path)
     assert nbops.get_model("loop", stage="Production")["version"] == 1
     assert "canary_rollback" in set(nbops.model_history("loop")["action"])
+
+
+def test_monitor_command_ticks_in_the_foreground_and_stops_on_sigterm(serving, store):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    svc, client = serving
+    send_shifted_traffic(client, n_batches=2)
+    env = {**os.environ, "NBOPS_STORE": str(store)}
+    proc = subprocess.Popen([sys.executable, "-m", "nbops.cli", "monitor", svc.url,
+                             "--folder", str(svc.path), "--every", "0.5s", "--no-act"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env=env)
+    lines = []
+    try:
+        while len([ln for ln in lines if "drift share" in ln]) < 2:
+            line = proc.stdout.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0
+    assert "stopping (SIGTERM)" in rest
+    assert "1 alert(s)" not in "".join(lines)  # no rules: nothing fires
+    assert "drift share 0.50" in lines[-1] or "drift share 1.00" in lines[-1]
+
+
+def test_monitor_interval_and_alert_actions_are_validated():
+    from nbops.cli.check import parse_interval
+
+    assert parse_interval("10m") == 600 and parse_interval("30s") == 30
+    assert parse_interval("2") == 2 and parse_interval("1h") == 3600
+    for bad in ("soon", "0m", "-5s", "10 minutes"):
+        with pytest.raises(nbops.NbopsError, match="not an interval"):
+            parse_interval(bad)
+
+
+def test_alert_action_must_be_known_and_data_needs_it(store):
+    with pytest.raises(nbops.AlertError, match="unknown action 'email-boss'"):
+        nbops.alerts.add("drift_share", ">=", 0.3, action="email-boss")
+    with pytest.raises(nbops.AlertError, match="belong to action='retrain'"):
+        nbops.alerts.add("drift_share", ">=", 0.3, data={"train_df": "traffic"})
+    rule = nbops.alerts.add("drift_share", ">=", 0.3, action="retrain", model="loop",
+                            data={"train_df": "data/new.csv"})
+    assert rule["action"] == {"type": "retrain", "model": "loop",
+                              "data": {"train_df": "data/new.csv"}}
+    (event,) = nbops.alerts.check({"drift_share": 0.5})
+    assert event["pending_action"]["type"] == "retrain"
+
+
+def test_retrain_refuses_a_variable_the_cell_does_not_read(serving):
+    with pytest.raises(nbops.NbopsError, match=r"does not read \['trian_df'\]"):
+        nbops.retrain("loop", {"trian_df": world_data(50)})
+    assert list(nbops.models("loop")["version"]) == [1]
