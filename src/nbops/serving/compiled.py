@@ -447,8 +447,13 @@ def compile_model(
     rows = frame.astype(object).values.tolist()
     dest = Path(dest)
     tmp = dest.with_name(dest.name + ".tmp.npz")
-    for sequential in (False, True) if spec["model"]["op"] == "linear" else (False,):
+    linear = spec["model"]["op"] == "linear"
+    fortran_first = names is not None  # a DataFrame reaches the model column-major
+    layouts = [(seq, fortran) for seq in (False, True)
+               for fortran in (fortran_first, not fortran_first)] if linear else [(False, False)]
+    for sequential, fortran in layouts:
         spec["model"]["sequential"] = sequential
+        spec["model"]["fortran"] = fortran
         np.savez(tmp, spec=np.asarray(json.dumps(spec)), **arrays)
         try:
             got = NumpyPredictor(tmp).predict_rows(rows)

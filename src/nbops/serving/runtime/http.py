@@ -15,12 +15,12 @@ import time
 import zlib
 from typing import Any
 
-from . import oip
 from .codec import ServiceError, bad, dumps, json_body
 from .inputs import Table, parse_csv_table, parse_json_table, parse_parquet_table
 from .metrics import route_label
-from .model import V2_OF_KIND, ModelVersion
-from .openapi import INFER_REQUEST, INFER_RESPONSE, MODEL_METADATA, OBJECT, body, json_of, responses
+from .model import ModelVersion
+from .oip_routes import add_oip_routes
+from .openapi import FEEDBACK_REQUEST, INVOCATION_REQUEST, OBJECT, body, json_of, responses
 from .service import Service
 
 SERVICE_VERSION = "1"
@@ -266,7 +266,7 @@ def create_app(service: Service, access_log: bool = False) -> Any:
         responses=responses(predictions, 400, 413, 415),
         openapi_extra=body(
             {
-                "application/json": {"schema": OBJECT},
+                "application/json": {"schema": INVOCATION_REQUEST},
                 "text/csv": {"schema": {"type": "string"}},
                 PARQUET: {"schema": {"type": "string", "format": "binary"}},
             }
@@ -298,15 +298,7 @@ def create_app(service: Service, access_log: bool = False) -> Any:
         "/feedback",
         summary="Ground truth for logged predictions",
         responses=responses(json_of(OBJECT), 400, 413),
-        openapi_extra=body(
-            json_of(
-                {
-                    "type": "object",
-                    "required": ["ids", "labels"],
-                    "properties": {"ids": {"type": "array"}, "labels": {"type": "array"}},
-                }
-            )
-        ),
+        openapi_extra=body(json_of(FEEDBACK_REQUEST)),
     )
     async def feedback(request: Request) -> Any:
         payload = json_body(await read_body(request))
@@ -348,149 +340,5 @@ def create_app(service: Service, access_log: bool = False) -> Any:
             service.metrics.render(service.canary), media_type="text/plain; version=0.0.4"
         )
 
-    _add_oip_routes(app, service, ok, score, not_ready)
+    add_oip_routes(app, service, ok, score, not_ready, read_body, SERVICE_VERSION)
     return Instrument(app, service, access_log=access_log)
-
-
-def _add_oip_routes(app: Any, service: Service, ok: Any, score: Any, not_ready: Any) -> None:
-    from fastapi import Request
-    from starlette.responses import Response
-
-    server = json_of(
-        {
-            "type": "object",
-            "required": ["name", "version", "extensions"],
-            "properties": {
-                "name": {"type": "string"},
-                "version": {"type": "string"},
-                "extensions": {"type": "array", "items": {"type": "string"}},
-            },
-        }
-    )
-
-    @app.get("/v2", summary="OIP v2 server metadata", responses=responses(server, oip=True))
-    async def v2_server(request: Request) -> Any:
-        return ok(
-            {"name": "nbops", "version": SERVICE_VERSION, "extensions": ["binary_tensor_data"]}
-        )
-
-    live = json_of({"type": "object", "properties": {"live": {"type": "boolean"}}})
-    ready = json_of({"type": "object", "properties": {"ready": {"type": "boolean"}}})
-
-    @app.get(
-        "/v2/health/live",
-        summary="OIP v2 liveness",
-        responses=responses(live, oip=True, auth=False),
-    )
-    async def v2_live(request: Request) -> Any:
-        return ok({"live": True})
-
-    @app.get(
-        "/v2/health/ready",
-        summary="OIP v2 readiness",
-        responses=responses(ready, 503, oip=True, auth=False),
-    )
-    async def v2_ready(request: Request) -> Any:
-        return ok({"ready": True}) if service.ready else not_ready(request.url.path)
-
-    def pick(request: Request) -> tuple[ModelVersion, bool]:
-        name = request.path_params["name"]
-        if name != service.name:
-            raise ServiceError(
-                404, "NOT_FOUND", f"no model {name!r}; this service serves {service.name!r}"
-            )
-        label = request.path_params.get("version")
-        if label is None:
-            return service.stable, False
-        mv = service.version(label)
-        if mv is None:
-            raise ServiceError(
-                404,
-                "NOT_FOUND",
-                f"model {name!r} has no version {label!r} "
-                f"here; this service serves versions "
-                f"{[v.label for v in service.versions()]}",
-            )
-        return mv, True
-
-    def metadata(mv: ModelVersion) -> dict:
-        return {
-            "name": mv.name,
-            "versions": [v.label for v in service.versions()],
-            "platform": "sklearn",
-            "inputs": [
-                {"name": c, "datatype": V2_OF_KIND[k], "shape": [-1]}
-                for c, k, _ in mv.signature.inputs
-            ],
-            "outputs": [{"name": "predict", "datatype": mv.output_datatype, "shape": [-1]}],
-        }
-
-    async def model_metadata(request: Request) -> Any:
-        mv, _ = pick(request)
-        return ok(metadata(mv))
-
-    async def model_ready(request: Request) -> Any:
-        mv, _ = pick(request)
-        if not service.ready:
-            return not_ready(request.url.path)
-        return ok({"name": mv.name, "ready": True})
-
-    async def infer(request: Request) -> Any:
-        mv, pinned = pick(request)
-        data = await read_body(request)
-        req = oip.read_request(data, request.headers.get(oip.HEADER))
-        table = oip.to_table(req, mv.signature)
-        used, preds, rid = await score(table, False, request, mv if pinned else None)
-        payload, headers, media = oip.response(
-            used.name, used.label, rid, preds, used.output_datatype, req.payload
-        )
-        return Response(payload, media_type=media, headers=headers)
-
-    model_ready_doc = json_of(
-        {"type": "object", "properties": {"name": {"type": "string"}, "ready": {"type": "boolean"}}}
-    )
-    infer_ok = {
-        "application/json": {"schema": INFER_RESPONSE},
-        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-    }
-    infer_body = body(
-        {
-            "application/json": {"schema": INFER_REQUEST},
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-        }
-    )
-    for base, what in (
-        ("/v2/models/{name}", ""),
-        ("/v2/models/{name}/versions/{version}", " of one version"),
-    ):
-        params = {
-            "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
-                for p in ("name", "version")
-                if "{" + p + "}" in base
-            ]
-        }
-        app.add_api_route(
-            base,
-            model_metadata,
-            methods=["GET"],
-            summary="OIP v2 model metadata" + what,
-            openapi_extra=params,
-            responses=responses(json_of(MODEL_METADATA), 404, oip=True),
-        )
-        app.add_api_route(
-            base + "/ready",
-            model_ready,
-            methods=["GET"],
-            summary="OIP v2 model readiness" + what,
-            openapi_extra=params,
-            responses=responses(model_ready_doc, 404, 503, oip=True),
-        )
-        app.add_api_route(
-            base + "/infer",
-            infer,
-            methods=["POST"],
-            summary="OIP v2 inference" + what + " (JSON or the binary tensor extension)",
-            responses=responses(infer_ok, 400, 404, 413, 415, oip=True),
-            openapi_extra={**infer_body, **params},
-        )

@@ -143,7 +143,8 @@ def parse_json_table(payload: Any) -> Table:
             raise bad('dataframe_split must be an object {"columns": [...], "data": [[...], ...]}')
         cols = data.get("columns")
         if cols is not None and (
-            not isinstance(cols, list) or not all(isinstance(c, str | int) for c in cols)
+            not isinstance(cols, list)
+            or not all(isinstance(c, str | int) and not isinstance(c, bool) for c in cols)
         ):
             raise bad("dataframe_split.columns must be a list of column names")
         table = _rows_from_list(data["data"], "dataframe_split.data")

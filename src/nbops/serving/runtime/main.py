@@ -212,7 +212,13 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
     if args.workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
     else:
+        import inspect
+
         from uvicorn.supervisors import Multiprocess
 
-        Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        # uvicorn >= 0.30 builds the workers' servers itself; older versions take target=
+        if "target" in inspect.signature(Multiprocess.__init__).parameters:
+            Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
+        else:
+            Multiprocess(config, sockets=[sock]).run()
     return 0

@@ -85,10 +85,11 @@ FITS = {
 
 
 class InferRequest:
-    """A parsed request: ``payload`` (the JSON part), ``tensors`` (flat value lists)."""
+    """A parsed request: ``payload`` (the JSON part), ``tensors`` (flat value lists),
+    ``binary_output`` (answer with raw bytes)."""
 
-    def __init__(self, payload: dict, tensors: list[list[Any]]) -> None:
-        self.payload, self.tensors = payload, tensors
+    def __init__(self, payload: dict, tensors: list[list[Any]], binary_output: bool) -> None:
+        self.payload, self.tensors, self.binary_output = payload, tensors, binary_output
 
 
 def read_request(body: bytes, header: str | None) -> InferRequest:
@@ -118,6 +119,9 @@ def read_request(body: bytes, header: str | None) -> InferRequest:
         raise bad('the body must be {"inputs": [{"name", "shape", "datatype", "data"}, ...]}')
     if "parameters" in payload and not isinstance(payload["parameters"], dict):
         raise bad("parameters must be an object")
+    if "id" in payload and not isinstance(payload["id"], str):
+        raise bad("id must be a string")
+    binary = _binary_output(payload)
     tensors, offset = [], 0
     for k, t in enumerate(payload["inputs"]):
         if (
@@ -134,8 +138,10 @@ def read_request(body: bytes, header: str | None) -> InferRequest:
         count = 1
         for s in t["shape"]:
             count *= s
-        params = t.get("parameters") or {}
-        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        params = t.get("parameters", {})
+        if not isinstance(params, dict):
+            raise bad(f"inputs[{k}].parameters must be an object")
+        size = params.get("binary_data_size")
         if size is not None:
             if type(size) is not int or size < 0 or offset + size > len(raw):
                 raise bad(
@@ -160,7 +166,7 @@ def read_request(body: bytes, header: str | None) -> InferRequest:
             f"the body has {len(raw) - offset} bytes of binary data that no input "
             "claims (binary_data_size)"
         )
-    return InferRequest(payload, tensors)
+    return InferRequest(payload, tensors, binary)
 
 
 def to_table(req: InferRequest, signature: Any) -> Table:
@@ -288,31 +294,38 @@ def as_datatype(preds: list[Any], datatype: str) -> list[Any]:
     return [float(p) for p in preds]
 
 
-def response(
-    model_name: str, version: str, rid: str, preds: list[Any], datatype: str, payload: dict
-) -> tuple[bytes, dict[str, str], str]:
-    """(body, extra headers, media type) of an infer response, binary where asked.
-    Raises a 400 ServiceError when the request asks for an output the model lacks."""
-    wanted = payload.get("outputs")
+def _binary_output(payload: dict) -> bool:
+    """Whether the response carries ``predict`` as raw bytes; checks ``outputs``."""
     binary = bool((payload.get("parameters") or {}).get("binary_data_output", False))
-    if wanted is not None:
-        if not isinstance(wanted, list) or not all(isinstance(o, dict) for o in wanted):
-            raise bad('outputs must be a list of {"name": ...}')
-        names = [o.get("name") for o in wanted]
-        if any(n != "predict" for n in names):
-            raise bad(
-                f"unknown outputs {[n for n in names if n != 'predict']}; the model "
-                "has one output, 'predict'"
-            )
-        for o in wanted:
-            params = o.get("parameters") or {}
-            if isinstance(params, dict) and "binary_data" in params:
-                binary = bool(params["binary_data"])
+    wanted = payload.get("outputs")
+    if wanted is None:
+        return binary
+    if not isinstance(wanted, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("parameters", {}), dict) for o in wanted
+    ):
+        raise bad('outputs must be a list of {"name": ..., "parameters": {...}}')
+    names = [o.get("name") for o in wanted]
+    if any(n != "predict" for n in names):
+        raise bad(
+            f"unknown outputs {[n for n in names if n != 'predict']}; the model "
+            "has one output, 'predict'"
+        )
+    for o in wanted:
+        if "binary_data" in o.get("parameters", {}):
+            binary = bool(o["parameters"]["binary_data"])
+    return binary
+
+
+def response(
+    model_name: str, version: str, rid: str, preds: list[Any], datatype: str, req: InferRequest
+) -> tuple[bytes, dict[str, str], str]:
+    """(body, extra headers, media type) of an infer response, binary where asked."""
+    payload = req.payload
     values = as_datatype(preds, datatype)
     out: dict[str, Any] = {"name": "predict", "shape": [len(values)], "datatype": datatype}
     rid_out = payload.get("id") if isinstance(payload.get("id"), str) else rid
     head = {"model_name": model_name, "model_version": version, "id": rid_out}
-    if not binary:
+    if not req.binary_output:
         out["data"] = values
         return dumps({**head, "outputs": [out]}), {}, "application/json"
     raw = encode(values, datatype)

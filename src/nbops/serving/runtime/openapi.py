@@ -17,27 +17,38 @@ WHY = {
     415: "unsupported content type",
     503: "the model is still loading",
 }
-TENSOR = {
-    "type": "object",
-    "required": ["name", "shape", "datatype"],
+DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
+             "FP16", "BF16", "FP32", "FP64", "BYTES"]
+TENSOR = {"type": "object", "required": ["name", "shape", "datatype"],
+          "properties": {"name": {"type": "string"},
+                         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+                         "datatype": {"type": "string", "enum": DATATYPES},
+                         "data": {"type": "array"}, "parameters": {"type": "object"}}}
+# Request schemas are supersets of what the service accepts: whatever they refuse, the
+# service refuses too. It also refuses some bodies they allow (columns of unequal
+# length, a value of the wrong type for its column), which JSON Schema cannot express.
+INFER_REQUEST = {"type": "object", "required": ["inputs"],
+                 "properties": {"id": {"type": "string"}, "parameters": {"type": "object"},
+                                "inputs": {"type": "array", "minItems": 1, "items": TENSOR},
+                                "outputs": {"type": "array", "items": {
+                                    "type": "object", "required": ["name"],
+                                    "properties": {"name": {"type": "string"},
+                                                   "parameters": {"type": "object"}}}}}}
+_TABLE = {"type": ["array", "object"]}
+INVOCATION_REQUEST = {
+    "type": "object", "additionalProperties": False,
     "properties": {
-        "name": {"type": "string"},
-        "shape": {"type": "array", "items": {"type": "integer"}},
-        "datatype": {"type": "string"},
-        "data": {"type": "array"},
-        "parameters": {"type": "object"},
-    },
-}
-INFER_REQUEST = {
-    "type": "object",
-    "required": ["inputs"],
-    "properties": {
-        "id": {"type": "string"},
-        "parameters": {"type": "object"},
-        "inputs": {"type": "array", "items": TENSOR},
-        "outputs": {"type": "array", "items": {"type": "object"}},
-    },
-}
+        "dataframe_split": {"type": "object", "required": ["data"], "properties": {
+            "columns": {"type": "array", "items": {"type": ["string", "integer"]}},
+            "data": {"type": "array", "items": {"type": "array"}}}},
+        "dataframe_records": {"type": "array", "items": {"type": "object"}},
+        "instances": _TABLE, "inputs": _TABLE, "params": {"type": "object"}},
+    "oneOf": [{"required": [k]} for k in ("dataframe_split", "dataframe_records",
+                                          "instances", "inputs")]}
+FEEDBACK_REQUEST = {"type": "object", "required": ["ids", "labels"],
+                    "properties": {"ids": {"type": "array", "items": {"type": "string"}},
+                                   "labels": {"type": "array", "items": {
+                                       "type": ["string", "number", "boolean"]}}}}
 INFER_RESPONSE = {
     "type": "object",
     "required": ["model_name", "outputs"],

@@ -14,7 +14,8 @@ followed by a ``model``:
   parts on column subsets, stacked in order, plus a passthrough remainder);
 - ``linear`` (``X @ coef.T + intercept``, then ``> 0`` / argmax over ``classes``
   for classifiers; ``sequential`` sums column by column, as scipy does for sparse
-  input) or ``trees`` (decision trees, random / extra-trees forests, gradient
+  input; ``fortran`` multiplies a column-major copy, as scikit-learn does with a
+  DataFrame, because BLAS may round differently by layout) or ``trees`` (decision trees, random / extra-trees forests, gradient
   boosting regressors: inputs rounded to float32 as scikit-learn does, every tree
   walked at once, leaf values summed in the model's order).
 
@@ -141,6 +142,8 @@ class NumpyPredictor:
         np, a = self.np, self.arrays
         coef, intercept = a[m["coef"]], a[m["intercept"]]
         coef_t = coef.T if coef.ndim == 2 else coef
+        if m.get("fortran"):  # the memory layout scikit-learn saw (BLAS sums by layout)
+            X = np.asfortranarray(X)
         if m.get("sequential"):  # scipy's sparse product: row by row, column by column
             scores = np.zeros((X.shape[0],) + coef_t.shape[1:])
             for j in range(X.shape[1]):
