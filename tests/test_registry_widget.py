@@ -51,6 +51,25 @@ def test_move_needs_a_reason_then_calls_transition(versions):
     assert "better recall" in w.history.value and w.reason.value == ""
 
 
+def test_gates_tab_and_a_blocked_move_forced_with_a_reason(versions):
+    nbops.set_gates("churn", ["acc >= 0.4"])
+    w = nbops.registry_widget("churn")
+    w.version.value = 1  # acc 0.125
+    assert "acc &gt;= 0.4" in w.gates.value and "not evaluated yet" in w.gates.value
+    w.stage.value = "Staging"
+    w.reason.value = "try"
+    w.move_button.click()
+    assert "did not move to Staging" in w.status.value and "FAIL" in w.status.value
+    assert reg.get("churn", version=1)["stage"] == "Production"  # unchanged
+    assert "failed" in w.gates.value and "0.125" in w.gates.value
+    w.force.value = True
+    w.reason.value = "demo, approved"
+    w.move_button.click()
+    assert reg.get("churn", version=1)["stage"] == "Staging"
+    assert w.force.value is False  # an override is for one move only
+    assert "gate_override" in w.history.value
+
+
 def test_alias_and_rollback_buttons(versions):
     w = nbops.registry_widget("churn")
     reg.transition("churn", 3, "Production")

@@ -279,6 +279,7 @@ class RegistryWidget(W.VBox):
         try:
             message, version = action(reason)
         except NbopsError as exc:
+            self._show_version()  # a refused move may still have recorded a gate evaluation
             self._say(str(exc), error=True)
             return
         self.reason.value = ""
