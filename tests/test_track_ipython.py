@@ -11,7 +11,8 @@ import pytest
 
 def last_run(kernel) -> dict:
     res = kernel.run("import nbops as _nb, json as _js\n"
-                     "print(_js.dumps(_nb.get_run(_nb.runs().run_id[0]), default=str))")
+                     "_rid = _nb.run_page(limit=1)['runs'][0]['run_id']\n"
+                     "print(_js.dumps(_nb.get_run(_rid), default=str))")
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 

@@ -27,8 +27,8 @@ def k(kernel):
 
 
 def run_named(k, name: str) -> dict:
-    res = k.run(f"runs = nbops.runs()\nrid = runs[runs.name == {name!r}].run_id.iloc[0]\n"
-                "print(json.dumps(nbops.get_run(rid), default=str))")
+    res = k.run(f"rid = [r for r in nbops.run_page(limit=500)['runs'] if r['name'] == {name!r}]"
+                "[0]['run_id']\nprint(json.dumps(nbops.get_run(rid), default=str))")
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 
@@ -122,8 +122,8 @@ def test_grid_search_records_best_params_score_model_and_candidates(k):
     (model,) = run["models"]
     assert model["name"] == "grid" and model["model_class"] == "sklearn.svm._classes.SVC"
     assert any(a["name"] == "grid.cv_results.csv" for a in run["artifacts"])
-    res = k.run(f"kids = nbops.runs()\nkids = kids[kids.parent_id == {run['run_id']!r}]\n"
-                "print(len(kids), kids['metrics.mean_test_score'].max())")
+    res = k.run(f"kids = nbops.run_page(limit=500, parent={run['run_id']!r})['runs']\n"
+                "print(len(kids), max(r['metrics']['mean_test_score'] for r in kids))")
     count, top = res["text"].split()
     assert int(count) == 20 and float(top) == best["s"]  # 24 candidates, the top 20 kept
 

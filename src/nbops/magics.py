@@ -46,27 +46,32 @@ def _names(text: str | None) -> list[str]:
 class Summary:
     """The one-line summary shown after a tracked cell (HTML in a notebook)."""
 
-    def __init__(self, run: Any, counts: dict[str, int]) -> None:
+    def __init__(self, run: Any, counts: dict[str, int], status: str | None = None,
+                 seconds: float | None = None) -> None:
         self.run, self.counts = run, counts
+        self.status = status or run.status
+        self.seconds = seconds if seconds is not None else getattr(run, "duration", 0)
 
     def _parts(self) -> tuple[str, str]:
         c = self.counts
         detail = (f"{c.get('params', 0)} params, {c.get('metrics', 0)} metrics, "
                   f"{c.get('artifacts', 0)} artifacts, {c.get('datasets', 0)} datasets")
-        return detail, f"{getattr(self.run, 'duration', 0):.3f} s"
+        if c.get("models"):
+            detail += f", {c['models']} model{'s' if c['models'] > 1 else ''}"
+        return detail, f"{self.seconds:.3f} s"
 
     def __repr__(self) -> str:
         detail, took = self._parts()
-        return f"nbops: run {self.run.run_id} {self.run.status} in {took} · {detail}"
+        return f"nbops: run {self.run.run_id} {self.status} in {took} · {detail}"
 
     def _repr_html_(self) -> str:
         detail, took = self._parts()
         color = {"FINISHED": "#1a7f37", "FAILED": "#cf222e", "KILLED": "#9a6700"}.get(
-            self.run.status, "#57606a")
+            self.status, "#57606a")
         return (
             f'<div class="nbops-summary" style="font:12px monospace;color:#57606a">'
             f'nbops · run <b>{html.escape(self.run.run_id)}</b> '
-            f'<span style="color:{color}">{self.run.status}</span> '
+            f'<span style="color:{color}">{self.status}</span> '
             f'{html.escape(self.run.name)} · {took} · {detail}</div>'
         )
 
@@ -165,7 +170,7 @@ class CellHooks:
         if done.run is not None and not cell.options.quiet:
             from IPython.display import display
 
-            display(Summary(done.run, done.counts))
+            display(Summary(done.run, done.counts, done.status, done.seconds))
 
 
 @magics_class
@@ -203,7 +208,8 @@ class NbopsMagics(Magics):
             return self._sweep(cell, args, options)
         result = run_tracked_cell(cell, options, shell=self.shell)
         if result.run is not None and not options.quiet:
-            self._show_after_cell(Summary(result.run, result.counts))
+            self._show_after_cell(Summary(result.run, result.counts, result.status,
+                                          result.seconds))
         if result.error is not None:
             raise result.error
         return result.value
@@ -237,6 +243,7 @@ class NbopsMagics(Magics):
     @line_magic
     def nbops(self, line: str) -> Any:
         """``%nbops runs [--experiment E]`` table of runs · ``%nbops show RUN_ID`` ·
+        ``%nbops flush`` wait for model files still being written ·
         ``%nbops store [PATH]`` show or switch the store."""
         import nbops
 
@@ -253,9 +260,16 @@ class NbopsMagics(Magics):
             if len(words) != 2:
                 raise UsageError("usage: %nbops show RUN_ID")
             return nbops.get_run(words[1])
+        if words[0] == "flush":
+            from .tracking import background
+
+            left = background.pending()
+            background.wait()
+            return f"nbops: {left} background write{'s' if left != 1 else ''} finished"
         if words[0] == "store":
             return nbops.set_store(words[1]) if len(words) > 1 else nbops.get_store_path()
-        raise UsageError(f"unknown %nbops command {words[0]!r}; use runs, show or store")
+        raise UsageError(f"unknown %nbops command {words[0]!r}; use runs, show, flush or "
+                         "store")
 
 
 def load_ipython_extension(ipython: Any) -> None:

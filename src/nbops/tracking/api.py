@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .. import _config
 from .._errors import NbopsError
 from ..store import get_store
-from . import active, capture
+from . import active, background, capture
 from .run import STATUSES, Run, unsaved_runs
 
 if TYPE_CHECKING:
@@ -83,7 +83,9 @@ def active_runs() -> list[Run]:
 
 
 def flush_if_active(run_id: str) -> None:
-    """Write what a run still open in this process buffers, so readers see it."""
+    """Write what a run still open in this process buffers, so readers see it; first
+    wait for the run's background writes (model files of a tracked cell)."""
+    background.wait(run_id)
     for run in active.all_runs():
         if run.run_id == run_id:
             run.flush()

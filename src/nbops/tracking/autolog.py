@@ -13,9 +13,11 @@ Nothing here imports scikit-learn unless the user's code already did.
 from __future__ import annotations
 
 import ast
+import pickle
 import sys
 import warnings
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..modelfile import infer_signature, is_fitted_estimator
@@ -178,12 +180,36 @@ def log_params_of(run: Any, var: str, model: Any, prefix: bool) -> None:
     run.log_params(params)
 
 
-def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
-                    source: str, fitted: Iterable[Any] = ()) -> list[str]:
-    """Log the models a finished cell produced: ``--model VAR`` only that one, else
-    every fitted predictor (:func:`find_models`, at most :data:`MAX_MODELS`). A search
-    logs its best params, score, candidates and table (:mod:`.searches`) and its best
-    estimator as the model. Returns the names logged."""
+@dataclass
+class ModelJob:
+    """A model to write: a snapshot of it (pickled on the cell's thread, so the next
+    cell may change the model while the file is written), its signature and frame."""
+
+    name: str
+    snapshot: Any
+    signature: dict[str, Any]
+    frame: Any = None
+
+    def model(self) -> Any:
+        """The model as it was when the cell ended."""
+        return pickle.loads(self.snapshot) if isinstance(self.snapshot, bytes) \
+            else self.snapshot
+
+
+def _snapshot(model: Any) -> Any:
+    try:
+        return pickle.dumps(model, protocol=5)
+    except Exception:  # noqa: BLE001 - an unpicklable model is written as it is
+        return model
+
+
+def plan_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
+                     source: str, fitted: Iterable[Any] = ()) -> list[ModelJob]:
+    """Record the params of the models a finished cell produced and return the model
+    files to write: ``--model VAR`` only that one, else every fitted predictor
+    (:func:`find_models`, at most :data:`MAX_MODELS`). A search records its best
+    params, score, candidates and table (:mod:`.searches`) and its best estimator is
+    the model written. :func:`write_models` writes the files."""
     explicit = getattr(options, "model", None)
     if explicit:
         if explicit not in ns:
@@ -208,23 +234,31 @@ def log_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
                       f"are logged ({', '.join(n for n, _ in found[MAX_MODELS:])} are not)",
                       stacklevel=user_stacklevel())
         found = found[:MAX_MODELS]
-    if not found:
-        return []
     inputs = fit_inputs(source)
-    logged = []
+    jobs = []
     plain = [m for _, m in found if not is_search(m)]
     for var, model in found:
         if is_search(model):
             log_search(run, var, model)
             model = getattr(model, "best_estimator_", None)
-            if model is None:  # refit=False: no model to log
+            if model is None:  # refit=False: no model to write
                 continue
         else:
             log_params_of(run, var, model, prefix=len(plain) > 1)
         frame = training_frame(model, ns, prefer=names, first=inputs)
-        signature = infer_signature(model, frame)
-        name = var if NAME_RE.match(var) else "model"
-        # the training frame also becomes the model's stored drift reference (a sample)
-        log_model(model, name=name, signature=signature, run=run, reference=frame)
-        logged.append(name)
-    return logged
+        if frame is not None:
+            frame = frame.copy(deep=False)  # columns the next cell adds do not show up
+        jobs.append(ModelJob(var if NAME_RE.match(var) else "model", _snapshot(model),
+                             infer_signature(model, frame), frame))
+    return jobs
+
+
+def write_models(run: Any, jobs: list[ModelJob]) -> list[str]:
+    """Write the model files of ``jobs`` to ``run`` (``log_model``; the training frame
+    becomes each model's stored drift reference). Returns the names logged."""
+    names = []
+    for job in jobs:
+        entry = log_model(job.model(), name=job.name, signature=job.signature, run=run,
+                          reference=job.frame)
+        names.append(entry["name"])
+    return names

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import ast
 import os
+import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .._util import utc_now
-from . import autolog, capture, provenance, results, sysmetrics
+from . import autolog, background, capture, provenance, results, sysmetrics
 from .run import Run, user_stacklevel
 
 MAX_FINGERPRINT_BYTES = int(os.environ.get("NBOPS_MAX_FINGERPRINT_BYTES", 1 << 30))
@@ -57,6 +58,10 @@ class CellResult:
     error: BaseException | None = None
     counts: dict[str, int] = field(default_factory=dict)
     missing: set[str] = field(default_factory=set)
+    #: the status of the user's code and the cell's own seconds (the run itself may
+    #: still be writing model files in the background)
+    status: str = "FINISHED"
+    seconds: float = 0.0
 
 
 def _warn(what: str, exc: BaseException) -> None:
@@ -86,6 +91,7 @@ class TrackedCell:
         self.run: Run | None = None
         self.recording: provenance.Session | None = None
         self.watch: sysmetrics.Watch | None = None
+        self.t0 = time.perf_counter()
         try:
             self.code = code if code is not None else (
                 shell.transform_cell(source) if shell is not None else source)
@@ -116,7 +122,8 @@ class TrackedCell:
 
     def finish(self, error: BaseException | None = None, value: Any = None) -> CellResult:
         """Record what the cell did and end its run with the status of ``error``."""
-        result = CellResult(value=value, run=self.run, error=error)
+        result = CellResult(value=value, run=self.run, error=error, status=status_of(error),
+                            seconds=time.perf_counter() - self.t0)
         try:
             recorder = self._stop_recording()
         except Exception as exc:  # noqa: BLE001
@@ -127,8 +134,15 @@ class TrackedCell:
             return result
         status = status_of(error)
         try:
-            _record(self, recorder, status, result)
-            run.end(status, error=error)
+            jobs = _record(self, recorder, status, result)
+            run.update_info(cell_seconds=round(result.seconds, 6))
+            if jobs:  # the run ends once its model files are written
+                run.update_info(models_pending=[j.name for j in jobs])
+                run.flush()  # a kernel dying mid-write leaves the run saying so
+                background.submit(run.run_id,
+                                  lambda: _write_and_end(run, jobs, status, error))
+            else:
+                run.end(status, error=error)
         except Exception as exc:  # noqa: BLE001
             _warn(f"could not record all of run {run.run_id}", exc)
             try:
@@ -262,7 +276,9 @@ def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
     return found
 
 
-def _record(cell: TrackedCell, recorder: Any, status: str, result: CellResult) -> None:
+def _record(cell: TrackedCell, recorder: Any, status: str,
+            result: CellResult) -> list[autolog.ModelJob]:
+    """Log what the cell did on its run; returns the model files still to write."""
     run, ns, options, analysis = cell.run, cell.ns, cell.options, cell.analysis
     run.update_info(env=capture.env_info())  # after the cell: it sees the cell's imports
     changed = capture.changed_names(cell.before, ns)
@@ -321,10 +337,11 @@ def _record(cell: TrackedCell, recorder: Any, status: str, result: CellResult) -
                 else Path(path).name
             run.log_artifact(path, name=rel)
 
+    jobs: list[autolog.ModelJob] = []
     if status == "FINISHED":  # a cell that failed logs no model
         try:
-            autolog.log_cell_models(run, ns, changed, options, cell.code,
-                                    recorder.fitted if recorder is not None else [])
+            jobs = autolog.plan_cell_models(run, ns, changed, options, cell.code,
+                                            recorder.fitted if recorder is not None else [])
         except Exception as exc:  # noqa: BLE001 - a failing model capture keeps the run
             _warn(f"could not log the models of run {run.run_id}", exc)
 
@@ -333,4 +350,20 @@ def _record(cell: TrackedCell, recorder: Any, status: str, result: CellResult) -
         "metrics": len(run.metrics),
         "artifacts": len(run.artifacts),
         "datasets": len(run.inputs),
+        "models": len(jobs),
     }
+    return jobs
+
+
+def _write_and_end(run: Run, jobs: list[autolog.ModelJob], status: str,
+                   error: BaseException | None) -> None:
+    """The background job of a cell with models: write them, then end the run."""
+    try:
+        autolog.write_models(run, jobs)
+    except Exception as exc:  # noqa: BLE001 - the run ends, saying which models are missing
+        warnings.warn(f"nbops: could not write the models of run {run.run_id} "
+                      f"({type(exc).__name__}: {exc})", stacklevel=1)
+        written = {m["name"] for m in run.recorded("models") or []}
+        run.update_info(models_missing=[j.name for j in jobs if j.name not in written])
+    run.update_info(models_pending=[])
+    run.end(status, error=error)

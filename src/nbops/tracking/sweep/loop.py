@@ -342,7 +342,7 @@ def sweep_cell(
         run = res.run
         if run is None:
             return None, "FAILED", {}, res.error or SweepError("tracking failed")
-        return run.run_id, run.status, dict(run.metrics), res.error
+        return run.run_id, res.status, dict(run.metrics), res.error
 
     return _sweep(run_trial, parsed, search=search, trials=trials, objective=objective,
                   mode=mode, seed=seed, parent=parent, progress=progress)
