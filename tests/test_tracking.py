@@ -211,3 +211,85 @@ def test_subpackages_are_reachable_after_plain_import():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"  # reaching them stays lazy
+
+
+# -- bad input ----------------------------------------------------------------------------
+
+
+def test_a_param_changing_type_is_refused_like_any_change(store):
+    with nbops.start_run(capture_env=False):
+        nbops.log_param("p", 1)
+        nbops.log_param("p", 1)  # the same value again is fine
+        with pytest.raises(NbopsError, match="'p'.*already 1.*cannot change to True"):
+            nbops.log_param("p", True)
+        with pytest.raises(NbopsError, match="cannot change to 1.0"):
+            nbops.log_param("p", 1.0)
+
+
+@pytest.mark.parametrize("step", [1.7, "x", True, float("nan")])
+def test_steps_are_integers(store, step):
+    with nbops.start_run(capture_env=False):
+        with pytest.raises(NbopsError, match="step .* of metric 'loss'"):
+            nbops.log_metric("loss", 0.5, step=step)
+
+
+def test_integral_float_steps_are_stored_as_integers(store):
+    with nbops.start_run(capture_env=False) as run:
+        nbops.log_metric("loss", 0.5, step=2.0)
+    assert nbops.metric_history(run.run_id, "loss")["step"].tolist() == [2]
+
+
+@pytest.mark.parametrize("name", ["", "a\x00b", "tab\there", "new\nline", "x" * 251, 5])
+def test_metric_param_and_tag_names_are_validated(store, name):
+    with nbops.start_run(capture_env=False):
+        for log in (lambda: nbops.log_metric(name, 1.0), lambda: nbops.log_param(name, 1),
+                    lambda: nbops.set_tag(name, "v")):
+            with pytest.raises(NbopsError, match="name"):
+                log()
+
+
+def test_names_up_to_250_characters_are_kept(store):
+    with nbops.start_run(capture_env=False) as run:
+        nbops.log_metric("m" * 250, 1.0)
+    assert "m" * 250 in nbops.get_run(run.run_id)["metrics"]
+
+
+def test_nested_runs_record_their_parent(store):
+    with nbops.start_run(name="outer", capture_env=False) as outer:
+        with nbops.start_run(name="inner", capture_env=False) as inner:
+            pass
+    assert nbops.get_run(inner.run_id)["parent_id"] == outer.run_id
+    assert nbops.get_run(outer.run_id)["parent_id"] is None
+
+
+def test_an_over_long_artifact_path_is_an_artifact_error(store):
+    with nbops.start_run(capture_env=False):
+        with pytest.raises(nbops.ArtifactError, match="artifact path"):
+            nbops.log_artifact("/tmp/" + "d" * 300 + "/f.txt")
+        with pytest.raises(nbops.ArtifactError, match="too long"):
+            nbops.log_artifact("/tmp/" + "x" * 5000)
+        with pytest.raises(nbops.ArtifactError, match="too long"):
+            nbops.active_run().log_artifact_bytes(b"x", name="d/" * 600 + "f")
+
+
+# -- run ids by prefix ----------------------------------------------------------------------
+
+
+def test_api_functions_take_a_unique_run_id_prefix(store):
+    with nbops.start_run(capture_env=False) as run:
+        nbops.log_metric("loss", 0.5, step=0)
+    prefix = run.run_id[:7]
+    assert nbops.get_run(prefix)["run_id"] == run.run_id
+    assert len(nbops.metric_history(prefix, "loss")) == 1
+    assert nbops.set_run_tags(prefix, {"best": "yes"})["best"] == "yes"
+    assert nbops.run_page(parent=prefix)["total"] == 0
+
+
+def test_an_ambiguous_prefix_lists_the_candidates(store):
+    from nbops.store import get_store
+
+    get_store().insert_run({"run_id": "abcdef000001", "name": "a"})
+    get_store().insert_run({"run_id": "abcdef000002", "name": "b"})
+    with pytest.raises(nbops.RunNotFoundError, match="ambiguous.*abcdef000001, abcdef000002"):
+        nbops.get_run("abcdef")
+    assert nbops.get_run("abcdef000002")["name"] == "b"

@@ -85,9 +85,9 @@ def _compact(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from ..store.repair import import_tinydb
+    from ..store import Store
 
-    counts = import_tinydb(args.path, args.store_path)
+    counts = Store(args.store_path).import_tinydb(args.path)
     total = sum(counts.values())
     detail = ", ".join(f"{n} into {t}" for t, n in counts.items()) or "no documents"
     print(f"imported {total} document(s) from {args.path}: {detail}")

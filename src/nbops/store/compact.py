@@ -52,7 +52,7 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
     """Run one compaction of ``storage``'s store (see the module docstring). Returns
     ``{snapshot, log, at}`` or None when another process is compacting or the log
     changed meanwhile. Raises StoreError on damage."""
-    from .storage import _copy, apply_op, check_ops
+    from .reader import _copy, apply_op, check_ops
 
     root = storage.root
     guard = None
@@ -170,7 +170,7 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
         try:
             from .frame import advance_cache
 
-            advance_cache(root, header.log, run_ops, x)
+            advance_cache(root, header.log, run_ops, x, snaps / new)
         except Exception:  # noqa: BLE001 - a cache; the next runs() rebuilds it
             pass
         # -- the new log, under the lock ------------------------------------------

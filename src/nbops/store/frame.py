@@ -221,6 +221,40 @@ def from_docs(docs: dict[str, dict]) -> Any:
     return frame
 
 
+def from_snapshot(folder: Path | None, on_damage: Any = None, chunk: int = 20000) -> Any:
+    """The frame of a snapshot's runs (``folder/runs.jsonl``), built ``chunk`` documents
+    at a time so memory stays near the frame's own size. Damaged lines are passed to
+    ``on_damage(offset, raw, reason, file=, line=)`` and skipped."""
+    import pandas as pd
+
+    from . import logfile
+
+    path = folder / "runs.jsonl" if folder is not None else None
+    if path is None or not path.exists():
+        return empty_frame()
+    parts, docs, offset = [], {}, 0
+    with open(path, "rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            here, offset = offset, offset + len(raw)
+            raw = raw.rstrip(b"\n")
+            payload = logfile.unseal(raw)
+            try:
+                if payload is None:
+                    raise ValueError("checksum mismatch")
+                key, _, body = payload.partition(b"\t")
+                docs[key.decode()] = logfile.loads(body)
+            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                if on_damage is not None:
+                    on_damage(here, raw, str(exc), file=path, line=n)
+                continue
+            if len(docs) >= chunk:
+                parts.append(from_docs(docs))
+                docs = {}
+    if docs or not parts:
+        parts.append(from_docs(docs))
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
+
+
 def load_cache(root: Path) -> dict[str, Any] | None:
     """``{"log", "pos", "frame"}`` from the cache file, or None (missing, foreign, or
     written by another format)."""
@@ -247,13 +281,18 @@ def save_cache(root: Path, log: str, pos: int, frame: Any) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def advance_cache(root: Path, log: str | None, run_ops: list[tuple[list, int]], x: int) -> None:
-    """Bring a cache that sits in log ``log`` at or before ``x`` to ``x`` (compaction)."""
-    cached = load_cache(root)
-    if cached is None or log is None or cached["log"] != log or cached["pos"] > x:
+def advance_cache(root: Path, log: str | None, run_ops: list[tuple[list, int]], x: int,
+                  snapshot: Path | None = None) -> None:
+    """Bring a cache that sits in log ``log`` at or before ``x`` to ``x`` (compaction);
+    without a usable one, build it from the new ``snapshot`` folder (state at ``x``)."""
+    if log is None:
         return
-    todo = [ops for ops, end in run_ops if cached["pos"] < end <= x]
-    save_cache(root, log, x, apply_ops(cached["frame"], todo) if todo else cached["frame"])
+    cached = load_cache(root)
+    if cached is not None and cached["log"] == log and cached["pos"] <= x:
+        todo = [ops for ops, end in run_ops if cached["pos"] < end <= x]
+        save_cache(root, log, x, apply_ops(cached["frame"], todo) if todo else cached["frame"])
+    elif snapshot is not None and (cached is None or cached["log"] != log):
+        save_cache(root, log, x, from_snapshot(snapshot))
 
 
 class RunsFrame:
@@ -311,14 +350,14 @@ class RunsFrame:
                     and cached["pos"] >= header.continues[1]:
                 start = header.size + cached["pos"] - header.continues[1]
                 start = start if start <= st.offset else None
-        if start is not None:
-            todo = [ops for ops, _, _ in st._lines(start, st.offset)
-                    if any(op[1] == "runs" for op in ops)]
-            self.frame = apply_ops(cached["frame"], todo) if todo else cached["frame"]
-            fresh = len(todo) >= SAVE_AFTER
-        else:
-            self.frame = from_docs(st.live_table("runs"))
-            fresh = True
+        base = cached["frame"] if start is not None else None
+        if base is None:  # no usable cache: the snapshot's runs, then the whole log
+            base = from_snapshot(st._snapshot_dir(), st._damaged)
+            start = header.size
+        todo = [ops for ops, _, _ in st._lines(start, st.offset)
+                if any(op[1] == "runs" for op in ops)]
+        self.frame = apply_ops(base, todo) if todo else base
+        fresh = cached is None or start == header.size or len(todo) >= SAVE_AFTER
         self.log, self.pos, self._pending = header.log, st.offset, []
         if fresh:
             save_cache(st.root, header.log, st.offset, self.frame)

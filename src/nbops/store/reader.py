@@ -77,12 +77,17 @@ def check_ops(ops: Any) -> list:
     return ops
 
 
-def _copy(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
+def copy_doc(doc: Any) -> Any:
+    """A deep copy of a stored record (dicts and lists copied, scalars shared): what
+    callers may modify freely."""
+    if isinstance(doc, dict):
+        return {k: copy_doc(v) for k, v in doc.items()}
+    if isinstance(doc, list):
+        return [copy_doc(v) for v in doc]
+    return doc
+
+
+_copy = copy_doc
 
 
 class LogReader:

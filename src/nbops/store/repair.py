@@ -1,4 +1,4 @@
-"""The operator's tools: check a store, repair it, import a TinyDB file, clean leftovers.
+"""The operator's tools: check a store for damage, and repair it.
 
 ``check`` reads every line of the log and the snapshot, verifies its checksum and
 structure, and reports each damaged line (file, line, byte offset, what it touched).
@@ -18,50 +18,6 @@ from typing import Any
 from .._errors import StoreError
 from . import logfile
 from .logfile import Damage
-
-
-def quarantine_bytes(root: Path, kind: str, data: bytes) -> Path | None:
-    """Keep ``data`` (torn or damaged bytes) under ``quarantine/``; best effort."""
-    if not data:
-        return None
-    try:
-        folder = root / "quarantine"
-        folder.mkdir(exist_ok=True)
-        path = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}-{kind}.bin"
-        path.write_bytes(data)
-        return path
-    except OSError:
-        return None
-
-
-def clean_temp_files(root: Path) -> list[Path]:
-    """Remove temporary files that writers which died left behind (artifact uploads,
-    new logs, snapshot folders being written). Returns what was removed."""
-    import shutil
-
-    from .procs import alive
-
-    removed = []
-    candidates = list((root / "artifacts").glob(".incoming-*")) if (root / "artifacts").is_dir() \
-        else []
-    candidates += list(root.glob(".nbops.db.*"))
-    if (root / "snapshots").is_dir():
-        candidates += list((root / "snapshots").glob(".*.tmp"))
-    now = time.time()
-    for path in candidates:
-        parts = path.name.split("-")
-        pid = next((int(p) for p in parts[1:] if p.isdigit()), None)
-        try:
-            age = now - path.stat().st_mtime
-        except OSError:
-            continue
-        if (pid is not None and pid != os.getpid() and not alive(pid)) or age > 86400:
-            if path.is_dir():
-                shutil.rmtree(path, ignore_errors=True)
-            else:
-                path.unlink(missing_ok=True)
-            removed.append(path)
-    return removed
 
 
 def _scan(path: Path, data: bytes, start: int, legacy: bool, snapshot: bool,
@@ -191,29 +147,3 @@ def repair(root: str | os.PathLike) -> dict[str, Any]:
         storage.damage.clear()
     # every reader sees a new file (another inode) and reads it again
     return result
-
-
-def import_tinydb(src: str | os.PathLike, root: str | os.PathLike) -> dict[str, int]:
-    """Copy the tables of a TinyDB JSON file into the store at ``root`` (documents
-    appended with new ids; the file itself is only read). Returns ``{table: count}``.
-    Raises StoreError if ``src`` is not a TinyDB JSON file."""
-    from .store import Store
-
-    src = Path(src)
-    try:
-        data = json.loads(src.read_text())
-    except (OSError, ValueError) as exc:
-        raise StoreError(f"{src} is not a TinyDB JSON file ({exc})") from exc
-    if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-        raise StoreError(f"{src} is not a TinyDB JSON file (expected {{table: {{id: doc}}}})")
-    store = Store(root)
-    counts = {}
-    with store.transaction():
-        for table, docs in data.items():
-            name = "runs" if table == "_default" and all(
-                isinstance(d, dict) and "run_id" in d for d in docs.values()) and docs \
-                else table
-            rows = [d for d in docs.values() if isinstance(d, dict)]
-            store.table(name).insert_multiple(rows)
-            counts[name] = len(rows)
-    return counts

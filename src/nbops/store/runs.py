@@ -6,10 +6,10 @@ without reading anything first: the cost of a tracked run does not grow with the
 store. An update writes only what changed (``upd`` for top-level fields, ``mrg`` for
 keys of params, metrics and tags, ``ext`` for new steps).
 
-Environments and cell sources repeat across runs; they are stored once, by digest,
-in the ``environments`` and ``sources`` tables, and a run refers to them
-(``env_ref``, ``code.source_ref``). :meth:`get_run` puts them back, so readers see
-the same run record as before.
+Environments and code records (cell source, notebook, git commit) repeat across
+runs; they are stored once, by digest, in the ``environments`` and ``code`` tables,
+and a run refers to them (``env_ref``, ``code_ref``). :meth:`get_run` puts them back,
+so readers see the same run record as before.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import RunNotFoundError
 from . import procs
+from .reader import copy_doc
 
 if TYPE_CHECKING:
     from .storage import LogStorage
@@ -100,24 +101,26 @@ class RunTables:
         return self._expand(self.storage.live_table("runs")[doc_id])
 
     def _expand(self, doc: dict[str, Any]) -> dict[str, Any]:
-        from .store import copy_doc
-
         out = copy_doc(doc)
         ref = out.pop("env_ref", None)
         if ref is not None:
             blob = self.storage.live_table("environments").get(str(key_id(ref)))
             out["env"] = copy_doc(blob["env"]) if blob else {}
-        code = out.get("code")
-        if isinstance(code, dict) and "source_ref" in code:
-            ref = code.pop("source_ref")
-            blob = self.storage.live_table("sources").get(str(key_id(ref)))
-            code["source"] = blob["source"] if blob else None
+        ref = out.pop("code_ref", None)
+        if ref is not None:
+            blob = self.storage.live_table("code").get(str(key_id(ref)))
+            out["code"] = copy_doc(blob["code"]) if blob else {}
         if procs.orphaned(out):
             out["status"] = "KILLED"
             out["error"] = out.get("error") or {
                 "type": "Orphaned", "message": f"the process that ran it (pid {out['pid']} on "
                 f"{out['host']}) ended without ending the run", "traceback": ""}
         return out
+
+    def status_of(self, doc: dict[str, Any]) -> str:
+        """The status a run record reads as: KILLED for a RUNNING run whose writer on
+        this host died (or whose pid now belongs to another process)."""
+        return "KILLED" if procs.orphaned(doc) else doc.get("status")
 
     def all_runs(self) -> list[dict[str, Any]]:
         """Live run records, oldest first (read them, never modify them; ``env`` and the
@@ -189,20 +192,18 @@ class RunTables:
         doc = dict(doc)
         doc_id = key_id(doc["run_id"])
         with self.storage.transaction() as st:
-            env = doc.pop("env", None)
-            if env:
-                ref = digest_of(env)
-                self._blob("environments", ref, {"digest": ref, "env": env})
-                doc["env_ref"] = ref
-            code = doc.get("code")
-            if isinstance(code, dict) and isinstance(code.get("source"), str):
-                code = dict(code)
-                ref = digest_of(code.pop("source"))
-                self._blob("sources", ref, {"digest": ref, "source": doc["code"]["source"]})
-                code["source_ref"] = ref
-                doc["code"] = code
+            self._by_digest(doc)
             st.queue(["put", "runs", doc_id, doc])
         return doc_id
+
+    def _by_digest(self, fields: dict[str, Any]) -> None:
+        # env and code go to their tables once; the run keeps a reference
+        for field, table in (("env", "environments"), ("code", "code")):
+            value = fields.get(field)
+            if isinstance(value, dict) and value:
+                ref = digest_of(value)
+                self._blob(table, ref, {"digest": ref, field: fields.pop(field)})
+                fields[f"{field}_ref"] = ref
 
     def _blob(self, table: str, ref: str, record: dict[str, Any]) -> None:
         if (table, ref) in self._blobs:
@@ -223,18 +224,7 @@ class RunTables:
         doc_id = key_id(run_id)
         with self.storage.transaction() as st:
             fields = dict(fields or {})
-            if fields.get("env"):
-                ref = digest_of(fields["env"])
-                self._blob("environments", ref, {"digest": ref, "env": fields.pop("env")})
-                fields["env_ref"] = ref
-            code = fields.get("code")
-            if isinstance(code, dict) and isinstance(code.get("source"), str):
-                code = dict(code)
-                source = code.pop("source")
-                ref = digest_of(source)
-                self._blob("sources", ref, {"digest": ref, "source": source})
-                code["source_ref"] = ref
-                fields["code"] = code
+            self._by_digest(fields)
             for key, (s, v, t) in (steps or {}).items():
                 self._queue_steps(run_id, key, s, v, t)
             if fields:
@@ -271,8 +261,6 @@ class RunTables:
 
     def get_steps(self, run_id: str, key: str) -> dict[str, Any] | None:
         """A copy of ``{steps, values, timestamps, ...}`` of one metric of one run, or None."""
-        from .store import copy_doc
-
         docs = self.storage.live_table("metric_steps")
         doc = docs.get(str(key_id(f"{run_id}/{key}")))
         if doc is None:

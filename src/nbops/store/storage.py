@@ -61,8 +61,9 @@ from .reader import KINDS, LogReader, _copy, apply_op, check_ops
 __all__ = ["COMPACT_MIN_BYTES", "LogStorage", "apply_op", "check_ops", "fsync_enabled"]
 
 LOCK_TIMEOUT_S = 60.0
-#: compact once the log's tail holds this many bytes and half the snapshot's size
-COMPACT_MIN_BYTES = int(os.environ.get("NBOPS_COMPACT_BYTES", 8 << 20))
+#: compact once the log's tail holds this many bytes and 1/32 of the snapshot's size (so
+#: a fresh reader never has much tail to read, and rewrites stay rare as stores grow)
+COMPACT_MIN_BYTES = int(os.environ.get("NBOPS_COMPACT_BYTES", 4 << 20))
 
 
 def fsync_enabled() -> bool:
@@ -177,7 +178,7 @@ class LogStorage(LogReader, Storage):
             return
         size = os.path.getsize(self.path)
         if size > self.offset:  # a writer died mid-line: that write was never acknowledged
-            from .repair import quarantine_bytes
+            from .leftovers import quarantine_bytes
 
             with open(self.path, "r+b") as fh:
                 fh.seek(self.offset)
@@ -185,7 +186,7 @@ class LogStorage(LogReader, Storage):
                 fh.truncate(self.offset)
         if not self._cleaned:
             self._cleaned = True
-            from .repair import clean_temp_files
+            from .leftovers import clean_temp_files
 
             clean_temp_files(self.root)
 
@@ -278,7 +279,7 @@ class LogStorage(LogReader, Storage):
             listener(ops, self.offset)
         self.generation += 1
         tail = self.offset - self.header.size
-        if tail > COMPACT_MIN_BYTES and tail > self.snapshot_bytes() // 2 and not self.damage:
+        if tail > COMPACT_MIN_BYTES and tail > self.snapshot_bytes() // 32 and not self.damage:
             self._want_compact = True
 
     def snapshot_bytes(self) -> int:

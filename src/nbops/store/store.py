@@ -22,6 +22,7 @@ from tinydb import TinyDB
 from .._config import store_path
 from .._errors import StoreError
 from .artifacts import ArtifactStore
+from .reader import copy_doc
 from .runs import MIN_PREFIX, RunTables
 from .storage import LogStorage
 from .table import LogTable
@@ -110,6 +111,30 @@ class Store(RunTables):
         """Fold the log into a new snapshot now (it also happens by itself as the log
         grows). Raises StoreError while the store has unrepaired damage."""
         return self.storage.compact(force=True)
+
+    def import_tinydb(self, src: str | os.PathLike) -> dict[str, int]:
+        """Copy the tables of a TinyDB JSON file into this store (documents appended
+        with new ids; the file itself is only read). Returns ``{table: count}``.
+        Raises StoreError if ``src`` is not a TinyDB JSON file."""
+        import json
+
+        src = Path(src)
+        try:
+            data = json.loads(src.read_text())
+        except (OSError, ValueError) as exc:
+            raise StoreError(f"{src} is not a TinyDB JSON file ({exc})") from exc
+        if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
+            raise StoreError(f"{src} is not a TinyDB JSON file (expected "
+                             "{table: {id: document}})")
+        counts = {}
+        with self.transaction():
+            for table, docs in data.items():
+                rows = [d for d in docs.values() if isinstance(d, dict)]
+                runs = table == "_default" and rows and all("run_id" in d for d in rows)
+                name = "runs" if runs else table
+                self.table(name).insert_multiple(rows)
+                counts[name] = len(rows)
+        return counts
 
     @property
     def damage(self) -> list[dict[str, Any]]:
@@ -265,16 +290,6 @@ class Store(RunTables):
         """A keyed table for records a feature adds (sync mappings, gate results, ...):
         ``store.collection("sync_mappings", key="run_id").upsert({...})``."""
         return Collection(self, name, key)
-
-
-def copy_doc(doc: Any) -> Any:
-    """A deep copy of a stored record (dicts and lists copied, scalars shared): what
-    callers may modify freely."""
-    if isinstance(doc, dict):
-        return {k: copy_doc(v) for k, v in doc.items()}
-    if isinstance(doc, list):
-        return [copy_doc(v) for v in doc]
-    return doc
 
 
 _deep_copy = copy_doc  # the old private name, for code not yet moved to copy_doc

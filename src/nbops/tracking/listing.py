@@ -73,7 +73,7 @@ def run_page(
         for doc in reversed(docs):
             if experiment is not None and doc.get("experiment") != experiment:
                 continue
-            if status is not None and doc.get("status") != status:
+            if status is not None and store.status_of(doc) != status:
                 continue
             if since is not None and (doc.get("start_time") or "") <= since:
                 continue
@@ -88,12 +88,13 @@ def run_page(
         "total": total,
         "offset": offset,
         "limit": limit,
-        "runs": [_summary(doc) for doc in page],
+        "runs": [_summary(doc, store.status_of(doc)) for doc in page],
     }
 
 
-def _summary(doc: dict[str, Any]) -> dict[str, Any]:
+def _summary(doc: dict[str, Any], status: str) -> dict[str, Any]:
     out = {k: doc.get(k) for k in SUMMARY_FIELDS}
+    out["status"] = status  # a run whose writer died reads as KILLED
     for section in ("params", "metrics", "tags"):
         out[section] = dict(doc.get(section) or {})
     return out

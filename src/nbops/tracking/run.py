@@ -281,7 +281,7 @@ class Run:
         with self._lock:
             if step is None and key not in self.metrics:
                 self.metrics[key] = value  # a plain single value: no history document
-                self._single[key] = (value, time.time())
+                self._single[key] = (value, round(time.time(), 3))
                 return
             if key in self._single:  # the first value becomes step 0 of the history
                 first, stamp = self._single.pop(key)
@@ -291,7 +291,7 @@ class Run:
                 step = self._next_step.get(key, 0)
             self._next_step[key] = max(self._next_step.get(key, 0), step + 1)
             self.metrics[key] = value
-            self._buffer(key, step, value, time.time())
+            self._buffer(key, step, value, round(time.time(), 3))
 
     def _buffer(self, key: str, step: int, value: float, stamp: float) -> None:
         steps, values, stamps = self._steps.setdefault(key, ([], [], []))
@@ -311,7 +311,7 @@ class Run:
 
     def set_tag(self, key: str, value: Any) -> None:
         self._check_open()
-        self.tags[check_name("tag", str(key))] = str(value)
+        self.tags[check_name("tag", key)] = str(value)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
         for key, value in tags.items():
