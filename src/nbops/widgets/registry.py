@@ -38,6 +38,7 @@ def _esc(value: Any) -> str:
 
 
 def stage_badge(stage: str | None) -> str:
+    """A coloured HTML badge naming the stage (None shows as "None")."""
     return (f'<span class="nbops-reg-badge" style="background:{STAGE_COLOURS.get(stage, "#57606a")}">'
             f"{_esc(stage or 'None')}</span>")
 
