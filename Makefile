@@ -21,6 +21,9 @@ $(VENV)/.installed-demo: pyproject.toml | $(VENV)/bin/python
 $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	@echo "==> installing nbops with its test tools into $(VENV) (a few minutes the first time)"
 	$(PIP) install --progress-bar off -e ".[dev]"
+	@echo "==> the KServe SDK for the OIP client and manifest tests (without its pins: it caps pandas < 3)"
+	$(PIP) install --progress-bar off --no-deps "kserve==0.21.0" cloudevents deprecation \
+	  grpc-interceptor grpcio tabulate timing-asgi python-multipart pyjwt
 	@touch $@
 
 # a fresh demo store each time (an earlier one is moved to demo_output/store.previous)
@@ -108,10 +111,22 @@ bench: $(BENCH_VENV)/.installed bench-drift bench-serving bench-server
 	$(BENCH_VENV)/bin/python benchmarks/bench_registry.py
 	$(PY) benchmarks/report.py
 
-# nbops serve.py vs `mlflow models serve`; the load generator runs in nbops' venv
+# nbops serve.py vs `mlflow models serve` and Seldon's MLServer (OIP v2); the load
+# generator runs in nbops' venv
+MLSERVER_VENV := .venv-bench-mlserver
 .PHONY: bench-serving
-bench-serving: $(VENV)/.installed-dev $(BENCH_VENV)/.installed
+bench-serving: $(VENV)/.installed-dev $(BENCH_VENV)/.installed $(MLSERVER_VENV)/.installed
 	$(PY) benchmarks/bench_serving.py
+
+# Seldon's MLServer 1.7.1 (OIP v2) for bench_serving.py, in its own environment
+$(MLSERVER_VENV)/.installed:
+	$(PYTHON) -m venv $(MLSERVER_VENV)
+	$(MLSERVER_VENV)/bin/pip install --quiet --upgrade pip
+	$(MLSERVER_VENV)/bin/pip install --quiet "mlserver==1.7.1" "mlserver-sklearn==1.7.1"
+	touch $@
+
+.PHONY: bench-mlserver-venv
+bench-mlserver-venv: $(MLSERVER_VENV)/.installed
 
 # the nbops server extension's runs endpoint vs MLflow's runs/search, 10,000 runs each
 .PHONY: bench-server
