@@ -206,3 +206,22 @@ def test_retrain_refuses_a_variable_the_cell_does_not_read(serving):
     with pytest.raises(nbops.NbopsError, match=r"does not read \['trian_df'\]"):
         nbops.retrain("loop", {"trian_df": world_data(50)})
     assert list(nbops.models("loop")["version"]) == [1]
+
+
+def test_monitor_command_can_serve_the_folder_itself(serving, store):
+    import os
+    import subprocess
+    import sys
+
+    svc, client = serving
+    send_shifted_traffic(client, n_batches=1)
+    svc.stop()
+    env = {**os.environ, "NBOPS_STORE": str(store)}
+    out = subprocess.run([sys.executable, "-m", "nbops.cli", "monitor", str(svc.path),
+                          "--serve", "--once", "--no-act"], capture_output=True, text=True,
+                         env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    url = out.stdout.split("serving service at ")[1].split()[0]
+    assert "drift share" in out.stdout
+    with pytest.raises(httpx.HTTPError):  # the service it started is stopped again
+        httpx.get(url + "/ping", timeout=2)

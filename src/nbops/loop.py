@@ -177,8 +177,10 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
 def start_canary(name: str, candidate: int, service: Any, stable: int | None = None,
                  plan: dict[str, Any] | None = None) -> str:
     """Re-export ``service``'s folder with ``stable`` (default: the Production version)
-    serving and ``candidate`` as a canary, and restart it when it is a running
-    LocalService. Returns the folder. Raises ExportError / RegistryError from export."""
+    serving and ``candidate`` as a canary, and restart it when it is a LocalService (a
+    service started elsewhere from that folder picks the canary up when it restarts; a
+    warning says so). Returns the folder. Raises ExportError / RegistryError from
+    export."""
     from .serving.export import export
 
     folder = _folder(service)
@@ -189,9 +191,15 @@ def start_canary(name: str, candidate: int, service: Any, stable: int | None = N
     export(name, version=stable, path=folder, canary=steps, overwrite=True)
     for stale in ("canary_state.json",):
         (folder / stale).unlink(missing_ok=True)
-    record_event(get_store(), "canary_started", name, candidate, stable, candidate,
-                 f"canary {steps['steps']} against v{stable}", service=str(folder))
-    if hasattr(service, "stop") and hasattr(service, "port"):
+    restart = hasattr(service, "stop") and hasattr(service, "port")
+    why = f"canary {steps['steps']} against v{stable}" + (
+        "" if restart else "; restart the service to start it (it reads canary.json at start-up)")
+    record_event(get_store(), "canary_started", name, candidate, stable, candidate, why,
+                 service=str(folder))
+    if not restart:
+        warnings.warn(f"nbops: {folder} now holds the canary of version {candidate}; the "
+                       "service running from it picks it up when restarted", stacklevel=2)
+    else:
         # the service reads its canary plan at start-up: restart it on the same port,
         # keeping the caller's handle valid
         service.stop()

@@ -79,6 +79,10 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--once", action="store_true", help="one check, then exit")
     p.add_argument("--no-act", action="store_true",
                    help="fire alerts but do not run their actions (retrain)")
+    p.add_argument("--serve", action="store_true",
+                   help="also run the service from the folder (on --port), so that a retrain "
+                        "can restart it with its canary; stopped on exit")
+    p.add_argument("--port", type=int, help="the port of --serve (default: a free one)")
 
     def do_monitor(args: argparse.Namespace) -> int:
         from .._errors import DriftError
@@ -86,6 +90,12 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
 
         interval = parse_interval(args.every)
         folder = _folder_of(args.service, args.folder)
+        target: Any = folder
+        if args.serve:
+            from ..serving.local import start_service
+
+            target = start_service(folder, port=args.port)
+            print(f"nbops monitor: serving {folder.name} at {target.url}", flush=True)
         stop = threading.Event()
 
         def on_signal(signum: int, _frame: Any) -> None:
@@ -97,7 +107,7 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
             while not stop.is_set():
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 try:
-                    tick = monitor_service(folder, act=not args.no_act)
+                    tick = monitor_service(target, act=not args.no_act)
                 except DriftError as exc:
                     print(f"{stamp} {folder.name}: {exc}", flush=True)
                 else:
@@ -115,6 +125,8 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
         finally:
             for s, handler in previous.items():
                 signal.signal(s, handler)
+            if target is not folder:
+                target.stop()
         return 0
 
     p.set_defaults(handler=do_monitor)
