@@ -26,7 +26,6 @@ or processes can change one registry at once without losing or tearing anything.
 from __future__ import annotations
 
 from ..datasets import read_reference_file, reference_max_rows
-from ..tracking.log_model import NAME_RE as _NAME_RE
 from ..tracking.log_model import log_model
 from .audit import EVENT_SOURCE, HISTORY_COLUMNS, history, record_event
 from .gate_checks import evaluate_gates, find_seed_param
@@ -67,5 +66,4 @@ __all__ = [
     "set_alias",
     "set_gates",
     "transition",
-    "_NAME_RE",
 ]
