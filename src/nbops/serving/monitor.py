@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -132,8 +133,95 @@ def read_reference(service_path: str | os.PathLike) -> pd.DataFrame | None:
     return None
 
 
-def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any = None,
-            version: Any = None, sync: bool = True, **drift_options: Any) -> DriftReport:
+SCORING_ROUTES = ("/invocations", "/v2/models/{name}/infer",
+                  "/v2/models/{name}/versions/{version}/infer")
+_SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} ([0-9.eE+-]+|NaN|\+Inf)$')
+_LABEL = re.compile(r'(\w+)="([^"]*)"')
+
+
+def _parse_prometheus(text: str) -> list[tuple[str, dict[str, str], float]]:
+    out = []
+    for line in text.splitlines():
+        m = _SAMPLE.match(line.strip())
+        if m:
+            out.append((m.group(1), dict(_LABEL.findall(m.group(2))), float(m.group(3))))
+    return out
+
+
+def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
+    """Prometheus' histogram_quantile over cumulative (upper bound, count) buckets."""
+    buckets = sorted(buckets)
+    total = buckets[-1][1] if buckets else 0.0
+    if total <= 0:
+        return None
+    rank = q * total
+    lower, below = 0.0, 0.0
+    for upper, count in buckets:
+        if count >= rank:
+            if upper == float("inf"):
+                return lower  # beyond the last finite bucket: its bound is what is known
+            return lower + (upper - lower) * (rank - below) / max(count - below, 1e-12)
+        lower, below = upper, count
+    return lower
+
+
+def service_metrics(url: str, token: str | None = None, timeout: float = 5.0
+                    ) -> dict[str, Any]:
+    """Latency and errors of a running service, from its Prometheus ``/metrics``, over
+    its scoring routes (``/invocations`` and the OIP v2 ``infer`` routes) since it
+    started: ``requests``, ``errors`` (status >= 400), ``error_rate``,
+    ``server_error_rate`` (status >= 500), ``p50_ms`` and ``p99_ms`` (interpolated
+    within the histogram's buckets, as Prometheus' histogram_quantile does; None before
+    the first request). Raises NbopsError when the service cannot be reached."""
+    import urllib.error
+    import urllib.request
+
+    req = urllib.request.Request(url.rstrip("/") + "/metrics")
+    if token:
+        req.add_header("Authorization", f"Bearer {token}")
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            text = r.read().decode()
+    except (urllib.error.URLError, OSError) as exc:
+        raise NbopsError(f"cannot read {url}/metrics: {exc}; is the service running (and "
+                         "is token= its bearer token)?") from None
+    requests = errors = server_errors = 0.0
+    buckets: dict[float, float] = {}
+    for name, labels, value in _parse_prometheus(text):
+        if labels.get("route") not in SCORING_ROUTES:
+            continue
+        if name == "nbops_requests_total":
+            requests += value
+            status = int(labels.get("status", "0"))
+            errors += value if status >= 400 else 0
+            server_errors += value if status >= 500 else 0
+        elif name == "nbops_request_duration_seconds_bucket":
+            le = float(labels["le"].replace("+Inf", "inf"))
+            buckets[le] = buckets.get(le, 0.0) + value
+    pairs = list(buckets.items())
+    p50, p99 = _quantile(0.5, pairs), _quantile(0.99, pairs)
+    return {"url": url, "requests": int(requests), "errors": int(errors),
+            "error_rate": errors / requests if requests else 0.0,
+            "server_error_rate": server_errors / requests if requests else 0.0,
+            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3)}
+
+
+def running_url(service_path: str | os.PathLike) -> str | None:
+    """The URL a service folder's ``serve.py`` listens on while it runs (it writes
+    ``logs/listening.json`` once bound), or None."""
+    path = Path(service_path) / "logs" / "listening.json"
+    try:
+        info = json.loads(path.read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(info["url"])
+
+
+def monitor(service_path: Any, reference: Any = None, since: Any = None,
+            version: Any = None, sync: bool = True, url: str | None = None,
+            token: str | None = None, **drift_options: Any) -> DriftReport:
     """Drift of a service's live traffic against the model's training data.
 
     ``reference`` defaults to the reference file of the export: the training sample
@@ -143,13 +231,22 @@ def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any =
     Returns a :class:`DriftReport` over the input columns and the ``prediction``;
     when labels came back through ``/feedback`` and the reference has a ``target``,
     model quality is compared too, and ``report.accuracy`` lists accuracy over time.
+    When the service is running (``service_path`` may be a :class:`LocalService`; a
+    folder's ``serve.py`` says where it listens; or pass ``url=``, with ``token=`` if
+    it has one), ``report.service`` holds :func:`service_metrics` (p50/p99 latency,
+    error rate) and ``report.metrics()`` includes them as ``latency_p50_ms``,
+    ``latency_p99_ms``, ``error_rate``, ``server_error_rate`` and ``requests_total``,
+    so alert rules can fire on slow or failing responses as well as on drift.
     Canary events are copied to the registry's audit log first (``sync``). Raises
     DriftError (an NbopsError) when the log is empty or no reference is known."""
     import pandas as pd
 
     from ..drift import drift
 
-    folder = _folder(service_path)
+    url = url or getattr(service_path, "url", None)
+    token = token or getattr(service_path, "token", None)
+    folder = _folder(getattr(service_path, "path", service_path))
+    url = url or running_url(folder)
     meta = json.loads((folder / "model.json").read_text())
     if reference is None:
         reference = read_reference(folder)
@@ -196,4 +293,22 @@ def monitor(service_path: str | os.PathLike, reference: Any = None, since: Any =
     options.update(drift_options)
     report = drift(ref[cols], current, **options)
     report.accuracy = accuracy_over_time(folder).to_dict("records")
+    report.service = None
+    if url:
+        try:
+            report.service = service_metrics(url, token)
+        except NbopsError as exc:
+            import warnings
+
+            warnings.warn(f"latency and errors of {folder} were not read: {exc}",
+                          stacklevel=2)
+    if report.service is not None:
+        names = {"requests": "requests_total", "error_rate": "error_rate",
+                 "server_error_rate": "server_error_rate", "p50_ms": "latency_p50_ms",
+                 "p99_ms": "latency_p99_ms"}
+        extra = {names[k]: float(v) for k, v in report.service.items()
+                 if k in names and v is not None}
+        drift_metrics = report.metrics
+        # the report's flat metrics (what alert rules read) gain the service's figures
+        report.metrics = lambda: {**drift_metrics(), **extra}
     return report

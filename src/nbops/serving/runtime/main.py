@@ -16,6 +16,7 @@ Exit status 2 is a start-up error (bad folder, port in use), printed as one line
 """
 
 import argparse
+import json
 import os
 import shutil
 import socket
@@ -204,12 +205,34 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
         )
         return 2
     where = f"http://{args.host}:{sock.getsockname()[1]}"
+    _write_listening(Path(args.folder), where)
     print(
         f"nbops service: {service.name} v{service.stable.label} listening on {where}"
         + (f" ({args.workers} workers)" if args.workers > 1 else ""),
         flush=True,
     )
-    if args.workers == 1:
+    try:
+        _serve(config, sock, args.workers)
+    finally:
+        (Path(args.folder) / "logs" / "listening.json").unlink(missing_ok=True)
+    return 0
+
+
+def _write_listening(folder: Path, where: str) -> None:
+    """logs/listening.json: where this service answers locally (for nbops.monitor)."""
+    local = where.replace("://0.0.0.0:", "://127.0.0.1:").replace("://[::]:", "://[::1]:")
+    path = folder / "logs" / "listening.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"url": local, "pid": os.getpid()}))
+    except OSError:  # a read-only folder: monitoring then needs url=
+        pass
+
+
+def _serve(config: Any, sock: socket.socket, workers: int) -> None:
+    import uvicorn
+
+    if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
     else:
         import inspect
@@ -221,4 +244,3 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
             Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
         else:
             Multiprocess(config, sockets=[sock]).run()
-    return 0
