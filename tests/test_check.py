@@ -217,3 +217,19 @@ def test_the_toml_example_in_the_docs_is_what_check_reads(project, capsys):
     register(0.95)
     code = main(["check", "--only", "no drift in this week's data"])
     assert code == 1  # week48 drifted in this fixture
+
+
+def test_a_dataset_version_is_read_from_its_source_and_checked(project, capsys):
+    train = pd.read_csv(project / "data" / "train.csv")
+    nbops.log_dataset(train, "train", source="data/train.csv")
+    write(project / "nbops.toml", """
+        [[check]]
+        kind = "drift"
+        reference = "dataset:train@1"
+        current = "data/week48.csv"
+    """)
+    code, out = check(capsys)
+    assert code == 1 and "x1" in out
+    train.iloc[:10].to_csv(project / "data" / "train.csv", index=False)  # the file changed
+    code, out = check(capsys)
+    assert code == 2 and "changed since it was logged as dataset train@1" in out

@@ -26,9 +26,10 @@ Kinds and their keys (``name`` is optional everywhere):
 - ``notebook``: ``path``, optional ``timeout`` (seconds per cell, default 600) and
   ``kernel``. Fails when a cell raises (run with nbclient).
 
-A data source is a file (.csv, .tsv, .parquet), ``model:NAME[@VERSION]`` (the training
-sample stored with a registered version) or ``service:FOLDER`` (the inputs a service
-logged). Relative paths are read from the folder of the check file.
+A data source is a file (.csv, .tsv, .parquet), ``dataset:NAME[@VERSION]`` (a version
+logged with ``nbops.log_dataset(df, NAME, source=FILE)``: the file, checked against the
+version's digest), ``model:NAME[@VERSION]`` (the training sample stored with a
+registered version) or ``service:FOLDER`` (the inputs a service logged). Relative paths are read from the folder of the check file.
 
 Exit codes: 0 every check passed, 1 a check failed, 2 the configuration or an input
 is wrong (then no verdict can be given). :func:`to_junit` writes JUnit XML, one
@@ -131,6 +132,8 @@ def read_source(source: str, base: Path) -> Any:
             name, _, which = source[len("model:"):].partition("@")
             rec = pick(get_store(), name, which or "latest")
             return load_reference(name, version=rec["version"])
+        if source.startswith("dataset:"):
+            return _dataset_rows(source, base)
         if source.startswith("service:"):
             from .serving.monitor import prediction_log
 
@@ -144,6 +147,29 @@ def read_source(source: str, base: Path) -> Any:
         return read_table(file if file.is_absolute() else base / file)
     except NbopsError as exc:
         raise CheckConfigError(f"cannot read {source!r}: {exc}") from None
+
+
+def _dataset_rows(source: str, base: Path) -> Any:
+    """The rows of a logged dataset version, read back from the file it was logged with
+    (its ``source``) and checked against its digest."""
+    from .datasets import dataset, fingerprint
+    from .drift.io import read_table
+
+    name, _, which = source[len("dataset:"):].partition("@")
+    rec = dataset(name, int(which) if which else None)
+    origin = rec.get("source")
+    candidates = [Path(origin).expanduser(), base / origin] if origin else []
+    file = next((p for p in candidates if p.is_file()), None)
+    if file is None:
+        raise CheckConfigError(
+            f"dataset {name}@{rec['version']} keeps a fingerprint, not rows, and its source "
+            f"{origin!r} is not a file here; log it with nbops.log_dataset(df, {name!r}, "
+            "source='path/to/file.csv') or check the file itself")
+    frame = read_table(file)
+    if fingerprint(frame)["digest"] != rec["digest"]:
+        raise CheckConfigError(f"{file} changed since it was logged as dataset "
+                               f"{name}@{rec['version']}: its digest differs")
+    return frame
 
 
 def _case(name: str, passed: bool, message: str, **extra: Any) -> dict[str, Any]:
