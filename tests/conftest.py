@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# the %%track corpus notebooks are run by test_track_corpus.py, not collected by nbval
+collect_ignore_glob = ["corpus/*"]
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 

@@ -24,6 +24,7 @@ ran ``from sklearn.metrics import f1_score``) only calls the original.
 
 from __future__ import annotations
 
+import copy
 import functools
 import importlib.abc
 import importlib.machinery
@@ -31,6 +32,7 @@ import os
 import re
 import sys
 import threading
+import types
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -224,13 +226,18 @@ def _patch_module(patches: Patches, name: str, module: Any) -> None:
     for mod_name, cls_name in _SCORE_CLASSES:
         if mod_name == name or (mod_name.startswith(name + ".") and mod_name in sys.modules):
             cls = getattr(sys.modules.get(mod_name), cls_name, None)
-            fn = cls.__dict__.get("score") if cls is not None else None
-            if fn is not None:
-                patches.set_attr(cls, "score", _wrap(fn, "score"))
+            attr = cls.__dict__.get("score") if cls is not None else None
+            if isinstance(attr, types.FunctionType):
+                patches.set_attr(cls, "score", _wrap(attr, "score"))
+            elif isinstance(getattr(attr, "fn", None), types.FunctionType):
+                # Pipeline.score is an ``available_if`` descriptor around a function
+                wrapped = copy.copy(attr)
+                wrapped.fn = _wrap(attr.fn, "score")
+                patches.set_attr(cls, "score", wrapped)
     if name == "sklearn.base":
         cls = getattr(module, "BaseEstimator", None)
         fn = cls.__dict__.get("_validate_params") if cls is not None else None
-        if fn is not None:
+        if isinstance(fn, types.FunctionType):
             patches.set_attr(cls, "_validate_params", _wrap_fit_check(fn))
 
 
