@@ -128,7 +128,7 @@ def _now() -> str:
 
 def add(metric: str, op: str, value: float, channel: Any = "log",
         name: str | None = None, action: str | None = None, model: str | None = None,
-        data: dict[str, str] | None = None) -> dict[str, Any]:
+        data: dict[str, str] | None = None, notebook: str | None = None) -> dict[str, Any]:
     """Add a rule: fire when ``metric op value`` holds. ``metric`` is a metric name
     (``drift_share``, ``accuracy``, ``latency_p99_ms``, ``drift.<column>.score``...) or a
     glob over names (``drift.*.score``).
@@ -137,14 +137,16 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
     :func:`nbops.monitor_service` (or ``nbops monitor``), the Production version of
     ``model`` (default: the monitored service's model) is retrained with
     :func:`nbops.retrain`, its inputs replaced by ``data`` (variable -> source: a file,
-    ``"traffic"`` for the service's labelled traffic, or ``"model:NAME@VERSION"``).
+    ``"traffic"`` for the service's labelled traffic, or ``"model:NAME@VERSION"``), by
+    re-running its recorded cell, or the training ``notebook`` when given.
     Returns the stored rule (with its ``rule_id``). Raises AlertError for an unknown
     operator or action, a non-numeric value or a bad channel."""
     if action not in ACTIONS:
         raise AlertError(f"unknown action {action!r}; use one of {[a for a in ACTIONS if a]} "
                          "or leave it out to only notify")
-    if action is None and (model or data):
-        raise AlertError("model= and data= belong to action='retrain'; add action='retrain'")
+    if action is None and (model or data or notebook):
+        raise AlertError("model=, data= and notebook= belong to action='retrain'; add "
+                         "action='retrain'")
     if data is not None and not (isinstance(data, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in data.items())):
         raise AlertError("data maps the training cell's variable names to sources, e.g. "
@@ -162,6 +164,8 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
             "created": _now(), "enabled": True}
     if action is not None:
         rule["action"] = {"type": action, "model": model, "data": dict(data or {})}
+        if notebook is not None:
+            rule["action"]["notebook"] = str(notebook)
     _store().add_rule(rule)
     return _public(rule)
 

@@ -95,7 +95,7 @@ def _folder(service: Any) -> Path:
 
 def retrain(name: str, data: dict[str, Any], service: Any = None,
             canary: dict[str, Any] | None = None, reason: str | None = None,
-            since: Any = None) -> dict[str, Any]:
+            since: Any = None, notebook: str | os.PathLike | None = None) -> dict[str, Any]:
     """Retrain the Production version of model ``name`` with new data.
 
     ``data`` maps variables the training cell reads to new values: a DataFrame, a file
@@ -110,9 +110,14 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
     Staging. Returns ``{name, from_version, version, status ("canary", "staging",
     "blocked"), gates, run_id, service}``. Raises RegistryError when nothing is in
     Production, NbopsError when the cell cannot be re-run or does not read a variable
-    of ``data`` (the cell's exception is re-raised when it fails)."""
+    of ``data`` (the cell's exception is re-raised when it fails).
+
+    ``notebook`` trains by running a notebook instead (nbclient, in the notebook's
+    folder, on this store): a first cell sets the variables of ``data`` (written to
+    temporary files and read back), and the newest run the notebook records with a
+    logged model becomes the new version. NbopsError when a cell raises or no run
+    logged a model."""
     from .tracking.capture import analyse_cell
-    from .tracking.reproduce import reproduce
 
     store = get_store()
     try:
@@ -123,10 +128,11 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
                             "'Production')") from None
     run = store.get_run(prod["run_id"])
     source = (run.get("code") or {}).get("source")
-    if not source:
+    if notebook is None and not source:
         raise NbopsError(f"version {prod['version']} of {name!r} came from run {run['run_id']}, "
-                         "which has no recorded cell to re-run; train it in a %%track cell")
-    reads = analyse_cell(source).loaded
+                         "which has no recorded cell to re-run; train it in a %%track cell, "
+                         "or pass notebook='train.ipynb'")
+    reads = analyse_cell(source).loaded if notebook is None else set(data)
     unread = sorted(set(data) - reads)
     if unread:
         raise NbopsError(f"the training cell of run {run['run_id']} does not read {unread}; "
@@ -138,23 +144,25 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
         described[var] += f" ({rows} rows)" if rows is not None else ""
     why = reason or "retrain with new data"
     record_event(store, "retrain_started", name, prod["version"], prod["version"], None, why,
-                 data=described, run_id=run["run_id"])
-    ns = _ipython_namespace()
-    ns.update(frames)
+                 data=described, run_id=run["run_id"],
+                 **({"notebook": str(notebook)} if notebook is not None else {}))
     try:
-        with warnings.catch_warnings():  # other input data is the point of retraining
-            warnings.simplefilter("ignore", ReproduceWarning)
-            out = reproduce(run["run_id"], namespace=ns, name=f"{name}-retrain")
+        if notebook is None:
+            new_run_id = _train_by_cell(run["run_id"], frames, name)
+        else:
+            new_run_id = _train_by_notebook(Path(notebook), frames)
     except Exception as exc:
         record_event(store, "retrain_failed", name, prod["version"], prod["version"], None,
                      f"{type(exc).__name__}: {exc}")
         raise
     lineage = {"retrained_from": prod["version"], "run_id": run["run_id"], "data": described}
-    rec = register(out.run_id, name, description=f"retrained from v{prod['version']}",
+    if notebook is not None:
+        lineage["notebook"] = str(notebook)
+    rec = register(new_run_id, name, description=f"retrained from v{prod['version']}",
                    lineage=lineage)
     version = rec["version"]
     result = {"name": name, "from_version": prod["version"], "version": version,
-              "run_id": out.run_id, "service": None}
+              "run_id": new_run_id, "service": None}
     evaluation = evaluate_gates(name, version, stage="Production")
     result["gates"] = evaluation
     if not evaluation["passed"]:
@@ -172,6 +180,66 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
                                      plan=canary)
     result["status"] = "canary"
     return result
+
+
+def _train_by_cell(run_id: str, frames: dict[str, Any], name: str) -> str:
+    """Re-run the recorded cell of ``run_id`` with ``frames`` in a copy of the kernel's
+    namespace; returns the new run's id (the cell's exception propagates)."""
+    from .tracking.reproduce import reproduce
+
+    ns = _ipython_namespace()
+    ns.update(frames)
+    with warnings.catch_warnings():  # other input data is the point of retraining
+        warnings.simplefilter("ignore", ReproduceWarning)
+        return reproduce(run_id, namespace=ns, name=f"{name}-retrain").run_id
+
+
+def _train_by_notebook(path: Path, frames: dict[str, Any]) -> str:
+    """Run a training notebook with ``frames`` set by an injected first cell; returns the
+    newest run it recorded that logged a model."""
+    import tempfile
+
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from ._util import utc_now
+    from .datasets import sample_bytes
+
+    path = path.expanduser().resolve()
+    if not path.is_file():
+        raise NbopsError(f"no notebook {str(path)!r} to retrain with")
+    store = get_store()
+    nb = nbformat.read(path, as_version=4)
+    with tempfile.TemporaryDirectory(prefix="nbops-retrain-") as tmp:
+        lines = ["import pandas as _pd  # injected by nbops.retrain"]
+        for var, frame in frames.items():
+            data, fmt = sample_bytes(frame)
+            file = Path(tmp) / f"{var}.{fmt}"
+            file.write_bytes(data)
+            reader = "read_parquet" if fmt == "parquet" else "read_csv"
+            lines.append(f"{var} = _pd.{reader}({str(file)!r})")
+        nb.cells.insert(0, nbformat.v4.new_code_cell("\n".join(lines)))
+        started = utc_now()
+        previous = os.environ.get("NBOPS_STORE")
+        os.environ["NBOPS_STORE"] = str(store.root)  # the kernel writes to this store
+        try:
+            NotebookClient(nb, timeout=1800, kernel_name="python3",
+                           resources={"metadata": {"path": str(path.parent)}}).execute()
+        except CellExecutionError as exc:
+            raise NbopsError(f"the training notebook {path.name} failed: "
+                             f"{str(exc).strip().splitlines()[-1]}") from None
+        finally:
+            if previous is None:
+                os.environ.pop("NBOPS_STORE", None)
+            else:
+                os.environ["NBOPS_STORE"] = previous
+    runs = [r for r in store.all_runs()
+            if (r.get("start_time") or "") >= started and r.get("models")]
+    if not runs:
+        raise NbopsError(f"the training notebook {path.name} ran but recorded no run with a "
+                         "model; track its training cell (%%track) or call nbops.log_model")
+    return max(runs, key=lambda r: r.get("start_time") or "")["run_id"]
 
 
 def start_canary(name: str, candidate: int, service: Any, stable: int | None = None,
@@ -250,7 +318,7 @@ def monitor_service(service: Any, since: Any = None, act: bool = True,
             continue
         try:
             outcome = retrain(target, action.get("data") or {}, service=service, canary=canary,
-                              since=since,
+                              since=since, notebook=action.get("notebook"),
                               reason=f"alert '{event['rule']}': {event['metric']} = "
                                      f"{event['value']:.4g}")
             actions.append({"rule_id": event["rule_id"], "action": "retrain", **outcome})
