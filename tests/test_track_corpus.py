@@ -10,7 +10,6 @@ import os
 import sys
 
 import pytest
-
 from conftest import ROOT, Kernel
 
 sys.path.insert(0, str(ROOT / "tests" / "corpus"))

@@ -38,11 +38,13 @@ def _nbops_corpus_digest():
                 return [kind, list(getattr(v, "shape", ())),
                         hashlib.sha256(v.to_csv().encode()).hexdigest()]
             if hasattr(v, "cv_results_"):  # a fitted search: its results, not its timings
-                return [kind, describe(v.cv_results_), describe(getattr(v, "best_estimator_", None))]
+                return [kind, describe(v.cv_results_),
+                        describe(getattr(v, "best_estimator_", None))]
             if hasattr(v, "get_params"):
                 return [kind, hashlib.sha256(pickle.dumps(v)).hexdigest()]
             if isinstance(v, dict) and len(v) < 200:  # fit and score times vary run to run
-                return [kind, {str(k): describe(x) for k, x in v.items() if "time" not in str(k)}]
+                return [kind, {str(k): describe(x) for k, x in v.items()
+                               if "time" not in str(k)}]
             if isinstance(v, (list, tuple)) and len(v) < 200:
                 return [kind, [describe(x) for x in v]]
         except Exception as exc:
@@ -50,20 +52,21 @@ def _nbops_corpus_digest():
         if isinstance(v, (types.FunctionType, types.BuiltinFunctionType, type)):
             return [kind, getattr(v, "__module__", None), getattr(v, "__qualname__", None)]
         return [kind, re.sub(r" at 0x[0-9a-fA-F]+", "", repr(v))[:2000]]
-    skip = set(%r)
+    skip = set(SKIP_NAMES)
     return {k: describe(v) for k, v in list(globals().items())
             if not k.startswith("_") and k not in skip
             and not isinstance(v, types.ModuleType)}
 import json as _json
 print(_json.dumps(_nbops_corpus_digest(), sort_keys=True, default=str))
-""" % (_SKIP,)
+""".replace("SKIP_NAMES", repr(_SKIP))
 
 RUNS = r"""
 import json as _json, nbops as _nbops
 _nbops.tracking.background.wait()
-_ids = [r["run_id"] for r in _nbops.run_page(limit=500, experiment=%r, parent="none")["runs"]]
+_ids = [r["run_id"] for r in _nbops.run_page(limit=500, experiment=EXPERIMENT,
+                                               parent="none")["runs"]]
 print(_json.dumps([_nbops.get_run(i) for i in _ids], default=str))
-"""
+"""  # formatted with the experiment name: RUNS.replace("EXPERIMENT", repr(name))
 
 
 def _clean(text: str) -> str:
@@ -147,6 +150,7 @@ def run_notebook(path: Path, plain: Any, tracked: Any, details: bool = True) -> 
     out.plain_ns = _last_json(plain.run(DIGEST))
     out.tracked_ns = _last_json(tracked.run(DIGEST))
     for expr in meta.get("headline", []):
-        out.headline[expr] = _last_json(plain.run(f"import json as _j\nprint(_j.dumps(float({expr})))"))
-    out.runs = _last_json(tracked.run(RUNS % path.stem))
+        out.headline[expr] = _last_json(
+            plain.run(f"import json as _j\nprint(_j.dumps(float({expr})))"))
+    out.runs = _last_json(tracked.run(RUNS.replace("EXPERIMENT", repr(path.stem))))
     return out
