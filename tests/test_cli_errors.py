@@ -104,3 +104,11 @@ def test_unknown_option_of_a_command_points_to_its_help(store):
 def test_missing_argument_is_one_line(store):
     out = cli("show", env_store=store)
     one_line_error(out, "run_id", "nbops show --help")
+
+
+def test_warnings_are_one_line_too(tables):
+    pd.read_csv(tables / "cur.csv").assign(extra=1.0).to_csv(tables / "more.csv", index=False)
+    out = cli("drift", "ref.csv", "more.csv", cwd=tables)
+    assert out.returncode in (0, 1), out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nbops: warning:") and "extra" in lines[0]

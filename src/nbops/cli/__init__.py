@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from .._errors import NbopsError
@@ -80,6 +81,18 @@ def main(argv: list[str] | None = None) -> int:
     # "registry rollback", "store check": the nested subcommand too (dest "<group>_command")
     command = " ".join([command] + [v for k, v in vars(args).items()
                                     if k.endswith("_command") and isinstance(v, str)])
+    with warnings.catch_warnings():
+        if not verbose:  # a warning is one line too, not a source line and a category
+            warnings.showwarning = _one_line_warning
+        return _run(args, command, verbose)
+
+
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"nbops: warning: {cli_terms(str(message))}", file=sys.stderr)
+
+
+def _run(args: argparse.Namespace, command: str, verbose: bool) -> int:
+    """Resolve and check the store, run the handler, turn every error into one line."""
     try:
         if getattr(args, "store_mode", "none") != "none":
             path, source = _resolve_store(args)
