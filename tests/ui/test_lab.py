@@ -60,6 +60,7 @@ for c in (0.5, 1.0):
         nbops.log_model(LogisticRegression(C=c).fit(X, y), signature=X)
         run.log_metric("accuracy", 0.8 + c / 10)
     nbops.register(run.run_id, "churn")
+nbops.set_gates("churn", ["accuracy >= 0.8"])
 nbops.transition("churn", 2, "Staging")
 """
     env = {**os.environ, "NBOPS_STORE": str(store)}
@@ -164,6 +165,13 @@ def test_tracked_cell_run_shows_in_the_sidebar_and_a_version_moves_to_production
     version.locator(".nbops-move").click()
     page.wait_for_selector(
         ".nbops-version[data-model='churn'][data-version='1'][data-stage='Production']")
+    # the gate rules and each version's last verdict (the move evaluated them)
+    assert "accuracy >= 0.8" in page.locator(
+        ".nbops-model[data-model='churn'] .nbops-gate-rules").inner_text()
+    gates = page.locator(".nbops-version[data-model='churn'][data-version='1'] .nbops-gates")
+    gates.wait_for()
+    assert gates.inner_text() == "gates passed 1/1 (Production)"
+    assert "PASS accuracy >= 0.8" in gates.get_attribute("title")
     page.screenshot(path=str(IMG / "lab-registry.png"))
 
     # 5. the store changed, with the reason in the audit log
