@@ -208,7 +208,7 @@ def _drift(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
 def _gates(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
     from .registry import evaluate_gates
     from .registry.naming import pick
-    from .registry.views import format_gate_results
+    from .registry.views import format_gate_result
     from .store import get_store
 
     try:
@@ -221,7 +221,7 @@ def _gates(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
         return [_case(check["name"], True, f"{check['model']} has no gate rules for "
                       f"{result['stage']}")]
     return [_case(f"{check['name']}: {r['rule']}", r["passed"],
-                  format_gate_results([r]).splitlines()[1].strip(),
+                  format_gate_result(r),
                   measured=r.get("measured"), threshold=r.get("threshold"))
             for r in result["results"]]
 

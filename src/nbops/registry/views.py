@@ -142,13 +142,25 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _threshold(result: dict[str, Any]) -> str:
+    if result.get("threshold") is None:
+        return "-"
+    return f"{result.get('op') or ''} {_cell(result['threshold'])}".strip()
+
+
+def format_gate_result(result: dict[str, Any]) -> str:
+    """One gate result on one line: ``rule: measured 0.8, needs >= 0.9: FAIL (detail)``."""
+    text = (f"{result['rule']}: measured {_cell(result.get('measured'))}, needs "
+            f"{_threshold(result)}: {'PASS' if result['passed'] else 'FAIL'}")
+    return text + (f" ({result['detail']})" if result.get("detail") else "")
+
+
 def format_gate_results(results: list[dict[str, Any]]) -> str:
     """Gate results as a text table: rule, measured, threshold, result (what the CLI
     prints and GateError's message holds)."""
     rows = [("rule", "measured", "threshold", "result")]
     for r in results:
-        rows.append((r["rule"], _cell(r.get("measured")),
-                     f"{r.get('op') or ''} {_cell(r.get('threshold'))}".strip(),
+        rows.append((r["rule"], _cell(r.get("measured")), _threshold(r),
                      ("PASS" if r["passed"] else "FAIL")
                      + (f"  ({r['detail']})" if r.get("detail") else "")))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
