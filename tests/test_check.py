@@ -28,9 +28,11 @@ def project(tmp_path, store, monkeypatch):
     train = pd.DataFrame({"x1": rng.normal(0, 1, 500), "x2": rng.normal(0, 1, 500)})
     train.to_csv(data / "train.csv", index=False)
     pd.DataFrame({"x1": rng.normal(0, 1, 400), "x2": rng.normal(0, 1, 400)}).to_csv(
-        data / "week47.csv", index=False)
+        data / "week47.csv", index=False
+    )
     pd.DataFrame({"x1": rng.normal(2.5, 1, 400), "x2": rng.normal(0, 1, 400)}).to_csv(
-        data / "week48.csv", index=False)
+        data / "week48.csv", index=False
+    )
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
@@ -46,40 +48,53 @@ def check(capsys, *argv):
 
 
 def test_passing_drift_check_exits_0(project, capsys):
-    write(project / "nbops.toml", """
+    write(
+        project / "nbops.toml",
+        """
         [[check]]
         name = "no drift in last week's data"
         kind = "drift"
         reference = "data/train.csv"
         current = "data/week47.csv"
-    """)
+    """,
+    )
     code, out = check(capsys)
     assert code == 0, out
     assert "PASS  no drift in last week's data" in out and "all checks passed" in out
 
 
 def test_drifted_data_exits_1_and_names_the_column(project, capsys):
-    write(project / "nbops.toml", """
+    write(
+        project / "nbops.toml",
+        """
         [[check]]
         name = "no drift in this week's data"
         kind = "drift"
         reference = "data/train.csv"
         current = "data/week48.csv"
         drift_share = 0.5
-    """)
+    """,
+    )
     code, out = check(capsys)
     assert code == 1 and "FAIL" in out and "x1" in out
 
 
-@pytest.mark.parametrize("body, says", [
-    ('[[check]]\nkind = "drift"\nreference = "data/train.csv"\ncurrent = "data/nope.csv"\n',
-     "nope.csv"),
-    ('[[check]]\nkind = "speed"\n', "kind 'speed'"),
-    ('[[check]]\nkind = "drift"\nreference = "data/train.csv"\n', "needs ['current']"),
-    ('[[check]]\nkind = "quality"\ndata = "data/train.csv"\ncolour = "red"\n',
-     "unknown keys ['colour']"),
-    ('[[check]\nkind = "drift"\n', "cannot read"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (
+            '[[check]]\nkind = "drift"\nreference = "data/train.csv"\ncurrent = "data/nope.csv"\n',
+            "nope.csv",
+        ),
+        ('[[check]]\nkind = "speed"\n', "kind 'speed'"),
+        ('[[check]]\nkind = "drift"\nreference = "data/train.csv"\n', "needs ['current']"),
+        (
+            '[[check]]\nkind = "quality"\ndata = "data/train.csv"\ncolour = "red"\n',
+            "unknown keys ['colour']",
+        ),
+        ('[[check]\nkind = "drift"\n', "cannot read"),
+    ],
+)
 def test_bad_configuration_or_input_exits_2(project, capsys, body, says):
     (project / "nbops.toml").write_text(body)
     code = main(["check"])
@@ -94,7 +109,9 @@ def test_no_check_file_exits_2(project, capsys):
 
 
 def test_checks_in_pyproject(project, capsys):
-    write(project / "pyproject.toml", """
+    write(
+        project / "pyproject.toml",
+        """
         [project]
         name = "demo"
 
@@ -102,7 +119,8 @@ def test_checks_in_pyproject(project, capsys):
         kind = "quality"
         data = "data/week47.csv"
         reference = "data/train.csv"
-    """)
+    """,
+    )
     code, out = check(capsys)
     assert code == 0 and "quality of data/week47.csv" in out
 
@@ -120,7 +138,9 @@ def register(accuracy):
 def test_junit_xml_has_one_testcase_per_check_and_rule(project, capsys):
     register(0.8)
     nbops.set_gates("wine", ["accuracy >= 0.9", "accuracy >= 0.5"])
-    write(project / "nbops.toml", """
+    write(
+        project / "nbops.toml",
+        """
         [[check]]
         name = "drift"
         kind = "drift"
@@ -136,14 +156,19 @@ def test_junit_xml_has_one_testcase_per_check_and_rule(project, capsys):
         name = "broken input"
         kind = "quality"
         data = "data/missing.csv"
-    """)
+    """,
+    )
     code = main(["check", "--junit", "report.xml"])
     capsys.readouterr()
     assert code == 2  # an input error outranks the failures
     xml = JUnitXml.fromfile(str(project / "report.xml"))
     cases = {case.name: case for suite in xml for case in suite}
-    assert set(cases) == {"drift", "gates of wine latest: accuracy >= 0.9",
-                          "gates of wine latest: accuracy >= 0.5", "broken input"}
+    assert set(cases) == {
+        "drift",
+        "gates of wine latest: accuracy >= 0.9",
+        "gates of wine latest: accuracy >= 0.5",
+        "broken input",
+    }
     failing = cases["gates of wine latest: accuracy >= 0.9"].result
     assert isinstance(failing[0], Failure) and "measured: 0.8" in failing[0].text
     assert "threshold: 0.9" in failing[0].text
@@ -171,7 +196,9 @@ def test_notebook_check_fails_on_a_raising_cell(project, capsys):
     for name, code in (("good", "x = 1 + 1\nprint(x)"), ("bad", "raise ValueError('broken')")):
         nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
         nbformat.write(nb, project / f"{name}.ipynb")
-    write(project / "nbops.toml", """
+    write(
+        project / "nbops.toml",
+        """
         [[check]]
         kind = "notebook"
         path = "good.ipynb"
@@ -180,7 +207,8 @@ def test_notebook_check_fails_on_a_raising_cell(project, capsys):
         kind = "notebook"
         path = "bad.ipynb"
         timeout = 60
-    """)
+    """,
+    )
     code, out = check(capsys)
     assert code == 1
     assert "PASS  notebook good.ipynb" in out
@@ -201,8 +229,7 @@ def test_ci_examples_in_the_docs_are_valid_yaml_that_run_nbops_check():
     github = next(d for d in docs if "jobs" in d)
     steps = [s.get("run", "") for job in github["jobs"].values() for s in job["steps"]]
     assert any("nbops check" in s and "--junit" in s for s in steps)
-    gitlab = next(d for d in docs if any(isinstance(v, dict) and "script" in v
-                                         for v in d.values()))
+    gitlab = next(d for d in docs if any(isinstance(v, dict) and "script" in v for v in d.values()))
     job = next(v for v in gitlab.values() if isinstance(v, dict) and "script" in v)
     assert any("nbops check" in line for line in job["script"])
     assert job["artifacts"]["reports"]["junit"]
@@ -222,12 +249,15 @@ def test_the_toml_example_in_the_docs_is_what_check_reads(project, capsys):
 def test_a_dataset_version_is_read_from_its_source_and_checked(project, capsys):
     train = pd.read_csv(project / "data" / "train.csv")
     nbops.log_dataset(train, "train", source="data/train.csv")
-    write(project / "nbops.toml", """
+    write(
+        project / "nbops.toml",
+        """
         [[check]]
         kind = "drift"
         reference = "dataset:train@1"
         current = "data/week48.csv"
-    """)
+    """,
+    )
     code, out = check(capsys)
     assert code == 1 and "x1" in out
     train.iloc[:10].to_csv(project / "data" / "train.csv", index=False)  # the file changed

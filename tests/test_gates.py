@@ -29,27 +29,54 @@ def version(X, y, accuracy=None, rmse=None, name="churn", C=1.0):
     model = LogisticRegression(C=C).fit(X, y)
     with nbops.start_run() as run:
         nbops.log_model(model, signature=X, reference=X)
-        run.log_metrics({"accuracy": accuracy if accuracy is not None
-                         else float(model.score(X, y)), **({"rmse": rmse} if rmse else {})})
+        run.log_metrics(
+            {
+                "accuracy": accuracy if accuracy is not None else float(model.score(X, y)),
+                **({"rmse": rmse} if rmse else {}),
+            }
+        )
     return nbops.register(run.run_id, name)["version"]
 
 
 # -- the grammar ---------------------------------------------------------------------
-@pytest.mark.parametrize("text, expected", [
-    ("accuracy >= 0.9", {"kind": "metric", "metric": "accuracy", "op": ">=",
-                         "baseline": "number", "value": 0.9}),
-    ("accuracy >= production", {"kind": "metric", "baseline": "production", "factor": 1.0}),
-    ("rmse <= production * 1.05", {"kind": "metric", "metric": "rmse", "op": "<=",
-                                   "baseline": "production", "factor": 1.05}),
-    ("stable accuracy over 5 seeds: std <= 0.01",
-     {"kind": "stable", "metric": "accuracy", "seeds": 5, "seed_param": None, "value": 0.01}),
-    ("stable f1 over 3 seeds of rs: std < 0.1", {"kind": "stable", "seed_param": "rs",
-                                                 "op": "<"}),
-    ("quality", {"kind": "quality"}),
-    ("no drift vs production", {"kind": "drift"}),
-    ("production: accuracy > 0.5", {"kind": "metric", "stages": ["Production"]}),
-    ("Staging: quality", {"kind": "quality", "stages": ["Staging"]}),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        (
+            "accuracy >= 0.9",
+            {
+                "kind": "metric",
+                "metric": "accuracy",
+                "op": ">=",
+                "baseline": "number",
+                "value": 0.9,
+            },
+        ),
+        ("accuracy >= production", {"kind": "metric", "baseline": "production", "factor": 1.0}),
+        (
+            "rmse <= production * 1.05",
+            {
+                "kind": "metric",
+                "metric": "rmse",
+                "op": "<=",
+                "baseline": "production",
+                "factor": 1.05,
+            },
+        ),
+        (
+            "stable accuracy over 5 seeds: std <= 0.01",
+            {"kind": "stable", "metric": "accuracy", "seeds": 5, "seed_param": None, "value": 0.01},
+        ),
+        (
+            "stable f1 over 3 seeds of rs: std < 0.1",
+            {"kind": "stable", "seed_param": "rs", "op": "<"},
+        ),
+        ("quality", {"kind": "quality"}),
+        ("no drift vs production", {"kind": "drift"}),
+        ("production: accuracy > 0.5", {"kind": "metric", "stages": ["Production"]}),
+        ("Staging: quality", {"kind": "quality", "stages": ["Staging"]}),
+    ],
+)
 def test_each_rule_kind_parses(text, expected):
     rule = parse_rule(text)
     assert rule["rule"] == text
@@ -58,17 +85,20 @@ def test_each_rule_kind_parses(text, expected):
         assert rule["stages"] == ["Staging", "Production"]
 
 
-@pytest.mark.parametrize("text, wrong, says", [
-    ("accuracy >== 0.9", ">==", "unknown comparison"),
-    ("accuracy >= high", "high", "compare with a number or with 'production'"),
-    ("accuracy >= production * x", "x", "the factor after '*'"),
-    ("stable accuracy over 1 seeds: std <= 0.1", "1", "at least 2"),
-    ("stable accuracy over 5 seeds: std >= 0.1", ">=", "std <= X"),
-    ("stable accuracy over 5 runs: std <= 0.1", "runs", "'seeds'"),
-    ("no drift vs staging", "staging", "'production'"),
-    ("quality please", "please", "after the end of the rule"),
-    ("accuracy >= 0.9 %", "%", "not part of the rule grammar"),
-])
+@pytest.mark.parametrize(
+    "text, wrong, says",
+    [
+        ("accuracy >== 0.9", ">==", "unknown comparison"),
+        ("accuracy >= high", "high", "compare with a number or with 'production'"),
+        ("accuracy >= production * x", "x", "the factor after '*'"),
+        ("stable accuracy over 1 seeds: std <= 0.1", "1", "at least 2"),
+        ("stable accuracy over 5 seeds: std >= 0.1", ">=", "std <= X"),
+        ("stable accuracy over 5 runs: std <= 0.1", "runs", "'seeds'"),
+        ("no drift vs staging", "staging", "'production'"),
+        ("quality please", "please", "after the end of the rule"),
+        ("accuracy >= 0.9 %", "%", "not part of the rule grammar"),
+    ],
+)
 def test_bad_rule_error_points_at_the_wrong_part(text, wrong, says):
     with pytest.raises(GateRuleError) as err:
         parse_rule(text)
@@ -86,9 +116,14 @@ def test_set_gates_stores_rules_and_a_bad_rule_stores_nothing(store):
         nbops.set_gates("churn", ["accuracy >= 0.5", "accuracy >= lots"])
     assert nbops.gates("churn") == ["accuracy >= 0.9", "quality"]
     assert nbops.registry.add_gate("churn", "rmse <= production") == [
-        "accuracy >= 0.9", "quality", "rmse <= production"]
-    assert nbops.registry.remove_gate("churn", "quality") == ["accuracy >= 0.9",
-                                                               "rmse <= production"]
+        "accuracy >= 0.9",
+        "quality",
+        "rmse <= production",
+    ]
+    assert nbops.registry.remove_gate("churn", "quality") == [
+        "accuracy >= 0.9",
+        "rmse <= production",
+    ]
     actions = [e["action"] for e in nbops.model_history("churn").to_dict("records")]
     assert actions == ["set_gates"] * 3
 
@@ -104,8 +139,10 @@ def test_failing_gate_blocks_the_move_and_lists_every_rule(store):
     assert "1 of 2 gate rules failed" in message
     assert "accuracy >= 0.9" in message and "FAIL" in message and "PASS" in message
     assert "0.8" in message and "force=True" in message
-    assert [(r["rule"], r["measured"], r["threshold"], r["passed"]) for r in err.value.results
-            ] == [("accuracy >= 0.9", 0.8, 0.9, False), ("accuracy >= 0.5", 0.8, 0.5, True)]
+    assert [(r["rule"], r["measured"], r["threshold"], r["passed"]) for r in err.value.results] == [
+        ("accuracy >= 0.9", 0.8, 0.9, False),
+        ("accuracy >= 0.5", 0.8, 0.5, True),
+    ]
     rec = nbops.get_model("churn", version=v)
     assert rec["stage"] is None  # nothing moved
     assert rec["gates"]["passed"] is False and rec["gates"]["stage"] == "Production"
@@ -228,7 +265,8 @@ def test_stable_rule_reruns_the_cell_over_seeds(store, monkeypatch):
     (res,) = nbops.evaluate_gates("forest", v)["results"]
     assert res["passed"], res
     assert len(res["values"]) == 3 and res["measured"] == pytest.approx(
-        statistics.stdev(res["values"]))
+        statistics.stdev(res["values"])
+    )
     assert "seed=[0, 1, 2]" in res["detail"]
     reruns = nbops.runs()
     tagged = reruns[reruns["tags.reproduced_from"] == run_id]
@@ -258,8 +296,9 @@ def cli(capsys, *argv):
 def test_cli_adds_rules_and_a_blocked_transition_exits_1_with_the_table(store, capsys):
     X, y = frame()
     v = version(X, y, accuracy=0.8)
-    code, out, _ = cli(capsys, "registry", "gates", "churn", "--add", "accuracy >= 0.9",
-                       "--add", "accuracy >= 0.5")
+    code, out, _ = cli(
+        capsys, "registry", "gates", "churn", "--add", "accuracy >= 0.9", "--add", "accuracy >= 0.5"
+    )
     assert code == 0 and out.splitlines() == ["accuracy >= 0.9", "accuracy >= 0.5"]
     code, out, _ = cli(capsys, "registry", "transition", "churn", str(v), "Production")
     assert code == 1
@@ -267,8 +306,17 @@ def test_cli_adds_rules_and_a_blocked_transition_exits_1_with_the_table(store, c
     assert nbops.get_model("churn", version=v)["stage"] is None
     code, out, _ = cli(capsys, "registry", "gates", "churn", "--evaluate", "latest")
     assert code == 1 and "FAILED" in out
-    code, out, _ = cli(capsys, "registry", "transition", "churn", str(v), "Production",
-                       "--force", "--reason", "known regression, approved")
+    code, out, _ = cli(
+        capsys,
+        "registry",
+        "transition",
+        "churn",
+        str(v),
+        "Production",
+        "--force",
+        "--reason",
+        "known regression, approved",
+    )
     assert code == 0 and nbops.get_model("churn", version=v)["stage"] == "Production"
 
 

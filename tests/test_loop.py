@@ -36,8 +36,9 @@ def world_data(n, shift=0.0, seed=0):
 
 
 def score(client, rows, rid):
-    body = {"dataframe_split": {"columns": ["x1", "x2"],
-                                "data": rows[["x1", "x2"]].to_numpy().tolist()}}
+    body = {
+        "dataframe_split": {"columns": ["x1", "x2"], "data": rows[["x1", "x2"]].to_numpy().tolist()}
+    }
     r = client.post("/invocations", json=body, headers={"X-Request-ID": rid})
     assert r.status_code == 200, r.text
     return r.json()["predictions"]
@@ -45,8 +46,9 @@ def score(client, rows, rid):
 
 @pytest.fixture
 def serving(store, tmp_path):
-    result = run_tracked_cell(CELL, TrackOptions(name="train"),
-                              user_ns={"train_df": world_data(400)})
+    result = run_tracked_cell(
+        CELL, TrackOptions(name="train"), user_ns={"train_df": world_data(400)}
+    )
     assert result.error is None
     nbops.register(result.run.run_id, "loop")
     nbops.transition("loop", 1, "Production", reason="first model")
@@ -63,8 +65,9 @@ def send_shifted_traffic(client, n_batches=6, rows=50):
         batch = world_data(rows, shift=2.0, seed=10 + k)
         score(client, batch, f"shift-{k}")
         labels = batch["target"].tolist()
-        r = client.post("/feedback", json={"ids": [f"shift-{k}-{i}" for i in range(rows)],
-                                           "labels": labels})
+        r = client.post(
+            "/feedback", json={"ids": [f"shift-{k}-{i}" for i in range(rows)], "labels": labels}
+        )
         assert r.status_code == 200
     time.sleep(0.5)  # the service flushes its logs every 0.2 s
 
@@ -84,8 +87,7 @@ def test_drift_alert_retrains_passes_gates_and_the_canary_promotes(serving):
     svc, client = serving
     send_shifted_traffic(client)
     nbops.set_gates("loop", ["accuracy >= 0.8", "accuracy >= production * 0.9"])
-    nbops.alerts.add("drift_share", ">=", 0.3, action="retrain",
-                     data={"train_df": "traffic"})
+    nbops.alerts.add("drift_share", ">=", 0.3, action="retrain", data={"train_df": "traffic"})
     tick = nbops.monitor_service(svc, canary=PLAN)
     assert tick["metrics"]["drift_share"] >= 0.3 and len(tick["fired"]) == 1
     (action,) = tick["actions"]
@@ -103,8 +105,15 @@ def test_drift_alert_retrains_passes_gates_and_the_canary_promotes(serving):
     assert nbops.get_model("loop", stage="Production")["version"] == 2
     assert nbops.get_model("loop", version=1)["stage"] == "Archived"
     actions = list(nbops.model_history("loop")["action"])
-    for step in ("retrain_started", "register", "gates", "transition", "canary_started",
-                 "canary_step", "canary_promoted"):
+    for step in (
+        "retrain_started",
+        "register",
+        "gates",
+        "transition",
+        "canary_started",
+        "canary_step",
+        "canary_promoted",
+    ):
         assert step in actions, (step, actions)
     # the alert fires again on the next tick, but the retrained version is in Production
     # now and the traffic before the retrain was acted on: no second retrain of it
@@ -128,13 +137,20 @@ def test_worse_candidate_is_blocked_by_a_gate(serving):
 def test_erroring_candidate_is_rolled_back_by_the_canary(serving):
     svc, client = serving
     # a candidate that cannot predict: 50 neighbours asked of 10 training rows
-    cell = CELL.replace("LogisticRegression(random_state=seed)",
-                        "KNeighborsClassifier(n_neighbors=50, algorithm='brute')").replace(
-        "from sklearn.linear_model import LogisticRegression",
-        "from sklearn.neighbors import KNeighborsClassifier").replace(
-        "accuracy = float(model.score(X, y))", "accuracy = 1.0")
-    result = run_tracked_cell(cell, TrackOptions(name="broken"),
-                              user_ns={"train_df": world_data(10, seed=3)})
+    cell = (
+        CELL.replace(
+            "LogisticRegression(random_state=seed)",
+            "KNeighborsClassifier(n_neighbors=50, algorithm='brute')",
+        )
+        .replace(
+            "from sklearn.linear_model import LogisticRegression",
+            "from sklearn.neighbors import KNeighborsClassifier",
+        )
+        .replace("accuracy = float(model.score(X, y))", "accuracy = 1.0")
+    )
+    result = run_tracked_cell(
+        cell, TrackOptions(name="broken"), user_ns={"train_df": world_data(10, seed=3)}
+    )
     assert result.error is None
     v = nbops.register(result.run.run_id, "loop")["version"]
     nbops.transition("loop", v, "Staging")
@@ -158,10 +174,24 @@ def test_monitor_command_ticks_in_the_foreground_and_stops_on_sigterm(serving, s
     svc, client = serving
     send_shifted_traffic(client, n_batches=2)
     env = {**os.environ, "NBOPS_STORE": str(store)}
-    proc = subprocess.Popen([sys.executable, "-m", "nbops.cli", "monitor", svc.url,
-                             "--folder", str(svc.path), "--every", "0.5s", "--no-act"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env=env)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "monitor",
+            svc.url,
+            "--folder",
+            str(svc.path),
+            "--every",
+            "0.5s",
+            "--no-act",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines = []
     try:
         while len([ln for ln in lines if "drift share" in ln]) < 2:
@@ -194,10 +224,14 @@ def test_alert_action_must_be_known_and_data_needs_it(store):
         nbops.alerts.add("drift_share", ">=", 0.3, action="email-boss")
     with pytest.raises(nbops.AlertError, match="belong to action=.retrain."):
         nbops.alerts.add("drift_share", ">=", 0.3, data={"train_df": "traffic"})
-    rule = nbops.alerts.add("drift_share", ">=", 0.3, action="retrain", model="loop",
-                            data={"train_df": "data/new.csv"})
-    assert rule["action"] == {"type": "retrain", "model": "loop",
-                              "data": {"train_df": "data/new.csv"}}
+    rule = nbops.alerts.add(
+        "drift_share", ">=", 0.3, action="retrain", model="loop", data={"train_df": "data/new.csv"}
+    )
+    assert rule["action"] == {
+        "type": "retrain",
+        "model": "loop",
+        "data": {"train_df": "data/new.csv"},
+    }
     (event,) = nbops.alerts.check({"drift_share": 0.5})
     assert event["pending_action"]["type"] == "retrain"
 
@@ -217,9 +251,22 @@ def test_monitor_command_can_serve_the_folder_itself(serving, store):
     send_shifted_traffic(client, n_batches=1)
     svc.stop()
     env = {**os.environ, "NBOPS_STORE": str(store)}
-    out = subprocess.run([sys.executable, "-m", "nbops.cli", "monitor", str(svc.path),
-                          "--serve", "--once", "--no-act"], capture_output=True, text=True,
-                         env=env, timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "monitor",
+            str(svc.path),
+            "--serve",
+            "--once",
+            "--no-act",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     url = out.stdout.split("serving service at ")[1].split()[0]
     assert "drift share" in out.stdout
@@ -230,14 +277,15 @@ def test_monitor_command_can_serve_the_folder_itself(serving, store):
 def test_retrain_by_running_a_training_notebook(serving, tmp_path):
     import nbformat
 
-    nb = nbformat.v4.new_notebook(cells=[
-        nbformat.v4.new_code_cell("import nbops\n%load_ext nbops"),
-        nbformat.v4.new_code_cell("%%track --name from-notebook\n" + CELL),
-    ])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("import nbops\n%load_ext nbops"),
+            nbformat.v4.new_code_cell("%%track --name from-notebook\n" + CELL),
+        ]
+    )
     path = tmp_path / "train.ipynb"
     nbformat.write(nb, path)
-    out = nbops.retrain("loop", {"train_df": world_data(300, shift=2.0, seed=8)},
-                        notebook=path)
+    out = nbops.retrain("loop", {"train_df": world_data(300, shift=2.0, seed=8)}, notebook=path)
     assert out["status"] == "staging", out
     rec = nbops.get_model("loop", version=out["version"])
     assert rec["lineage"]["notebook"] == str(path) and rec["stage"] == "Staging"

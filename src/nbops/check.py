@@ -45,12 +45,18 @@ from typing import Any
 from ._errors import CheckConfigError, NbopsError
 
 KINDS = ("quality", "drift", "gates", "notebook")
-KEYS = {"quality": {"data", "reference", "fail_on"},
-        "drift": {"reference", "current", "columns", "threshold", "drift_share"},
-        "gates": {"model", "version", "stage"},
-        "notebook": {"path", "timeout", "kernel"}}
-REQUIRED = {"quality": ("data",), "drift": ("reference", "current"), "gates": ("model",),
-            "notebook": ("path",)}
+KEYS = {
+    "quality": {"data", "reference", "fail_on"},
+    "drift": {"reference", "current", "columns", "threshold", "drift_share"},
+    "gates": {"model", "version", "stage"},
+    "notebook": {"path", "timeout", "kernel"},
+}
+REQUIRED = {
+    "quality": ("data",),
+    "drift": ("reference", "current"),
+    "gates": ("model",),
+    "notebook": ("path",),
+}
 
 
 def _toml(path: Path) -> dict[str, Any]:
@@ -74,11 +80,14 @@ def find_config(path: str | Path | None = None) -> Path:
             raise CheckConfigError(f"no check file {str(file)!r}")
         return file
     for candidate in (Path("nbops.toml"), Path("pyproject.toml")):
-        if candidate.is_file() and (candidate.name == "nbops.toml" or
-                                    (_toml(candidate).get("tool") or {}).get("nbops")):
+        if candidate.is_file() and (
+            candidate.name == "nbops.toml" or (_toml(candidate).get("tool") or {}).get("nbops")
+        ):
             return candidate
-    raise CheckConfigError("no checks found: write them as [[check]] tables in nbops.toml, "
-                           "or as [[tool.nbops.check]] in pyproject.toml (see docs/ci.md)")
+    raise CheckConfigError(
+        "no checks found: write them as [[check]] tables in nbops.toml, "
+        "or as [[tool.nbops.check]] in pyproject.toml (see docs/ci.md)"
+    )
 
 
 def load_checks(path: str | Path | None = None) -> tuple[Path, list[dict[str, Any]]]:
@@ -86,8 +95,11 @@ def load_checks(path: str | Path | None = None) -> tuple[Path, list[dict[str, An
     the key that is wrong."""
     file = find_config(path)
     data = _toml(file)
-    checks = data.get("check") if file.name != "pyproject.toml" else \
-        ((data.get("tool") or {}).get("nbops") or {}).get("check")
+    checks = (
+        data.get("check")
+        if file.name != "pyproject.toml"
+        else ((data.get("tool") or {}).get("nbops") or {}).get("check")
+    )
     where = "[[check]]" if file.name != "pyproject.toml" else "[[tool.nbops.check]]"
     if not isinstance(checks, list) or not checks:
         raise CheckConfigError(f"{file} has no {where} tables; see docs/ci.md for the format")
@@ -96,12 +108,15 @@ def load_checks(path: str | Path | None = None) -> tuple[Path, list[dict[str, An
         label = f"check {i}" + (f" ({check.get('name')!r})" if check.get("name") else "")
         kind = check.get("kind")
         if kind not in KINDS:
-            raise CheckConfigError(f"{file}: {label} has kind {kind!r}; use one of "
-                                   f"{', '.join(KINDS)}")
+            raise CheckConfigError(
+                f"{file}: {label} has kind {kind!r}; use one of {', '.join(KINDS)}"
+            )
         unknown = sorted(set(check) - KEYS[kind] - {"name", "kind"})
         if unknown:
-            raise CheckConfigError(f"{file}: {label} ({kind}) has unknown keys {unknown}; "
-                                   f"it takes {sorted(KEYS[kind])}")
+            raise CheckConfigError(
+                f"{file}: {label} ({kind}) has unknown keys {unknown}; "
+                f"it takes {sorted(KEYS[kind])}"
+            )
         missing = [k for k in REQUIRED[kind] if not check.get(k)]
         if missing:
             raise CheckConfigError(f"{file}: {label} ({kind}) needs {missing}")
@@ -129,7 +144,7 @@ def read_source(source: str, base: Path) -> Any:
             from .registry.naming import pick
             from .store import get_store
 
-            name, _, which = source[len("model:"):].partition("@")
+            name, _, which = source[len("model:") :].partition("@")
             rec = pick(get_store(), name, which or "latest")
             return load_reference(name, version=rec["version"])
         if source.startswith("dataset:"):
@@ -137,10 +152,15 @@ def read_source(source: str, base: Path) -> Any:
         if source.startswith("service:"):
             from .serving.monitor import prediction_log
 
-            folder = Path(source[len("service:"):]).expanduser()
+            folder = Path(source[len("service:") :]).expanduser()
             log = prediction_log(folder if folder.is_absolute() else base / folder)
-            return log.drop(columns=[c for c in ("id", "request_id", "time", "version",
-                                                 "latency_ms") if c in log.columns])
+            return log.drop(
+                columns=[
+                    c
+                    for c in ("id", "request_id", "time", "version", "latency_ms")
+                    if c in log.columns
+                ]
+            )
         from .drift.io import read_table
 
         file = Path(source).expanduser()
@@ -155,7 +175,7 @@ def _dataset_rows(source: str, base: Path) -> Any:
     from .datasets import dataset, fingerprint
     from .drift.io import read_table
 
-    name, _, which = source[len("dataset:"):].partition("@")
+    name, _, which = source[len("dataset:") :].partition("@")
     rec = dataset(name, int(which) if which else None)
     origin = rec.get("source")
     candidates = [Path(origin).expanduser(), base / origin] if origin else []
@@ -164,11 +184,14 @@ def _dataset_rows(source: str, base: Path) -> Any:
         raise CheckConfigError(
             f"dataset {name}@{rec['version']} keeps a fingerprint, not rows, and its source "
             f"{origin!r} is not a file here; log it with nbops.log_dataset(df, {name!r}, "
-            "source='path/to/file.csv') or check the file itself")
+            "source='path/to/file.csv') or check the file itself"
+        )
     frame = read_table(file)
     if fingerprint(frame)["digest"] != rec["digest"]:
-        raise CheckConfigError(f"{file} changed since it was logged as dataset "
-                               f"{name}@{rec['version']}: its digest differs")
+        raise CheckConfigError(
+            f"{file} changed since it was logged as dataset "
+            f"{name}@{rec['version']}: its digest differs"
+        )
     return frame
 
 
@@ -184,25 +207,40 @@ def _quality(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
     report = check_quality(data, reference=reference)
     floor = check.get("fail_on", "fail")
     problems = report.problems(floor)
-    text = "; ".join(f"{p['check']} {p.get('column') or ''}: {p['message']}"
-                     for p in problems)
-    return [_case(check["name"], not problems,
-                  f"quality level {report.level}" + (f": {text}" if text else ""),
-                  measured=report.level, threshold=f"below {floor}")]
+    text = "; ".join(f"{p['check']} {p.get('column') or ''}: {p['message']}" for p in problems)
+    return [
+        _case(
+            check["name"],
+            not problems,
+            f"quality level {report.level}" + (f": {text}" if text else ""),
+            measured=report.level,
+            threshold=f"below {floor}",
+        )
+    ]
 
 
 def _drift(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
     from .drift import drift
 
     options = {k: check[k] for k in ("columns", "threshold", "drift_share") if k in check}
-    report = drift(read_source(check["reference"], base), read_source(check["current"], base),
-                   **options)
-    message = (f"{report.n_drifted} of {report.n_tested} columns drifted (share "
-               f"{report.share:.2f}, limit {report.drift_share:.2f})")
+    report = drift(
+        read_source(check["reference"], base), read_source(check["current"], base), **options
+    )
+    message = (
+        f"{report.n_drifted} of {report.n_tested} columns drifted (share "
+        f"{report.share:.2f}, limit {report.drift_share:.2f})"
+    )
     if report.drifted:
         message += ": " + ", ".join(report.drifted_columns)
-    return [_case(check["name"], not report.drifted, message, measured=report.share,
-                  threshold=report.drift_share)]
+    return [
+        _case(
+            check["name"],
+            not report.drifted,
+            message,
+            measured=report.share,
+            threshold=report.drift_share,
+        )
+    ]
 
 
 def _gates(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
@@ -215,15 +253,21 @@ def _gates(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
         rec = pick(get_store(), check["model"], check.get("version", "latest"))
     except NbopsError as exc:
         raise CheckConfigError(str(exc)) from None
-    result = evaluate_gates(check["model"], rec["version"], stage=check.get("stage",
-                                                                            "Production"))
+    result = evaluate_gates(check["model"], rec["version"], stage=check.get("stage", "Production"))
     if not result["results"]:
-        return [_case(check["name"], True, f"{check['model']} has no gate rules for "
-                      f"{result['stage']}")]
-    return [_case(f"{check['name']}: {r['rule']}", r["passed"],
-                  format_gate_result(r),
-                  measured=r.get("measured"), threshold=r.get("threshold"))
-            for r in result["results"]]
+        return [
+            _case(check["name"], True, f"{check['model']} has no gate rules for {result['stage']}")
+        ]
+    return [
+        _case(
+            f"{check['name']}: {r['rule']}",
+            r["passed"],
+            format_gate_result(r),
+            measured=r.get("measured"),
+            threshold=r.get("threshold"),
+        )
+        for r in result["results"]
+    ]
 
 
 def _notebook(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
@@ -236,9 +280,12 @@ def _notebook(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise CheckConfigError(f"no notebook {str(path)!r}")
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, timeout=int(check.get("timeout", 600)),
-                            kernel_name=check.get("kernel", "python3"),
-                            resources={"metadata": {"path": str(path.parent)}})
+    client = NotebookClient(
+        nb,
+        timeout=int(check.get("timeout", 600)),
+        kernel_name=check.get("kernel", "python3"),
+        resources={"metadata": {"path": str(path.parent)}},
+    )
     try:
         client.execute()
     except CellExecutionError as exc:
@@ -246,8 +293,11 @@ def _notebook(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
 
         text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc))  # the traceback's terminal colours
         lines = [ln for ln in text.splitlines() if ln.strip()]
-        return [_case(check["name"], False, lines[-1] if lines else "a cell raised",
-                      detail=text[-4000:])]
+        return [
+            _case(
+                check["name"], False, lines[-1] if lines else "a cell raised", detail=text[-4000:]
+            )
+        ]
     cells = sum(1 for c in nb.cells if c.cell_type == "code")
     return [_case(check["name"], True, f"{cells} code cells ran without error")]
 
@@ -255,8 +305,7 @@ def _notebook(check: dict[str, Any], base: Path) -> list[dict[str, Any]]:
 RUNNERS = {"quality": _quality, "drift": _drift, "gates": _gates, "notebook": _notebook}
 
 
-def run_checks(path: str | Path | None = None, only: list[str] | None = None
-               ) -> dict[str, Any]:
+def run_checks(path: str | Path | None = None, only: list[str] | None = None) -> dict[str, Any]:
     """Run the checks of the check file (see :func:`find_config`); ``only`` keeps the
     checks with these names. Returns ``{file, passed, exit_code, checks: [{name, kind,
     status ("passed", "failed", "error"), seconds, cases: [{name, passed, message,
@@ -267,8 +316,9 @@ def run_checks(path: str | Path | None = None, only: list[str] | None = None
     if only:
         unknown = sorted(set(only) - {c["name"] for c in checks})
         if unknown:
-            raise CheckConfigError(f"no checks named {unknown} in {file}; it has "
-                                   f"{[c['name'] for c in checks]}")
+            raise CheckConfigError(
+                f"no checks named {unknown} in {file}; it has {[c['name'] for c in checks]}"
+            )
         checks = [c for c in checks if c["name"] in only]
     base = file.resolve().parent
     results = []
@@ -277,8 +327,7 @@ def run_checks(path: str | Path | None = None, only: list[str] | None = None
         entry: dict[str, Any] = {"name": check["name"], "kind": check["kind"], "error": None}
         try:
             entry["cases"] = RUNNERS[check["kind"]](check, base)
-            entry["status"] = "passed" if all(c["passed"] for c in entry["cases"]) \
-                else "failed"
+            entry["status"] = "passed" if all(c["passed"] for c in entry["cases"]) else "failed"
         except (CheckConfigError, NbopsError, OSError, ValueError) as exc:
             entry.update(status="error", cases=[], error=f"{type(exc).__name__}: {exc}")
         entry["seconds"] = round(time.perf_counter() - t0, 3)
@@ -295,17 +344,26 @@ def to_junit(report: dict[str, Any]) -> str:
     from xml.etree import ElementTree as ET
 
     cases = [(c, case) for c in report["checks"] for case in (c["cases"] or [None])]
-    suite = ET.Element("testsuite", name="nbops check", tests=str(len(cases)),
-                       failures=str(sum(1 for _, k in cases if k and not k["passed"])),
-                       errors=str(sum(1 for c, k in cases if k is None)),
-                       time=f"{sum(c['seconds'] for c in report['checks']):.3f}")
+    suite = ET.Element(
+        "testsuite",
+        name="nbops check",
+        tests=str(len(cases)),
+        failures=str(sum(1 for _, k in cases if k and not k["passed"])),
+        errors=str(sum(1 for c, k in cases if k is None)),
+        time=f"{sum(c['seconds'] for c in report['checks']):.3f}",
+    )
     for check, case in cases:
-        tc = ET.SubElement(suite, "testcase", classname=f"nbops.{check['kind']}",
-                           name=case["name"] if case else check["name"],
-                           time=f"{check['seconds'] / max(len(check['cases']), 1):.3f}")
+        tc = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"nbops.{check['kind']}",
+            name=case["name"] if case else check["name"],
+            time=f"{check['seconds'] / max(len(check['cases']), 1):.3f}",
+        )
         if case is None:
-            ET.SubElement(tc, "error", message=check["error"] or "error",
-                          type="CheckConfigError").text = check["error"]
+            ET.SubElement(
+                tc, "error", message=check["error"] or "error", type="CheckConfigError"
+            ).text = check["error"]
         elif not case["passed"]:
             body = case["message"]
             if case.get("measured") is not None:
@@ -313,9 +371,14 @@ def to_junit(report: dict[str, Any]) -> str:
             if case.get("detail"):
                 body += "\n" + case["detail"]
             ET.SubElement(tc, "failure", message=case["message"], type="CheckFailed").text = body
-    root = ET.Element("testsuites", name="nbops", tests=suite.get("tests"),
-                      failures=suite.get("failures"), errors=suite.get("errors"),
-                      time=suite.get("time"))
+    root = ET.Element(
+        "testsuites",
+        name="nbops",
+        tests=suite.get("tests"),
+        failures=suite.get("failures"),
+        errors=suite.get("errors"),
+        time=suite.get("time"),
+    )
     root.append(suite)
     ET.indent(root)
     return '<?xml version="1.0" encoding="utf-8"?>\n' + ET.tostring(root, "unicode") + "\n"
@@ -326,14 +389,18 @@ def format_report(report: dict[str, Any]) -> str:
     lines = []
     mark = {"passed": "PASS", "failed": "FAIL", "error": "ERROR"}
     for check in report["checks"]:
-        lines.append(f"{mark[check['status']]:5} {check['name']}  [{check['kind']}, "
-                     f"{check['seconds']:.1f}s]")
+        lines.append(
+            f"{mark[check['status']]:5} {check['name']}  [{check['kind']}, {check['seconds']:.1f}s]"
+        )
         if check["error"]:
             lines.append(f"      {check['error']}")
         for case in check["cases"]:
             if len(check["cases"]) > 1 or not case["passed"] or check["kind"] != "gates":
                 lines.append(f"      {'ok ' if case['passed'] else 'x  '} {case['message']}")
-    verdict = {0: "all checks passed", 1: "a check failed",
-               2: "a check could not run (configuration or input)"}[report["exit_code"]]
+    verdict = {
+        0: "all checks passed",
+        1: "a check failed",
+        2: "a check could not run (configuration or input)",
+    }[report["exit_code"]]
     lines.append(f"nbops check: {verdict} ({len(report['checks'])} checks)")
     return "\n".join(lines)

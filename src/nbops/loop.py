@@ -59,11 +59,16 @@ def traffic(service: Any, label: str = "target", since: Any = None) -> Any:
         since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
         log = log[log["time"] >= since]
     if "target" not in log.columns or not log["target"].notna().any():
-        raise NbopsError(f"the service in {folder} has no labelled traffic yet: post labels to "
-                         "its /feedback route first (or pass a DataFrame or file as data)")
+        raise NbopsError(
+            f"the service in {folder} has no labelled traffic yet: post labels to "
+            "its /feedback route first (or pass a DataFrame or file as data)"
+        )
     rows = log[log["target"].notna()]
-    inputs = [c for c in rows.columns if c not in ("id", "request_id", "time", "version",
-                                                    "latency_ms", "prediction", "target")]
+    inputs = [
+        c
+        for c in rows.columns
+        if c not in ("id", "request_id", "time", "version", "latency_ms", "prediction", "target")
+    ]
     out = rows[inputs].reset_index(drop=True)
     out[label] = rows["target"].to_numpy()
     return out
@@ -77,8 +82,10 @@ def _load(value: Any, service: Any, since: Any = None) -> tuple[Any, str]:
                 raise NbopsError("data source 'traffic' needs the service: pass service=")
             label = value.partition(":")[2] or "target"
             where = f" since {since}" if since is not None else ""
-            return (traffic(service, label=label, since=since),
-                    f"labelled traffic of {_folder(service)}{where}")
+            return (
+                traffic(service, label=label, since=since),
+                f"labelled traffic of {_folder(service)}{where}",
+            )
         from .check import read_source
 
         return read_source(value, Path.cwd()), value
@@ -93,9 +100,15 @@ def _folder(service: Any) -> Path:
     return Path(getattr(service, "path", service)).expanduser().resolve()
 
 
-def retrain(name: str, data: dict[str, Any], service: Any = None,
-            canary: dict[str, Any] | None = None, reason: str | None = None,
-            since: Any = None, notebook: str | os.PathLike | None = None) -> dict[str, Any]:
+def retrain(
+    name: str,
+    data: dict[str, Any],
+    service: Any = None,
+    canary: dict[str, Any] | None = None,
+    reason: str | None = None,
+    since: Any = None,
+    notebook: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Retrain the Production version of model ``name`` with new data.
 
     ``data`` maps variables the training cell reads to new values: a DataFrame, a file
@@ -123,61 +136,95 @@ def retrain(name: str, data: dict[str, Any], service: Any = None,
     try:
         prod = get(name, stage="Production")
     except RegistryError:
-        raise RegistryError(f"model {name!r} has no Production version to retrain; promote "
-                            f"one first with nbops.transition({name!r}, version, "
-                            "'Production')") from None
+        raise RegistryError(
+            f"model {name!r} has no Production version to retrain; promote "
+            f"one first with nbops.transition({name!r}, version, "
+            "'Production')"
+        ) from None
     run = store.get_run(prod["run_id"])
     source = (run.get("code") or {}).get("source")
     if notebook is None and not source:
-        raise NbopsError(f"version {prod['version']} of {name!r} came from run {run['run_id']}, "
-                         "which has no recorded cell to re-run; train it in a %%track cell, "
-                         "or pass notebook='train.ipynb'")
+        raise NbopsError(
+            f"version {prod['version']} of {name!r} came from run {run['run_id']}, "
+            "which has no recorded cell to re-run; train it in a %%track cell, "
+            "or pass notebook='train.ipynb'"
+        )
     reads = analyse_cell(source).loaded if notebook is None else set(data)
     unread = sorted(set(data) - reads)
     if unread:
-        raise NbopsError(f"the training cell of run {run['run_id']} does not read {unread}; "
-                         f"name the variables it reads: {sorted(reads)[:20]}")
+        raise NbopsError(
+            f"the training cell of run {run['run_id']} does not read {unread}; "
+            f"name the variables it reads: {sorted(reads)[:20]}"
+        )
     frames, described = {}, {}
     for var, value in data.items():
         frames[var], described[var] = _load(value, service, since)
         rows = getattr(frames[var], "shape", [None])[0]
         described[var] += f" ({rows} rows)" if rows is not None else ""
     why = reason or "retrain with new data"
-    record_event(store, "retrain_started", name, prod["version"], prod["version"], None, why,
-                 data=described, run_id=run["run_id"],
-                 **({"notebook": str(notebook)} if notebook is not None else {}))
+    record_event(
+        store,
+        "retrain_started",
+        name,
+        prod["version"],
+        prod["version"],
+        None,
+        why,
+        data=described,
+        run_id=run["run_id"],
+        **({"notebook": str(notebook)} if notebook is not None else {}),
+    )
     try:
         if notebook is None:
             new_run_id = _train_by_cell(run["run_id"], frames, name)
         else:
             new_run_id = _train_by_notebook(Path(notebook), frames)
     except Exception as exc:
-        record_event(store, "retrain_failed", name, prod["version"], prod["version"], None,
-                     f"{type(exc).__name__}: {exc}")
+        record_event(
+            store,
+            "retrain_failed",
+            name,
+            prod["version"],
+            prod["version"],
+            None,
+            f"{type(exc).__name__}: {exc}",
+        )
         raise
     lineage = {"retrained_from": prod["version"], "run_id": run["run_id"], "data": described}
     if notebook is not None:
         lineage["notebook"] = str(notebook)
-    rec = register(new_run_id, name, description=f"retrained from v{prod['version']}",
-                   lineage=lineage)
+    rec = register(
+        new_run_id, name, description=f"retrained from v{prod['version']}", lineage=lineage
+    )
     version = rec["version"]
-    result = {"name": name, "from_version": prod["version"], "version": version,
-              "run_id": new_run_id, "service": None}
+    result = {
+        "name": name,
+        "from_version": prod["version"],
+        "version": version,
+        "run_id": new_run_id,
+        "service": None,
+    }
     evaluation = evaluate_gates(name, version, stage="Production")
     result["gates"] = evaluation
     if not evaluation["passed"]:
         failed = [r["rule"] for r in evaluation["results"] if not r["passed"]]
-        record_event(store, "retrain_blocked", name, version, None, None,
-                     f"gates failed: {', '.join(failed)}", failed=failed)
+        record_event(
+            store,
+            "retrain_blocked",
+            name,
+            version,
+            None,
+            None,
+            f"gates failed: {', '.join(failed)}",
+            failed=failed,
+        )
         result["status"] = "blocked"
         return result
-    transition(name, version, "Staging", reason=f"retrained from v{prod['version']}; gates "
-                                                 "passed")
+    transition(name, version, "Staging", reason=f"retrained from v{prod['version']}; gates passed")
     if service is None:
         result["status"] = "staging"
         return result
-    result["service"] = start_canary(name, version, service, stable=prod["version"],
-                                     plan=canary)
+    result["service"] = start_canary(name, version, service, stable=prod["version"], plan=canary)
     result["status"] = "canary"
     return result
 
@@ -224,26 +271,39 @@ def _train_by_notebook(path: Path, frames: dict[str, Any]) -> str:
         previous = os.environ.get("NBOPS_STORE")
         os.environ["NBOPS_STORE"] = str(store.root)  # the kernel writes to this store
         try:
-            NotebookClient(nb, timeout=1800, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=1800,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
         except CellExecutionError as exc:
-            raise NbopsError(f"the training notebook {path.name} failed: "
-                             f"{str(exc).strip().splitlines()[-1]}") from None
+            raise NbopsError(
+                f"the training notebook {path.name} failed: {str(exc).strip().splitlines()[-1]}"
+            ) from None
         finally:
             if previous is None:
                 os.environ.pop("NBOPS_STORE", None)
             else:
                 os.environ["NBOPS_STORE"] = previous
-    runs = [r for r in store.all_runs()
-            if (r.get("start_time") or "") >= started and r.get("models")]
+    runs = [
+        r for r in store.all_runs() if (r.get("start_time") or "") >= started and r.get("models")
+    ]
     if not runs:
-        raise NbopsError(f"the training notebook {path.name} ran but recorded no run with a "
-                         "model; track its training cell (%%track) or call nbops.log_model")
+        raise NbopsError(
+            f"the training notebook {path.name} ran but recorded no run with a "
+            "model; track its training cell (%%track) or call nbops.log_model"
+        )
     return max(runs, key=lambda r: r.get("start_time") or "")["run_id"]
 
 
-def start_canary(name: str, candidate: int, service: Any, stable: int | None = None,
-                 plan: dict[str, Any] | None = None) -> str:
+def start_canary(
+    name: str,
+    candidate: int,
+    service: Any,
+    stable: int | None = None,
+    plan: dict[str, Any] | None = None,
+) -> str:
     """Re-export ``service``'s folder with ``stable`` (default: the Production version)
     serving and ``candidate`` as a canary, and restart it when it is a LocalService (a
     service started elsewhere from that folder picks the canary up when it restarts; a
@@ -261,24 +321,34 @@ def start_canary(name: str, candidate: int, service: Any, stable: int | None = N
         (folder / stale).unlink(missing_ok=True)
     restart = hasattr(service, "stop") and hasattr(service, "port")
     why = f"canary {steps['steps']} against v{stable}" + (
-        "" if restart else "; restart the service to start it (it reads canary.json at start-up)")
-    record_event(get_store(), "canary_started", name, candidate, stable, candidate, why,
-                 service=str(folder))
+        "" if restart else "; restart the service to start it (it reads canary.json at start-up)"
+    )
+    record_event(
+        get_store(), "canary_started", name, candidate, stable, candidate, why, service=str(folder)
+    )
     if not restart:
-        warnings.warn(f"nbops: {folder} now holds the canary of version {candidate}; the "
-                       "service running from it picks it up when restarted", stacklevel=2)
+        warnings.warn(
+            f"nbops: {folder} now holds the canary of version {candidate}; the "
+            "service running from it picks it up when restarted",
+            stacklevel=2,
+        )
     else:
         # the service reads its canary plan at start-up: restart it on the same port,
         # keeping the caller's handle valid
         service.stop()
-        type(service).__init__(service, folder, port=service.port,
-                               token=getattr(service, "token", None))
+        type(service).__init__(
+            service, folder, port=service.port, token=getattr(service, "token", None)
+        )
     return str(folder)
 
 
-def monitor_service(service: Any, since: Any = None, act: bool = True,
-                    canary: dict[str, Any] | None = None, **drift_options: Any
-                    ) -> dict[str, Any]:
+def monitor_service(
+    service: Any,
+    since: Any = None,
+    act: bool = True,
+    canary: dict[str, Any] | None = None,
+    **drift_options: Any,
+) -> dict[str, Any]:
     """One monitoring tick of a service (a folder or LocalService): the drift report of
     its traffic (:func:`nbops.monitor`), accuracy of the labelled part, the alert rules
     fired on them, and the actions those rules carry (``action="retrain"``) when ``act``
@@ -312,19 +382,36 @@ def monitor_service(service: Any, since: Any = None, act: bool = True,
         target = action.get("model") or model
         pending = _candidate_in_progress(target)
         if pending is not None:
-            actions.append({"rule_id": event["rule_id"], "action": "retrain",
-                            "status": "skipped", "version": pending,
-                            "error": f"version {pending} is still on its way to Production"})
+            actions.append(
+                {
+                    "rule_id": event["rule_id"],
+                    "action": "retrain",
+                    "status": "skipped",
+                    "version": pending,
+                    "error": f"version {pending} is still on its way to Production",
+                }
+            )
             continue
         try:
-            outcome = retrain(target, action.get("data") or {}, service=service, canary=canary,
-                              since=since, notebook=action.get("notebook"),
-                              reason=f"alert '{event['rule']}': {event['metric']} = "
-                                     f"{event['value']:.4g}")
+            outcome = retrain(
+                target,
+                action.get("data") or {},
+                service=service,
+                canary=canary,
+                since=since,
+                notebook=action.get("notebook"),
+                reason=f"alert '{event['rule']}': {event['metric']} = {event['value']:.4g}",
+            )
             actions.append({"rule_id": event["rule_id"], "action": "retrain", **outcome})
         except NbopsError as exc:
-            actions.append({"rule_id": event["rule_id"], "action": "retrain",
-                            "status": "error", "error": str(exc)})
+            actions.append(
+                {
+                    "rule_id": event["rule_id"],
+                    "action": "retrain",
+                    "status": "error",
+                    "error": str(exc),
+                }
+            )
     return {"report": report, "metrics": metrics, "fired": fired, "actions": actions}
 
 

@@ -16,14 +16,24 @@ from .._errors import NbopsError
 
 
 def _add_check(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="run the checks of nbops.toml / pyproject.toml for CI: "
-                                     "exit 0 pass, 1 fail, 2 bad config or input")
-    p.add_argument("file", nargs="?", help="check file (default: ./nbops.toml, else "
-                                           "[tool.nbops.check] in ./pyproject.toml)")
+    p = sub.add_parser(
+        "check",
+        help="run the checks of nbops.toml / pyproject.toml for CI: "
+        "exit 0 pass, 1 fail, 2 bad config or input",
+    )
+    p.add_argument(
+        "file",
+        nargs="?",
+        help="check file (default: ./nbops.toml, else [tool.nbops.check] in ./pyproject.toml)",
+    )
     p.add_argument("--junit", metavar="FILE", help="also write JUnit XML here")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help="run only the check with this name (repeatable)")
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="run only the check with this name (repeatable)",
+    )
 
     def do_check(args: argparse.Namespace) -> int:
         from ..check import format_report, run_checks, to_junit
@@ -55,8 +65,10 @@ def parse_interval(text: str) -> float:
 def _folder_of(target: str, folder: str | None) -> Path:
     if target.startswith(("http://", "https://")):
         if not folder:
-            raise NbopsError(f"{target} is a URL: its prediction log lives in the service's "
-                             "folder; pass it with --folder PATH")
+            raise NbopsError(
+                f"{target} is a URL: its prediction log lives in the service's "
+                "folder; pass it with --folder PATH"
+            )
         import urllib.request
 
         with urllib.request.urlopen(target.rstrip("/") + "/version", timeout=5) as r:
@@ -64,24 +76,33 @@ def _folder_of(target: str, folder: str | None) -> Path:
         path = Path(folder).expanduser().resolve()
         meta = json.loads((path / "model.json").read_text())
         if meta.get("model_name") != served.get("model_name"):
-            raise NbopsError(f"{target} serves {served.get('model_name')!r} but {path} holds "
-                             f"{meta.get('model_name')!r}; pass the service's own folder")
+            raise NbopsError(
+                f"{target} serves {served.get('model_name')!r} but {path} holds "
+                f"{meta.get('model_name')!r}; pass the service's own folder"
+            )
         return path
     return Path(target).expanduser().resolve()
 
 
 def _add_monitor(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("monitor", help="check a service's traffic for drift and accuracy on a "
-                                       "schedule, fire alert rules and their actions")
+    p = sub.add_parser(
+        "monitor",
+        help="check a service's traffic for drift and accuracy on a "
+        "schedule, fire alert rules and their actions",
+    )
     p.add_argument("service", help="the service folder, or its URL with --folder")
     p.add_argument("--folder", help="the service folder when SERVICE is a URL")
     p.add_argument("--every", default="10m", help="interval between checks (30s, 10m, 1h)")
     p.add_argument("--once", action="store_true", help="one check, then exit")
-    p.add_argument("--no-act", action="store_true",
-                   help="fire alerts but do not run their actions (retrain)")
-    p.add_argument("--serve", action="store_true",
-                   help="also run the service from the folder (on --port), so that a retrain "
-                        "can restart it with its canary; stopped on exit")
+    p.add_argument(
+        "--no-act", action="store_true", help="fire alerts but do not run their actions (retrain)"
+    )
+    p.add_argument(
+        "--serve",
+        action="store_true",
+        help="also run the service from the folder (on --port), so that a retrain "
+        "can restart it with its canary; stopped on exit",
+    )
     p.add_argument("--port", type=int, help="the port of --serve (default: a free one)")
 
     def do_monitor(args: argparse.Namespace) -> int:
@@ -113,12 +134,17 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
                 else:
                     m = tick["metrics"]
                     acc = f", accuracy {m['accuracy']:.3f}" if "accuracy" in m else ""
-                    print(f"{stamp} {folder.name}: drift share {m.get('drift_share', 0):.2f}"
-                          f"{acc}; {len(tick['fired'])} alert(s)", flush=True)
+                    print(
+                        f"{stamp} {folder.name}: drift share {m.get('drift_share', 0):.2f}"
+                        f"{acc}; {len(tick['fired'])} alert(s)",
+                        flush=True,
+                    )
                     for action in tick["actions"]:
-                        print(f"    {action['action']}: {action.get('status')} "
-                              f"v{action.get('version', '?')} {action.get('error') or ''}",
-                              flush=True)
+                        print(
+                            f"    {action['action']}: {action.get('status')} "
+                            f"v{action.get('version', '?')} {action.get('error') or ''}",
+                            flush=True,
+                        )
                 if args.once:
                     break
                 stop.wait(interval)

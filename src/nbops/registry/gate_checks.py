@@ -31,8 +31,14 @@ from .gates import gates, parse_rule
 from .naming import resolve, versions_of
 
 GATED_STAGES = ("Staging", "Production")
-_OPS = {">=": operator.ge, "<=": operator.le, ">": operator.gt, "<": operator.lt,
-        "==": operator.eq, "!=": operator.ne}
+_OPS = {
+    ">=": operator.ge,
+    "<=": operator.le,
+    ">": operator.gt,
+    "<": operator.lt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 SEED_NAMES = ("seed", "random_state", "random_seed")
 
 
@@ -41,11 +47,19 @@ def applicable_rules(name: str, stage: str) -> list[dict[str, Any]]:
     return [r for r in (parse_rule(t) for t in gates(name)) if stage in r["stages"]]
 
 
-def _result(rule: dict[str, Any], measured: Any, threshold: Any, passed: bool,
-            detail: str | None = None) -> dict[str, Any]:
-    return {"rule": rule["rule"], "kind": rule["kind"], "metric": rule.get("metric"),
-            "measured": to_jsonable(measured), "op": rule.get("op"),
-            "threshold": to_jsonable(threshold), "passed": bool(passed), "detail": detail}
+def _result(
+    rule: dict[str, Any], measured: Any, threshold: Any, passed: bool, detail: str | None = None
+) -> dict[str, Any]:
+    return {
+        "rule": rule["rule"],
+        "kind": rule["kind"],
+        "metric": rule.get("metric"),
+        "measured": to_jsonable(measured),
+        "op": rule.get("op"),
+        "threshold": to_jsonable(threshold),
+        "passed": bool(passed),
+        "detail": detail,
+    }
 
 
 def _production(store: Store, name: str) -> dict[str, Any] | None:
@@ -55,8 +69,11 @@ def _production(store: Store, name: str) -> dict[str, Any] | None:
 
 def _run(store: Store, rec: dict[str, Any]) -> dict[str, Any]:
     found = store.find_run(rec["run_id"])
-    return found if found is not None else {"run_id": rec["run_id"], "metrics": {},
-                                            "params": {}, "missing": True}
+    return (
+        found
+        if found is not None
+        else {"run_id": rec["run_id"], "metrics": {}, "params": {}, "missing": True}
+    )
 
 
 def _metric_rule(store, rule, rec, run, prod) -> dict[str, Any]:
@@ -64,18 +81,29 @@ def _metric_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     value = (run.get("metrics") or {}).get(metric)
     if value is None:
         known = sorted(run.get("metrics") or {})
-        return _result(rule, None, rule.get("value"), False,
-                       f"run {rec['run_id']} has no metric {metric!r} (it has {known})")
+        return _result(
+            rule,
+            None,
+            rule.get("value"),
+            False,
+            f"run {rec['run_id']} has no metric {metric!r} (it has {known})",
+        )
     if rule["baseline"] == "number":
         threshold = rule["value"]
     else:
         if prod is None:
-            return _result(rule, value, None, True,
-                           "no version is in Production yet: nothing to compare with")
+            return _result(
+                rule, value, None, True, "no version is in Production yet: nothing to compare with"
+            )
         base = (_run(store, prod).get("metrics") or {}).get(metric)
         if base is None:
-            return _result(rule, value, None, False,
-                           f"the Production version {prod['version']} has no metric {metric!r}")
+            return _result(
+                rule,
+                value,
+                None,
+                False,
+                f"the Production version {prod['version']} has no metric {metric!r}",
+            )
         threshold = float(base) * rule.get("factor", 1.0)
     try:
         passed = _OPS[rule["op"]](float(value), float(threshold))
@@ -95,8 +123,10 @@ def find_seed_param(run: dict[str, Any], wanted: str | None = None) -> str:
     if wanted is not None:
         if wanted in literals:
             return wanted
-        raise NbopsError(f"the cell of run {run['run_id']} assigns no literal {wanted!r}; "
-                         f"write `{wanted} = 0` at its top and use it as the seed")
+        raise NbopsError(
+            f"the cell of run {run['run_id']} assigns no literal {wanted!r}; "
+            f"write `{wanted} = 0` at its top and use it as the seed"
+        )
     for key in [*params, *literals]:
         short = key.rsplit(".", 1)[-1].lower()
         if (short in SEED_NAMES or short.endswith("_seed")) and key in literals:
@@ -105,7 +135,8 @@ def find_seed_param(run: dict[str, Any], wanted: str | None = None) -> str:
         f"cannot find a seed to vary in run {run['run_id']}: its cell assigns no literal "
         f"named seed, random_state or random_seed (params: {sorted(params)}). Write "
         "`seed = 0` at the top of the training cell and pass random_state=seed, or name "
-        "the param in the rule: 'stable accuracy over 5 seeds of my_seed: std <= 0.01'")
+        "the param in the rule: 'stable accuracy over 5 seeds of my_seed: std <= 0.01'"
+    )
 
 
 def _namespace() -> dict[str, Any]:
@@ -126,8 +157,9 @@ def _stable_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     metric, n = rule["metric"], rule["seeds"]
     first = (run.get("metrics") or {}).get(metric)
     if first is None:
-        return _result(rule, None, rule["value"], False,
-                       f"run {rec['run_id']} has no metric {metric!r}")
+        return _result(
+            rule, None, rule["value"], False, f"run {rec['run_id']} has no metric {metric!r}"
+        )
     try:
         param = find_seed_param(run, rule.get("seed_param"))
     except NbopsError as exc:
@@ -141,21 +173,40 @@ def _stable_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     for k in range(1, n):
         seed = start + k
         try:
-            out = reproduce(run["run_id"], params={param: seed}, namespace=_namespace(),
-                            name=f"{run.get('name') or rec['name']}-seed{seed}")
+            out = reproduce(
+                run["run_id"],
+                params={param: seed},
+                namespace=_namespace(),
+                name=f"{run.get('name') or rec['name']}-seed{seed}",
+            )
         except Exception as exc:  # noqa: BLE001 - the gate reports why it could not measure
-            return _result(rule, None, rule["value"], False,
-                           f"re-running the cell of run {run['run_id']} with {param}={seed} "
-                           f"failed: {type(exc).__name__}: {exc}")
+            return _result(
+                rule,
+                None,
+                rule["value"],
+                False,
+                f"re-running the cell of run {run['run_id']} with {param}={seed} "
+                f"failed: {type(exc).__name__}: {exc}",
+            )
         value = (store.get_run(out.run_id).get("metrics") or {}).get(metric)
         if value is None:
-            return _result(rule, None, rule["value"], False,
-                           f"the re-run {out.run_id} ({param}={seed}) logged no {metric!r}")
+            return _result(
+                rule,
+                None,
+                rule["value"],
+                False,
+                f"the re-run {out.run_id} ({param}={seed}) logged no {metric!r}",
+            )
         values.append(float(value))
         seeds.append(seed)
     std = statistics.stdev(values)
-    res = _result(rule, std, rule["value"], _OPS[rule["op"]](std, rule["value"]),
-                  f"{metric} over {param}={seeds}: " + ", ".join(f"{v:.4g}" for v in values))
+    res = _result(
+        rule,
+        std,
+        rule["value"],
+        _OPS[rule["op"]](std, rule["value"]),
+        f"{metric} over {param}={seeds}: " + ", ".join(f"{v:.4g}" for v in values),
+    )
     res["values"] = values
     return res
 
@@ -165,16 +216,19 @@ def _sample(store: Store, rec: dict[str, Any]) -> Any:
 
     stored = rec.get("reference")
     if not stored:
-        raise NbopsError(f"version {rec['version']} of {rec['name']!r} has no training sample; "
-                         "log the model with nbops.log_model(model, reference=X_train) (a "
-                         "%%track cell does it by itself)")
+        raise NbopsError(
+            f"version {rec['version']} of {rec['name']!r} has no training sample; "
+            "log the model with nbops.log_model(model, reference=X_train) (a "
+            "%%track cell does it by itself)"
+        )
     return read_reference_file(store.artifacts.verify(stored["sha256"]), stored["format"])
 
 
 def _data_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     if prod is None:
-        return _result(rule, None, None, True,
-                       "no version is in Production yet: nothing to compare with")
+        return _result(
+            rule, None, None, True, "no version is in Production yet: nothing to compare with"
+        )
     try:
         current, reference = _sample(store, rec), _sample(store, prod)
     except NbopsError as exc:
@@ -183,11 +237,15 @@ def _data_rule(store, rule, rec, run, prod) -> dict[str, Any]:
         from ..quality import check_quality
 
         report = check_quality(current, reference=reference)
-        failing = [f"{f['check']} {f.get('column') or ''}".strip()
-                   for f in report.problems("fail")]
-        return _result(rule, report.level, "not fail", report.level != "fail",
-                       f"vs the training data of v{prod['version']}"
-                       + (f": {', '.join(failing)}" if failing else ""))
+        failing = [f"{f['check']} {f.get('column') or ''}".strip() for f in report.problems("fail")]
+        return _result(
+            rule,
+            report.level,
+            "not fail",
+            report.level != "fail",
+            f"vs the training data of v{prod['version']}"
+            + (f": {', '.join(failing)}" if failing else ""),
+        )
     from ..drift import drift
 
     report = drift(reference, current)
@@ -199,12 +257,17 @@ def _data_rule(store, rule, rec, run, prod) -> dict[str, Any]:
     return res
 
 
-_CHECKS = {"metric": _metric_rule, "stable": _stable_rule, "quality": _data_rule,
-           "drift": _data_rule}
+_CHECKS = {
+    "metric": _metric_rule,
+    "stable": _stable_rule,
+    "quality": _data_rule,
+    "drift": _data_rule,
+}
 
 
-def evaluate_gates(name: str, version: Any = None, stage: str = "Production",
-                   record: bool = True) -> dict[str, Any]:
+def evaluate_gates(
+    name: str, version: Any = None, stage: str = "Production", record: bool = True
+) -> dict[str, Any]:
     """Measure every gate rule of model ``name`` that applies to ``stage`` on one
     version (default the latest; also ``"latest"``, a number). Returns
     ``{name, version, stage, when, passed, baseline_version, rules, results}``; with
@@ -225,18 +288,33 @@ def evaluate_gates(name: str, version: Any = None, stage: str = "Production",
         prod = None  # the Production version itself: nothing else to compare with
     run = _run(store, rec)
     results = [_CHECKS[r["kind"]](store, r, rec, run, prod) for r in rules]
-    evaluation = {"name": name, "version": rec["version"], "stage": stage, "when": utc_now(),
-                  "passed": all(r["passed"] for r in results),
-                  "baseline_version": prod["version"] if prod else None,
-                  "rules": [r["rule"] for r in rules], "results": results}
+    evaluation = {
+        "name": name,
+        "version": rec["version"],
+        "stage": stage,
+        "when": utc_now(),
+        "passed": all(r["passed"] for r in results),
+        "baseline_version": prod["version"] if prod else None,
+        "rules": [r["rule"] for r in rules],
+        "results": results,
+    }
     if record and rules:  # a model without gate rules leaves no trace
         with store.transaction():
             by_stage = {**(rec.get("gate_evaluations") or {}), stage: evaluation}
-            store.update_model(name, rec["version"], {"gates": evaluation,
-                                                      "gate_evaluations": by_stage})
-            record_event(store, "gates", name, rec["version"], rec.get("stage"), stage,
-                         "passed" if evaluation["passed"] else "failed",
-                         passed=evaluation["passed"], results=results)
+            store.update_model(
+                name, rec["version"], {"gates": evaluation, "gate_evaluations": by_stage}
+            )
+            record_event(
+                store,
+                "gates",
+                name,
+                rec["version"],
+                rec.get("stage"),
+                stage,
+                "passed" if evaluation["passed"] else "failed",
+                passed=evaluation["passed"],
+                results=results,
+            )
     return evaluation
 
 
@@ -250,22 +328,39 @@ def reusable_evaluation(store: Store, rec: dict[str, Any], stage: str) -> dict[s
     evaluations = rec.get("gate_evaluations") or {}
     # a passing Production evaluation also answers for Staging when it covered its rules
     for last in (evaluations.get(stage), evaluations.get("Production")):
-        if (last and last.get("passed") and set(rules) <= set(last.get("rules") or [])
-                and (last.get("stage") == stage or stage == "Staging")
-                and (last.get("stage") != stage or last.get("rules") == rules)
-                and last.get("baseline_version") == baseline):
+        if (
+            last
+            and last.get("passed")
+            and set(rules) <= set(last.get("rules") or [])
+            and (last.get("stage") == stage or stage == "Staging")
+            and (last.get("stage") != stage or last.get("rules") == rules)
+            and last.get("baseline_version") == baseline
+        ):
             return last
     return None
 
 
 def gate_rows(evaluation: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per rule (rule, measured, threshold, passed, detail) for tables."""
-    return [{"rule": r["rule"], "measured": r.get("measured"),
-             "threshold": f"{r.get('op') or ''} {r.get('threshold')}".strip()
-             if r.get("threshold") is not None else None,
-             "passed": r["passed"], "detail": r.get("detail")}
-            for r in evaluation.get("results") or []]
+    return [
+        {
+            "rule": r["rule"],
+            "measured": r.get("measured"),
+            "threshold": f"{r.get('op') or ''} {r.get('threshold')}".strip()
+            if r.get("threshold") is not None
+            else None,
+            "passed": r["passed"],
+            "detail": r.get("detail"),
+        }
+        for r in evaluation.get("results") or []
+    ]
 
 
-__all__ = ["GATED_STAGES", "applicable_rules", "evaluate_gates", "find_seed_param", "gate_rows",
-           "reusable_evaluation"]
+__all__ = [
+    "GATED_STAGES",
+    "applicable_rules",
+    "evaluate_gates",
+    "find_seed_param",
+    "gate_rows",
+    "reusable_evaluation",
+]

@@ -33,22 +33,30 @@ from .naming import check_name
 
 GATES_TABLE = "gate_rules"
 OPS = (">=", "<=", "==", "!=", ">", "<")
-GRAMMAR = ("a rule is one of: 'accuracy >= 0.9', 'accuracy >= production', "
-           "'rmse <= production * 1.05', 'stable accuracy over 5 seeds: std <= 0.01', "
-           "'quality', 'no drift vs production' (optionally prefixed 'staging:' or "
-           "'production:')")
-_TOKEN = re.compile(r"""\s*(?:
+GRAMMAR = (
+    "a rule is one of: 'accuracy >= 0.9', 'accuracy >= production', "
+    "'rmse <= production * 1.05', 'stable accuracy over 5 seeds: std <= 0.01', "
+    "'quality', 'no drift vs production' (optionally prefixed 'staging:' or "
+    "'production:')"
+)
+_TOKEN = re.compile(
+    r"""\s*(?:
       (?P<num>[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?(?![A-Za-z_]))
     | (?P<op>[<>=!]+)
     | (?P<word>[A-Za-z_][A-Za-z0-9_.\-/]*)
     | (?P<punct>[:*])
-    | (?P<other>\S+))""", re.VERBOSE)
+    | (?P<other>\S+))""",
+    re.VERBOSE,
+)
 
 
 def _fail(text: str, start: int, end: int, why: str) -> GateRuleError:
     caret = " " * start + "^" * max(1, end - start)
-    return GateRuleError(f"bad gate rule {text!r}: {why}\n    {text}\n    {caret}\n{GRAMMAR}",
-                         rule=text, position=start)
+    return GateRuleError(
+        f"bad gate rule {text!r}: {why}\n    {text}\n    {caret}\n{GRAMMAR}",
+        rule=text,
+        position=start,
+    )
 
 
 class _Tokens:
@@ -82,8 +90,12 @@ class _Tokens:
     def word(self, *words: str) -> tuple[str, str, int, int]:
         tok = self.take("word", " or ".join(repr(w) for w in words))
         if tok[1].lower() not in words:
-            raise _fail(self.text, tok[2], tok[3],
-                        f"expected {' or '.join(repr(w) for w in words)}, found {tok[1]!r}")
+            raise _fail(
+                self.text,
+                tok[2],
+                tok[3],
+                f"expected {' or '.join(repr(w) for w in words)}, found {tok[1]!r}",
+            )
         return tok
 
     def number(self, what: str) -> float:
@@ -96,15 +108,23 @@ class _Tokens:
     def op(self) -> str:
         tok = self.take("op", "a comparison (" + " ".join(OPS) + ")")
         if tok[1] not in OPS:
-            raise _fail(self.text, tok[2], tok[3],
-                        f"unknown comparison {tok[1]!r}; use one of {' '.join(OPS)}")
+            raise _fail(
+                self.text,
+                tok[2],
+                tok[3],
+                f"unknown comparison {tok[1]!r}; use one of {' '.join(OPS)}",
+            )
         return tok[1]
 
     def done(self) -> None:
         tok = self.peek()
         if tok is not None:
-            raise _fail(self.text, tok[2], len(self.text.rstrip()),
-                        f"unexpected {self.text[tok[2]:].strip()!r} after the end of the rule")
+            raise _fail(
+                self.text,
+                tok[2],
+                len(self.text.rstrip()),
+                f"unexpected {self.text[tok[2] :].strip()!r} after the end of the rule",
+            )
 
 
 def parse_rule(text: Any) -> dict[str, Any]:
@@ -114,8 +134,11 @@ def parse_rule(text: Any) -> dict[str, Any]:
     ``op``, ``value``), ``quality`` or ``drift``. Raises GateRuleError whose message
     repeats the rule with a caret under the part that is wrong."""
     if not isinstance(text, str) or not text.strip():
-        raise GateRuleError(f"a gate rule is a non-empty string, not {text!r}; {GRAMMAR}",
-                            rule=str(text), position=0)
+        raise GateRuleError(
+            f"a gate rule is a non-empty string, not {text!r}; {GRAMMAR}",
+            rule=str(text),
+            position=0,
+        )
     text = text.strip()
     toks = _Tokens(text)
     bad = next((t for t in toks.items if t[0] == "other"), None)
@@ -123,8 +146,13 @@ def parse_rule(text: Any) -> dict[str, Any]:
         raise _fail(text, bad[2], bad[3], f"{bad[1]!r} is not part of the rule grammar")
     stages = ["Staging", "Production"]
     first, second = toks.peek(), toks.peek(1)
-    if (first and first[0] == "word" and first[1].lower() in ("staging", "production")
-            and second and second[1] == ":"):
+    if (
+        first
+        and first[0] == "word"
+        and first[1].lower() in ("staging", "production")
+        and second
+        and second[1] == ":"
+    ):
         stages = [first[1].capitalize()]
         toks.i = 2
     start = toks.i
@@ -152,8 +180,12 @@ def parse_rule(text: Any) -> dict[str, Any]:
         seeds_tok = toks.peek()
         seeds = toks.number("the number of seeds")
         if seeds != int(seeds) or seeds < 2:
-            raise _fail(text, seeds_tok[2], seeds_tok[3],
-                        "the number of seeds must be a whole number of at least 2")
+            raise _fail(
+                text,
+                seeds_tok[2],
+                seeds_tok[3],
+                "the number of seeds must be a whole number of at least 2",
+            )
         toks.word("seeds", "seed")
         seed_param = None
         nxt = toks.peek()
@@ -168,16 +200,25 @@ def parse_rule(text: Any) -> dict[str, Any]:
             raise _fail(text, tok[2], tok[3], "a stability limit is 'std <= X' or 'std < X'")
         value = toks.number("the largest allowed standard deviation")
         toks.done()
-        return {**rule, "kind": "stable", "metric": metric, "seeds": int(seeds),
-                "seed_param": seed_param, "stat": "std", "op": op, "value": value}
+        return {
+            **rule,
+            "kind": "stable",
+            "metric": metric,
+            "seeds": int(seeds),
+            "seed_param": seed_param,
+            "stat": "std",
+            "op": op,
+            "value": value,
+        }
     toks.i = start
     metric = toks.take("word", "a metric name, 'stable', 'quality' or 'no drift vs production'")
     op = toks.op()
     nxt = toks.peek()
     if nxt is not None and nxt[0] == "word":
         if nxt[1].lower() != "production":
-            raise _fail(text, nxt[2], nxt[3],
-                        f"compare with a number or with 'production', not {nxt[1]!r}")
+            raise _fail(
+                text, nxt[2], nxt[3], f"compare with a number or with 'production', not {nxt[1]!r}"
+            )
         toks.i += 1
         factor = 1.0
         star = toks.peek()
@@ -185,12 +226,24 @@ def parse_rule(text: Any) -> dict[str, Any]:
             toks.i += 1
             factor = toks.number("the factor after '*'")
         toks.done()
-        return {**rule, "kind": "metric", "metric": metric[1], "op": op,
-                "baseline": "production", "factor": factor}
+        return {
+            **rule,
+            "kind": "metric",
+            "metric": metric[1],
+            "op": op,
+            "baseline": "production",
+            "factor": factor,
+        }
     value = toks.number("a number or 'production'")
     toks.done()
-    return {**rule, "kind": "metric", "metric": metric[1], "op": op, "baseline": "number",
-            "value": value}
+    return {
+        **rule,
+        "kind": "metric",
+        "metric": metric[1],
+        "op": op,
+        "baseline": "number",
+        "value": value,
+    }
 
 
 # -- where rules are kept -------------------------------------------------------------
@@ -218,8 +271,9 @@ def set_gates(name: str, rules: list[str] | str, reason: str | None = None) -> l
     store = get_store()
     with store.transaction():
         before = gates(name)
-        _table().upsert({"name": name, "rules": unique, "updated": utc_now(),
-                         "who": current_user()})
+        _table().upsert(
+            {"name": name, "rules": unique, "updated": utc_now(), "who": current_user()}
+        )
         record_event(store, "set_gates", name, None, before, unique, reason)
     return unique
 
@@ -237,6 +291,9 @@ def remove_gate(name: str, rule: str, reason: str | None = None) -> list[str]:
     current = gates(name)
     text = rule.strip() if isinstance(rule, str) else rule
     if text not in current:
-        raise GateRuleError(f"model {name!r} has no gate rule {rule!r}; its rules: {current}",
-                            rule=str(rule), position=0)
+        raise GateRuleError(
+            f"model {name!r} has no gate rule {rule!r}; its rules: {current}",
+            rule=str(rule),
+            position=0,
+        )
     return set_gates(name, [r for r in current if r != text], reason=reason)

@@ -15,8 +15,12 @@ from ..store import Store
 from ..tracking.log_model import check_model_name
 
 STAGES: tuple[str | None, ...] = (None, "Staging", "Production", "Archived")
-_STAGE_NAMES = {"none": None, "staging": "Staging", "production": "Production",
-                "archived": "Archived"}
+_STAGE_NAMES = {
+    "none": None,
+    "staging": "Staging",
+    "production": "Production",
+    "archived": "Archived",
+}
 
 
 def stage_name(value: Any) -> str | None:
@@ -88,13 +92,15 @@ def describe(rec: dict[str, Any]) -> str:
     return f"v{rec['version']} ({stage}{aliases})"
 
 
-def resolve(store: Store, name: str, version: Any = None, stage: Any = None,
-            alias: str | None = None) -> dict[str, Any]:
+def resolve(
+    store: Store, name: str, version: Any = None, stage: Any = None, alias: str | None = None
+) -> dict[str, Any]:
     """The live record (read, never modify) of one version picked by version, stage or alias (default:
     the latest version). ``version="latest"`` is the latest too. Raises RegistryError
     naming what exists."""
-    chosen = [k for k, v in (("version", version), ("stage", stage), ("alias", alias))
-              if v is not None]
+    chosen = [
+        k for k, v in (("version", version), ("stage", stage), ("alias", alias)) if v is not None
+    ]
     if len(chosen) > 1:
         raise RegistryError(f"pick a version by one of version=, stage= or alias=, not {chosen}")
     if isinstance(version, str) and version.strip().lower() == "latest":

@@ -21,26 +21,39 @@ from .naming import resolve, stage_name, unknown_model, versions_of
 from .views import format_gate_results
 
 
-def gate_failure_message(name: str, version: int, stage: str, evaluation: dict[str, Any]
-                         ) -> str:
+def gate_failure_message(name: str, version: int, stage: str, evaluation: dict[str, Any]) -> str:
     """GateError's message: which move was refused, every rule's result, the way out."""
     failed = sum(1 for r in evaluation["results"] if not r["passed"])
-    return (f"version {version} of {name!r} did not move to {stage}: {failed} of "
-            f"{len(evaluation['results'])} gate rules failed\n"
-            + format_gate_results(evaluation["results"])
-            + f"\nFix the model, or override with nbops.transition({name!r}, {version}, "
-            f"{stage!r}, force=True, reason='...') (recorded in the audit log)")
+    return (
+        f"version {version} of {name!r} did not move to {stage}: {failed} of "
+        f"{len(evaluation['results'])} gate rules failed\n"
+        + format_gate_results(evaluation["results"])
+        + f"\nFix the model, or override with nbops.transition({name!r}, {version}, "
+        f"{stage!r}, force=True, reason='...') (recorded in the audit log)"
+    )
 
 
-def _move(store: Store, rec: dict[str, Any], target: str | None, action: str,
-          reason: str | None, **extra: Any) -> None:
+def _move(
+    store: Store,
+    rec: dict[str, Any],
+    target: str | None,
+    action: str,
+    reason: str | None,
+    **extra: Any,
+) -> None:
     before = rec.get("stage")
     store.update_model(rec["name"], rec["version"], {"stage": target, "updated": utc_now()})
     record_event(store, action, rec["name"], rec["version"], before, target, reason, **extra)
 
 
-def transition(name: str, version: Any, stage: Any, archive_existing: bool = True,
-               reason: str | None = None, force: bool = False) -> dict[str, Any]:
+def transition(
+    name: str,
+    version: Any,
+    stage: Any,
+    archive_existing: bool = True,
+    reason: str | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
     """Move a version to ``stage`` (None, 'Staging', 'Production', 'Archived').
 
     A move to Staging or Production evaluates the model's gate rules for that stage
@@ -55,8 +68,10 @@ def transition(name: str, version: Any, stage: Any, archive_existing: bool = Tru
     version, or ``force`` without a reason."""
     target = stage_name(stage)
     if force and not (reason and str(reason).strip()):
-        raise RegistryError("force=True overrides the promotion gates and needs a reason, "
-                            "e.g. reason='hotfix approved by the on-call lead'")
+        raise RegistryError(
+            "force=True overrides the promotion gates and needs a reason, "
+            "e.g. reason='hotfix approved by the on-call lead'"
+        )
     store = get_store()
     rec = resolve(store, name, version=version)
     if rec.get("stage") == target:
@@ -67,22 +82,37 @@ def transition(name: str, version: Any, stage: Any, archive_existing: bool = Tru
         if evaluation is None:
             evaluation = evaluate_gates(name, rec["version"], stage=target, record=True)
         if not evaluation["passed"] and not force:
-            raise GateError(gate_failure_message(name, rec["version"], target, evaluation),
-                            name, rec["version"], target, evaluation["results"])
+            raise GateError(
+                gate_failure_message(name, rec["version"], target, evaluation),
+                name,
+                rec["version"],
+                target,
+                evaluation["results"],
+            )
     with store.transaction():
         rec = resolve(store, name, version=version)
         if rec.get("stage") == target:
             return copy.deepcopy(rec)
         if evaluation is not None and not evaluation["passed"]:
             failed = [r["rule"] for r in evaluation["results"] if not r["passed"]]
-            record_event(store, "gate_override", name, rec["version"], rec.get("stage"), target,
-                         reason, failed=failed, results=evaluation["results"])
+            record_event(
+                store,
+                "gate_override",
+                name,
+                rec["version"],
+                rec.get("stage"),
+                target,
+                reason,
+                failed=failed,
+                results=evaluation["results"],
+            )
         _move(store, rec, target, "transition", reason)
         if target == "Production" and archive_existing:
             for other in versions_of(store, name):
                 if other["version"] != rec["version"] and other.get("stage") == "Production":
                     why = f"superseded by version {rec['version']}" + (
-                        f": {reason}" if reason else "")
+                        f": {reason}" if reason else ""
+                    )
                     _move(store, other, "Archived", "transition", why)
         return copy.deepcopy(resolve(store, name, version=rec["version"]))
 
@@ -106,8 +136,10 @@ def rollback(name: str, reason: str | None = None) -> dict[str, Any]:
             raise unknown_model(store, name)
         live = {rec["version"]: rec for rec in all_versions}
         promotions = [
-            e for e in events(store, name)
-            if e.get("to") == "Production" and e.get("version") in live
+            e
+            for e in events(store, name)
+            if e.get("to") == "Production"
+            and e.get("version") in live
             and e.get("action") in ("transition", "rollback")
         ]
         in_production = {v for v, r in live.items() if r.get("stage") == "Production"}
@@ -119,10 +151,18 @@ def rollback(name: str, reason: str | None = None) -> dict[str, Any]:
         # the current Production version is the one promoted last
         ordered = [e["version"] for e in promotions if e["version"] in in_production]
         current = ordered[-1] if ordered else max(in_production)
-        last_promotion = max((k for k, e in enumerate(promotions) if e["version"] == current),
-                             default=len(promotions))
-        previous = next((e["version"] for e in reversed(promotions[:last_promotion])
-                         if e["version"] != current), None)
+        last_promotion = max(
+            (k for k, e in enumerate(promotions) if e["version"] == current),
+            default=len(promotions),
+        )
+        previous = next(
+            (
+                e["version"]
+                for e in reversed(promotions[:last_promotion])
+                if e["version"] != current
+            ),
+            None,
+        )
         if previous is None:
             raise RegistryError(
                 f"version {current} is the first Production version of {name!r}; there is no "

@@ -48,9 +48,13 @@ def _pick_logged_model(run: dict[str, Any], model: str | None) -> dict[str, Any]
     )
 
 
-def register(run_id: str, name: str, description: str | None = None,
-             model: str | None = None, lineage: dict[str, Any] | None = None
-             ) -> dict[str, Any]:
+def register(
+    run_id: str,
+    name: str,
+    description: str | None = None,
+    model: str | None = None,
+    lineage: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Register the model logged by run ``run_id`` as the next version of ``name``.
 
     Versions count 1, 2, 3 per name; a new version starts in stage None. ``model``
@@ -103,13 +107,23 @@ def register(run_id: str, name: str, description: str | None = None,
         if lineage:
             record["lineage"] = copy.deepcopy(lineage)
         store.insert_model(record)
-        record_event(store, "register", name, version, None, None, description, run_id=run_id,
-                     **({"lineage": copy.deepcopy(lineage)} if lineage else {}))
+        record_event(
+            store,
+            "register",
+            name,
+            version,
+            None,
+            None,
+            description,
+            run_id=run_id,
+            **({"lineage": copy.deepcopy(lineage)} if lineage else {}),
+        )
     return copy.deepcopy(record)
 
 
-def get(name: str, version: Any = None, stage: Any = None,
-        alias: str | None = None) -> dict[str, Any]:
+def get(
+    name: str, version: Any = None, stage: Any = None, alias: str | None = None
+) -> dict[str, Any]:
     """The record of one version, picked by ``version`` (a number or ``"latest"``),
     ``stage`` (the latest version in it) or ``alias``; the latest version when none is
     given. It includes ``gates``: the results of the last gate evaluation, if any.
@@ -123,12 +137,14 @@ def load(name: str, version: Any = None, stage: Any = None, alias: str | None = 
     the file was changed."""
     store = get_store()
     rec = resolve(store, name, version, stage, alias)
-    return load_model_file(store.artifacts.path(rec["sha256"]), rec["sha256"],
-                           rec.get("trusted_types") or [])
+    return load_model_file(
+        store.artifacts.path(rec["sha256"]), rec["sha256"], rec.get("trusted_types") or []
+    )
 
 
-def load_reference(name: str, version: Any = None, stage: Any = None,
-                   alias: str | None = None) -> pd.DataFrame:
+def load_reference(
+    name: str, version: Any = None, stage: Any = None, alias: str | None = None
+) -> pd.DataFrame:
     """The training-data sample stored with one version (see :func:`get`), after
     checking its sha256. Raises RegistryError when the version has none (it was logged
     without its training DataFrame) and ModelIntegrityError when the file changed."""
@@ -160,12 +176,17 @@ def set_alias(name: str, alias: str, version: Any, reason: str | None = None) ->
         for other in versions_of(store, name):
             if alias in (other.get("aliases") or []):
                 previous = other["version"]
-                store.update_model(name, other["version"],
-                                   {"aliases": [a for a in other["aliases"] if a != alias]})
-        updated = store.update_model(name, rec["version"], {
-            "aliases": [*(rec.get("aliases") or []), alias], "updated": utc_now()})
-        record_event(store, "set_alias", name, rec["version"], previous, rec["version"],
-                     reason, alias=alias)
+                store.update_model(
+                    name, other["version"], {"aliases": [a for a in other["aliases"] if a != alias]}
+                )
+        updated = store.update_model(
+            name,
+            rec["version"],
+            {"aliases": [*(rec.get("aliases") or []), alias], "updated": utc_now()},
+        )
+        record_event(
+            store, "set_alias", name, rec["version"], previous, rec["version"], reason, alias=alias
+        )
         return updated
 
 
@@ -175,10 +196,14 @@ def delete_alias(name: str, alias: str, reason: str | None = None) -> dict[str, 
     store = get_store()
     with store.transaction():
         rec = resolve(store, name, alias=alias)
-        updated = store.update_model(name, rec["version"], {
-            "aliases": [a for a in rec["aliases"] if a != alias], "updated": utc_now()})
-        record_event(store, "delete_alias", name, rec["version"], rec["version"], None, reason,
-                     alias=alias)
+        updated = store.update_model(
+            name,
+            rec["version"],
+            {"aliases": [a for a in rec["aliases"] if a != alias], "updated": utc_now()},
+        )
+        record_event(
+            store, "delete_alias", name, rec["version"], rec["version"], None, reason, alias=alias
+        )
         return updated
 
 
@@ -202,6 +227,8 @@ def delete(name: str, version: Any, reason: str | None = None) -> dict[str, Any]
             try:
                 store.artifacts.delete(rec["sha256"])
             except OSError as exc:
-                warnings.warn(f"nbops: could not remove the model file of {name} v"
-                              f"{rec['version']}: {exc}", stacklevel=2)
+                warnings.warn(
+                    f"nbops: could not remove the model file of {name} v{rec['version']}: {exc}",
+                    stacklevel=2,
+                )
     return rec

@@ -13,8 +13,18 @@ from .naming import describe, names, resolve, unknown_model, versions_of
 if TYPE_CHECKING:
     import pandas as pd
 
-MODEL_COLUMNS = ["name", "version", "stage", "aliases", "run_id", "run_name", "created",
-                 "description", "model_class", "gates"]
+MODEL_COLUMNS = [
+    "name",
+    "version",
+    "stage",
+    "aliases",
+    "run_id",
+    "run_name",
+    "created",
+    "description",
+    "model_class",
+    "gates",
+]
 
 
 def _gate_summary(rec: dict[str, Any]) -> str | None:
@@ -37,7 +47,7 @@ def models(name: str | None = None) -> pd.DataFrame:
     if name is not None and not versions_of(store, name):
         raise unknown_model(store, name)
     rows = []
-    for model_name in ([name] if name is not None else names(store)):
+    for model_name in [name] if name is not None else names(store):
         for rec in versions_of(store, model_name):
             row = {k: rec.get(k) for k in MODEL_COLUMNS}
             row["aliases"] = list(rec.get("aliases") or [])
@@ -58,8 +68,9 @@ def models(name: str | None = None) -> pd.DataFrame:
     return frame[MODEL_COLUMNS + sorted(c for c in frame.columns if c not in MODEL_COLUMNS)]
 
 
-def lineage(name: str, version: Any = None, stage: Any = None,
-            alias: str | None = None) -> dict[str, Any]:
+def lineage(
+    name: str, version: Any = None, stage: Any = None, alias: str | None = None
+) -> dict[str, Any]:
     """Where a version came from: ``{"model": record, "run": {run_id, name, experiment,
     status, params, metrics, tags, code}, "datasets": [{digest, name, shape, schema}],
     "environment": {python, platform, packages}}``. A run or dataset that is no longer
@@ -70,21 +81,48 @@ def lineage(name: str, version: Any = None, stage: Any = None,
     try:
         run = store.get_run(rec["run_id"])
     except RunNotFoundError:
-        return {"model": rec, "run": {"run_id": rec["run_id"], "missing": True},
-                "datasets": [], "environment": {}}
-    run_part = {k: run.get(k) for k in ("run_id", "name", "experiment", "status", "start_time",
-                                        "end_time", "duration", "parent_id", "params",
-                                        "metrics", "tags", "code")}
+        return {
+            "model": rec,
+            "run": {"run_id": rec["run_id"], "missing": True},
+            "datasets": [],
+            "environment": {},
+        }
+    run_part = {
+        k: run.get(k)
+        for k in (
+            "run_id",
+            "name",
+            "experiment",
+            "status",
+            "start_time",
+            "end_time",
+            "duration",
+            "parent_id",
+            "params",
+            "metrics",
+            "tags",
+            "code",
+        )
+    }
     datasets = []
     for digest in run.get("inputs") or []:
         doc = store.get_dataset(digest)
         if doc is None:
             datasets.append({"digest": digest, "missing": True})
         else:
-            datasets.append({k: doc.get(k) for k in ("digest", "name", "kind", "shape",
-                                                      "schema", "source") if k in doc})
-    return {"model": rec, "run": run_part, "datasets": datasets,
-            "environment": run.get("env") or {}}
+            datasets.append(
+                {
+                    k: doc.get(k)
+                    for k in ("digest", "name", "kind", "shape", "schema", "source")
+                    if k in doc
+                }
+            )
+    return {
+        "model": rec,
+        "run": run_part,
+        "datasets": datasets,
+        "environment": run.get("env") or {},
+    }
 
 
 def _short(value: Any, width: int = 60) -> str:
@@ -95,18 +133,24 @@ def _short(value: Any, width: int = 60) -> str:
 def format_lineage(lin: dict[str, Any]) -> str:
     """The :func:`lineage` dict as an indented text tree (what the CLI prints)."""
     rec, run = lin["model"], lin["run"]
-    lines = [f"model {rec['name']} {describe(rec)}  {rec.get('model_class') or ''}",
-             f"  file {rec.get('file_name')} sha256 {rec['sha256'][:12]}"
-             f"  trusted types {rec.get('trusted_types') or []}"]
+    lines = [
+        f"model {rec['name']} {describe(rec)}  {rec.get('model_class') or ''}",
+        f"  file {rec.get('file_name')} sha256 {rec['sha256'][:12]}"
+        f"  trusted types {rec.get('trusted_types') or []}",
+    ]
     origin = rec.get("lineage") or {}
     if origin.get("retrained_from"):
-        lines.append(f"  retrained from v{origin['retrained_from']} with new data "
-                     f"{', '.join(sorted(origin.get('data') or {}))}")
+        lines.append(
+            f"  retrained from v{origin['retrained_from']} with new data "
+            f"{', '.join(sorted(origin.get('data') or {}))}"
+        )
     if run.get("missing"):
         lines.append(f"  └─ run {run['run_id']} (no longer in the store)")
         return "\n".join(lines)
-    lines.append(f"  └─ run {run['run_id']} {run.get('name')!r} {run.get('status')}"
-                 f"  experiment {run.get('experiment')}  started {run.get('start_time')}")
+    lines.append(
+        f"  └─ run {run['run_id']} {run.get('name')!r} {run.get('status')}"
+        f"  experiment {run.get('experiment')}  started {run.get('start_time')}"
+    )
     for section in ("params", "metrics"):
         values = run.get(section) or {}
         if values:
@@ -116,20 +160,27 @@ def format_lineage(lin: dict[str, Any]) -> str:
     code = run.get("code") or {}
     where = code.get("notebook") or code.get("script")
     git = code.get("git_commit")
-    lines.append(f"       code: git {git[:10] if git else 'none'}"
-                 f"{' (dirty)' if code.get('git_dirty') else ''}"
-                 f"{'  in ' + where if where else ''}")
+    lines.append(
+        f"       code: git {git[:10] if git else 'none'}"
+        f"{' (dirty)' if code.get('git_dirty') else ''}"
+        f"{'  in ' + where if where else ''}"
+    )
     for ds in lin.get("datasets") or []:
         if ds.get("missing"):
             lines.append(f"       └─ dataset {ds['digest'][:12]} (not in the store)")
             continue
         schema = ds.get("schema") or {}
-        lines.append(f"       └─ dataset {ds['digest'][:12]} {ds.get('name') or ''} "
-                     f"shape {ds.get('shape')}  {_short(schema, 70)}")
+        lines.append(
+            f"       └─ dataset {ds['digest'][:12]} {ds.get('name') or ''} "
+            f"shape {ds.get('shape')}  {_short(schema, 70)}"
+        )
     env = lin.get("environment") or {}
     packages = env.get("packages") or {}
-    libs = ", ".join(f"{k} {packages[k]}" for k in ("scikit-learn", "sklearn", "pandas",
-                                                    "numpy") if k in packages)
+    libs = ", ".join(
+        f"{k} {packages[k]}"
+        for k in ("scikit-learn", "sklearn", "pandas", "numpy")
+        if k in packages
+    )
     lines.append(f"       env: python {env.get('python', '?')}{'  ' + libs if libs else ''}")
     return "\n".join(lines)
 
@@ -150,8 +201,10 @@ def _threshold(result: dict[str, Any]) -> str:
 
 def format_gate_result(result: dict[str, Any]) -> str:
     """One gate result on one line: ``rule: measured 0.8, needs >= 0.9: FAIL (detail)``."""
-    text = (f"{result['rule']}: measured {_cell(result.get('measured'))}, needs "
-            f"{_threshold(result)}: {'PASS' if result['passed'] else 'FAIL'}")
+    text = (
+        f"{result['rule']}: measured {_cell(result.get('measured'))}, needs "
+        f"{_threshold(result)}: {'PASS' if result['passed'] else 'FAIL'}"
+    )
     return text + (f" ({result['detail']})" if result.get("detail") else "")
 
 
@@ -160,10 +213,17 @@ def format_gate_results(results: list[dict[str, Any]]) -> str:
     prints and GateError's message holds)."""
     rows = [("rule", "measured", "threshold", "result")]
     for r in results:
-        rows.append((r["rule"], _cell(r.get("measured")), _threshold(r),
-                     ("PASS" if r["passed"] else "FAIL")
-                     + (f"  ({r['detail']})" if r.get("detail") else "")))
+        rows.append(
+            (
+                r["rule"],
+                _cell(r.get("measured")),
+                _threshold(r),
+                ("PASS" if r["passed"] else "FAIL")
+                + (f"  ({r['detail']})" if r.get("detail") else ""),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(
         "  ".join(cell.ljust(widths[i]) if i < 3 else cell for i, cell in enumerate(row))
-        for row in rows)
+        for row in rows
+    )

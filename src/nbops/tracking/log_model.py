@@ -40,8 +40,13 @@ def check_model_name(name: Any, what: str = "model name") -> str:
     return name
 
 
-def log_model(model: Any, name: str | None = None, signature: Any = None,
-              run: Run | None = None, reference: Any = None) -> dict[str, Any]:
+def log_model(
+    model: Any,
+    name: str | None = None,
+    signature: Any = None,
+    run: Run | None = None,
+    reference: Any = None,
+) -> dict[str, Any]:
     """Save a fitted scikit-learn model (skops) as an artifact of the active run.
 
     ``name`` names the model within the run (default ``"model"``); ``signature`` is
@@ -67,8 +72,7 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
     with tempfile.TemporaryDirectory(prefix="nbops-model-") as tmp:
         facts = dump_model(model, Path(tmp) / MODEL_FILE_NAME)
         artifact_name = MODEL_FILE_NAME if name == "model" else f"{name}/{MODEL_FILE_NAME}"
-        artifact = run.log_artifact(Path(tmp) / MODEL_FILE_NAME, name=artifact_name,
-                                    kind="model")
+        artifact = run.log_artifact(Path(tmp) / MODEL_FILE_NAME, name=artifact_name, kind="model")
     entries: list[dict[str, Any]] = list(run.recorded("models") or [])
     same = [e for e in entries if e["name"] == name]
     if same and same[-1]["sha256"] == facts["sha256"]:
@@ -86,8 +90,11 @@ def log_model(model: Any, name: str | None = None, signature: Any = None,
     if same:  # another model under this name: keep both, like artifacts do
         taken = {e["name"] for e in entries}
         new_name = unique_name(name, taken)
-        warnings.warn(f"nbops: run {run.run_id} already has a model {name!r}; this one is "
-                      f"logged as {new_name!r}", stacklevel=2)
+        warnings.warn(
+            f"nbops: run {run.run_id} already has a model {name!r}; this one is "
+            f"logged as {new_name!r}",
+            stacklevel=2,
+        )
         name = new_name
     entry = {"name": name, "artifact": artifact["name"], **facts, "signature": sig}
     if sample is not None:
@@ -104,12 +111,20 @@ def _store_sample(run: Run, name: str, frame: Any, total: int) -> dict[str, Any]
     returns the model entry's ``reference`` field."""
     data, fmt = sample_bytes(frame)
     file_name = f"reference.{fmt}"
-    artifact = run.log_artifact_bytes(data, file_name if name == "model" else
-                                      f"{name}/{file_name}", kind="reference")
-    return {"artifact": artifact["name"], "sha256": artifact["sha256"],
-            "size": artifact["size"], "format": fmt, "rows": len(frame), "total_rows": total,
-            "sampled": len(frame) < total, "seed": REFERENCE_SEED,
-            "columns": [str(c) for c in frame.columns]}
+    artifact = run.log_artifact_bytes(
+        data, file_name if name == "model" else f"{name}/{file_name}", kind="reference"
+    )
+    return {
+        "artifact": artifact["name"],
+        "sha256": artifact["sha256"],
+        "size": artifact["size"],
+        "format": fmt,
+        "rows": len(frame),
+        "total_rows": total,
+        "sampled": len(frame) < total,
+        "seed": REFERENCE_SEED,
+        "columns": [str(c) for c in frame.columns],
+    }
 
 
 def _link_training_data(run: Run, data: Any) -> None:
@@ -118,6 +133,12 @@ def _link_training_data(run: Run, data: Any) -> None:
         fp = fingerprint(data)
     except NbopsError:
         return
-    run.store.add_dataset({**fp, "name": None, "first_seen": utc_now(),
-                           "source": f"log_model signature, run {run.run_id}"})
+    run.store.add_dataset(
+        {
+            **fp,
+            "name": None,
+            "first_seen": utc_now(),
+            "source": f"log_model signature, run {run.run_id}",
+        }
+    )
     run.add_input(fp["digest"])
