@@ -292,3 +292,33 @@ def test_retrain_by_running_a_training_notebook(serving, tmp_path):
     assert nbops.get_run(out["run_id"])["name"] == "from-notebook"
     # the notebook trained on the data it was given: the sample is the shifted frame
     assert nbops.load_reference("loop", version=out["version"])["x1"].mean() > 1.5
+
+
+def test_a_canary_needs_the_production_gates_first(serving):
+    svc, client = serving
+    one = world_data(300, seed=4)
+    result = run_tracked_cell(CELL, TrackOptions(name="candidate"), user_ns={"train_df": one})
+    v = nbops.register(result.run.run_id, "loop")["version"]
+    nbops.set_gates("loop", ["production: accuracy >= 1.5"])
+    nbops.transition("loop", v, "Staging")  # no rule for Staging
+    with pytest.raises(nbops.GateError, match="did not move to Production"):
+        nbops.start_canary("loop", v, svc, plan=PLAN)
+    assert client.get("/version").json()["candidate_version"] is None
+
+
+def test_a_promotion_the_gates_refuse_is_logged_and_changes_nothing(serving):
+    from nbops.loop import start_canary
+
+    svc, client = serving
+    result = run_tracked_cell(
+        CELL, TrackOptions(name="candidate"), user_ns={"train_df": world_data(300, seed=4)}
+    )
+    v = nbops.register(result.run.run_id, "loop")["version"]
+    start_canary("loop", v, svc, plan=PLAN)  # no gates yet
+    nbops.set_gates("loop", ["accuracy >= 1.5"])  # ... then someone adds one
+    assert drive_canary(svc, client)["status"] == "promoted"
+    sync_events(svc.path)
+    assert nbops.get_model("loop", stage="Production")["version"] == 1
+    actions = list(nbops.model_history("loop")["action"])
+    assert "canary_promoted" in actions and actions[-1] == "promotion_blocked"
+    assert sync_events(svc.path) == 0  # copied once, and the copy did not fail

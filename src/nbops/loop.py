@@ -23,7 +23,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ._errors import NbopsError, RegistryError, ReproduceWarning
+from ._errors import GateError, NbopsError, RegistryError, ReproduceWarning
 from .registry import evaluate_gates, get, record_event, register, transition
 from .store import get_store
 
@@ -307,13 +307,30 @@ def start_canary(
     """Re-export ``service``'s folder with ``stable`` (default: the Production version)
     serving and ``candidate`` as a canary, and restart it when it is a LocalService (a
     service started elsewhere from that folder picks the canary up when it restarts; a
-    warning says so). Returns the folder. Raises ExportError / RegistryError from
-    export."""
+    warning says so). The candidate must pass the gates for Production first (a passing
+    evaluation is reused), so that the service's promotion at 100% is one the registry
+    accepts. Returns the folder. Raises GateError (no canary starts) and ExportError /
+    RegistryError from export."""
+    from .registry.gate_checks import applicable_rules, reusable_evaluation
+    from .registry.stages import gate_failure_message
     from .serving.export import export
 
     folder = _folder(service)
     if stable is None:
         stable = get(name, stage="Production")["version"]
+    if applicable_rules(name, "Production"):
+        rec = get(name, version=candidate)
+        evaluation = reusable_evaluation(get_store(), rec, "Production") or evaluate_gates(
+            name, candidate, stage="Production"
+        )
+        if not evaluation["passed"]:
+            raise GateError(
+                gate_failure_message(name, candidate, "Production", evaluation),
+                name,
+                candidate,
+                "Production",
+                evaluation["results"],
+            )
     steps = {"version": candidate, "steps": list(DEFAULT_STEPS), **(plan or {})}
     steps["version"] = candidate
     export(name, version=stable, path=folder, canary=steps, overwrite=True)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import registry
+from .._errors import GateError
 from ..store import get_store
 
 
@@ -64,5 +65,10 @@ def _promote(store: Any, ev: dict[str, Any]) -> None:
 
     # registry functions use the store of the call: this one, for this call only
     with using_store(store.root):
-        registry.transition(ev["model_name"], ev["candidate"], "Production",
-                            reason=f"canary promotion: {ev.get('reason')}")
+        try:
+            registry.transition(ev["model_name"], ev["candidate"], "Production",
+                                reason=f"canary promotion: {ev.get('reason')}")
+        except GateError as exc:  # the registry keeps its Production; the log says why
+            registry.record_event(store, "promotion_blocked", ev["model_name"],
+                                  ev["candidate"], None, "Production",
+                                  str(exc).splitlines()[0], results=exc.results)
