@@ -223,3 +223,16 @@ def test_a_failed_transaction_leaves_no_trace_in_memory_or_on_disk(tmp_path):
     assert [d["run_id"] for d in Store(tmp_path).all_runs()] == ["kept"]
     store.runs.insert({"run_id": "next"})  # ids stay consistent afterwards
     assert [d["run_id"] for d in Store(tmp_path).all_runs()] == ["kept", "next"]
+
+
+def test_a_format_1_store_is_read_and_converted_by_the_next_write(tmp_path):
+    (tmp_path / "nbops.db").write_bytes(
+        b'{"nbops_store": 1}\n'
+        b'[["put","runs",1,{"run_id":"old1","status":"FINISHED","params":{"a":1}}]]\n'
+        b'[["upd","runs",1,{"status":"FAILED"}]]\n')
+    assert Store(tmp_path).get_run("old1")["status"] == "FAILED"
+    Store(tmp_path).insert_run({"run_id": "new1", "name": "after"})
+    assert (tmp_path / "nbops.db").read_bytes().startswith(b'{"nbops_store":2')
+    fresh = Store(tmp_path)
+    assert fresh.get_run("old1")["params"] == {"a": 1} and fresh.get_run("new1")
+    assert fresh.check()["healthy"]

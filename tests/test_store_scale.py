@@ -138,6 +138,15 @@ def test_compaction_under_four_writers_loses_nothing(tmp_path):
     env = {**os.environ, "NBOPS_COMPACT_BYTES": "60000"}  # compact every ~25 runs
     procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), f"w{k}", "50"],
                               stdout=subprocess.PIPE, text=True, env=env) for k in range(4)]
+    nbops.set_store(tmp_path / "s")
+    seen = [0]
+    try:
+        while any(p.poll() is None for p in procs):  # a reader all along: never breaks
+            count = len(nbops.runs())
+            assert count >= seen[-1]
+            seen.append(count)
+    finally:
+        nbops.set_store(None)
     acknowledged = set()
     for p in procs:
         out, _ = p.communicate(timeout=180)

@@ -18,6 +18,9 @@ import pickle
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._errors import StoreError
+from .reader import _Replaced
+
 if TYPE_CHECKING:
     from .storage import LogStorage
 
@@ -324,8 +327,16 @@ class RunsFrame:
         with st._mutex:
             if st._depth == 0:
                 st.refresh()
+            for _attempt in range(5):
+                if self.frame is not None:
+                    break
+                try:
+                    self._build()
+                except _Replaced:  # a compaction replaced the files: start over
+                    st._reset()
+                    st.refresh()
             if self.frame is None:
-                self._build()
+                raise StoreError(f"the store {st.root} kept changing while being read; retry")
             if self._pending:
                 self.since_cache += len(self._pending)
                 self.frame = apply_ops(self.frame, self._pending)

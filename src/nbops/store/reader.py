@@ -134,6 +134,15 @@ class LogReader:
 
     def refresh(self) -> None:
         """Catch up with what other writers appended (or a compaction replaced)."""
+        for _attempt in range(5):
+            try:
+                self._refresh()
+                return
+            except _Replaced:  # replaced while being read: read the new file
+                self._reset()
+        raise StoreError(f"the store {self.root} kept changing while being read; retry")
+
+    def _refresh(self) -> None:
         try:
             st = os.stat(self.path)
         except FileNotFoundError:
@@ -175,6 +184,9 @@ class LogReader:
 
     def _last_line_end(self, size: int) -> int:
         with open(self.path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            if (st.st_dev, st.st_ino) != self._ident:
+                raise _Replaced()
             pos = size
             while pos > self.offset:
                 start = max(self.offset, pos - (1 << 16))
