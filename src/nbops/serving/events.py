@@ -45,7 +45,7 @@ def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None
         return 0
     copied = 0
     with st.transaction():
-        seen = {doc.get("canary_event") for doc in st.storage.live_table("events").values()
+        seen = {doc.get("canary_event") for doc in st.all_events()
                 if doc.get("canary_event")}
         for ev in events:
             if ev.get("id") in seen:
