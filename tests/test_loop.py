@@ -322,3 +322,19 @@ def test_a_promotion_the_gates_refuse_is_logged_and_changes_nothing(serving):
     actions = list(nbops.model_history("loop")["action"])
     assert "canary_promoted" in actions and actions[-1] == "promotion_blocked"
     assert sync_events(svc.path) == 0  # copied once, and the copy did not fail
+
+
+def test_check_compares_a_services_traffic_with_the_training_sample(
+    serving, tmp_path, monkeypatch, capsys
+):
+    from nbops.cli import main
+
+    svc, client = serving
+    send_shifted_traffic(client, n_batches=2)
+    (tmp_path / "nbops.toml").write_text(
+        '[[check]]\nname = "traffic"\nkind = "drift"\n'
+        f'reference = "model:loop@Production"\ncurrent = "service:{svc.path}"\n'
+    )
+    monkeypatch.chdir(tmp_path)
+    assert main(["check"]) == 1
+    assert "x1" in capsys.readouterr().out
