@@ -77,7 +77,7 @@ def requirements(rec: dict[str, Any], needs_sklearn: bool = True) -> str:
         lines.append(f"{dist}=={v}" if v else dist)
     lines.append("# the HTTP service")
     for dist, floor in (
-        ("fastapi", "0.110"),
+        ("starlette", "0.37"),
         ("uvicorn", "0.27"),
         ("orjson", "3.9"),
         ("httptools", "0.6"),

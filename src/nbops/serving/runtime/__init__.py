@@ -2,7 +2,7 @@
 
 ``nbops export`` copies it as is into the service folder (as ``runtime/``) next to
 ``serve.py``, which only calls :func:`runtime.main.main`. It needs numpy, and for HTTP
-fastapi and uvicorn; scikit-learn and skops load only when the model has no numpy
+starlette and uvicorn; scikit-learn and skops load only when the model has no numpy
 predictor (``model.npz``) or an input needs the real model.
 
 Modules, one job each:

@@ -20,7 +20,7 @@ from .inputs import Table, parse_csv_table, parse_json_table, parse_parquet_tabl
 from .metrics import route_label
 from .model import ModelVersion
 from .oip_routes import add_oip_routes
-from .openapi import FEEDBACK_REQUEST, INVOCATION_REQUEST, OBJECT, body, json_of, responses
+from .openapi import FEEDBACK_REQUEST, INVOCATION_REQUEST, OBJECT, Api, body, json_of, responses
 from .service import Service
 
 SERVICE_VERSION = "1"
@@ -161,12 +161,12 @@ async def read_body(request: Any) -> bytes:
 
 
 def create_app(service: Service, access_log: bool = False) -> Any:
-    """The ASGI app of a service: FastAPI routes wrapped for metrics and the token."""
+    """The ASGI app of a service: Starlette routes wrapped for metrics and the token."""
     from contextlib import asynccontextmanager
 
-    from fastapi import FastAPI, Request
     from starlette.concurrency import run_in_threadpool
     from starlette.exceptions import HTTPException
+    from starlette.requests import Request
     from starlette.responses import PlainTextResponse, Response
 
     @asynccontextmanager
@@ -176,9 +176,7 @@ def create_app(service: Service, access_log: bool = False) -> Any:
         yield
         service.close()
 
-    app = FastAPI(
-        title=f"nbops service: {service.name}", version=SERVICE_VERSION, lifespan=lifespan
-    )
+    app = Api(f"nbops service: {service.name}", SERVICE_VERSION, lifespan=lifespan)
 
     def ok(obj: Any, status: int = 200) -> Any:
         return Response(dumps(obj), status_code=status, media_type="application/json")
@@ -198,6 +196,11 @@ def create_app(service: Service, access_log: bool = False) -> Any:
             return error_response(path, 405, "METHOD_NOT_ALLOWED", msg, exc.headers)
         return error_response(path, exc.status_code, "BAD_REQUEST", str(exc.detail))
 
+    @app.exception_handler(Exception)
+    async def _server_error(request: Request, exc: Exception) -> Any:
+        return error_response(request.url.path, 500, "INTERNAL_ERROR",
+                              f"the service failed: {type(exc).__name__}: {exc}")
+
     def not_ready(path: str) -> Any:
         return error_response(path, 503, "NOT_READY", "the model is still loading")
 
@@ -206,7 +209,6 @@ def create_app(service: Service, access_log: bool = False) -> Any:
     @app.get(
         "/ping",
         summary="MLflow health check: 200 once the model is loaded",
-        response_class=PlainTextResponse,
         responses=responses({"text/plain": {"schema": {"type": "string"}}}, 503, auth=False),
     )
     async def ping(request: Request) -> Any:
@@ -332,7 +334,6 @@ def create_app(service: Service, access_log: bool = False) -> Any:
     @app.get(
         "/metrics",
         summary="Prometheus metrics (text exposition format 0.0.4)",
-        response_class=PlainTextResponse,
         responses=responses({"text/plain": {"schema": {"type": "string"}}}),
     )
     async def metrics(request: Request) -> Any:
@@ -341,4 +342,4 @@ def create_app(service: Service, access_log: bool = False) -> Any:
         )
 
     add_oip_routes(app, service, ok, score, not_ready, read_body, SERVICE_VERSION)
-    return Instrument(app, service, access_log=access_log)
+    return Instrument(app.build(), service, access_log=access_log)

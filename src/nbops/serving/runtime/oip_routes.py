@@ -24,7 +24,7 @@ def add_oip_routes(
 ) -> None:
     """Add the OIP v2 routes to ``app`` (``ok``, ``score``, ``not_ready`` and
     ``read_body`` are the HTTP app's helpers)."""
-    from fastapi import Request
+    from starlette.requests import Request
     from starlette.responses import Response
 
     server = json_of(

@@ -98,3 +98,91 @@ def responses(
 def body(content: dict[str, dict]) -> dict:
     """``openapi_extra`` for a required request body with these content types."""
     return {"requestBody": {"required": True, "content": content}}
+
+
+DOCS_HTML = """<!doctype html><html><head><title>{title}</title>
+<link rel="stylesheet" href="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui.css">
+</head><body><div id="ui"></div>
+<script src="https://cdn.jsdelivr.net/npm/swagger-ui-dist@5/swagger-ui-bundle.js"></script>
+<script>SwaggerUIBundle({{url: "/openapi.json", dom_id: "#ui"}});</script>
+</body></html>"""
+
+
+class Api:
+    """Routes with their OpenAPI description, built into a Starlette app.
+
+    A small stand-in for FastAPI's decorators (``get``, ``post``, ``add_api_route``,
+    ``exception_handler``): the service writes every response itself, so it needs
+    routing and a published contract, not request validation -- and Starlette alone
+    starts in a fraction of FastAPI's time (no pydantic models to build)."""
+
+    def __init__(self, title: str, version: str, lifespan: Any = None) -> None:
+        self.title, self.version, self.lifespan = title, version, lifespan
+        self.routes: list[tuple[str, str, Any]] = []
+        self.paths: dict[str, dict[str, Any]] = {}
+        self.handlers: dict[Any, Any] = {}
+
+    def exception_handler(self, cls: Any) -> Any:
+        """Decorator: answer exceptions of ``cls`` with this function."""
+
+        def register(fn: Any) -> Any:
+            self.handlers[cls] = fn
+            return fn
+
+        return register
+
+    def get(self, path: str, **doc: Any) -> Any:
+        """Decorator: a GET route (``summary``, ``responses``, ``openapi_extra``)."""
+        return self._decorator(path, "GET", doc)
+
+    def post(self, path: str, **doc: Any) -> Any:
+        """Decorator: a POST route (``summary``, ``responses``, ``openapi_extra``)."""
+        return self._decorator(path, "POST", doc)
+
+    def _decorator(self, path: str, method: str, doc: dict[str, Any]) -> Any:
+        def register(fn: Any) -> Any:
+            self.add_api_route(path, fn, methods=[method], **doc)
+            return fn
+
+        return register
+
+    def add_api_route(self, path: str, endpoint: Any, methods: list[str], summary: str = "",
+                      responses: dict | None = None, openapi_extra: dict | None = None,
+                      **_: Any) -> None:
+        """Add ``endpoint(request)`` for ``methods`` on ``path`` and describe it."""
+        for method in methods:
+            self.routes.append((path, method, endpoint))
+            op_id = f"{method.lower()}_{path}".replace("/", "_").replace("{", "").replace("}", "")
+            op: dict[str, Any] = {"summary": summary, "operationId": op_id.strip("_"),
+                                  "responses": {str(k): v for k, v in (responses or {}).items()}}
+            op.update(openapi_extra or {})
+            self.paths.setdefault(path, {})[method.lower()] = op
+
+    def openapi(self) -> dict[str, Any]:
+        """The OpenAPI 3.1 document of the routes."""
+        return {"openapi": "3.1.0", "info": {"title": self.title, "version": self.version},
+                "paths": self.paths}
+
+    def build(self) -> Any:
+        """The Starlette app (with ``/openapi.json`` and ``/docs``)."""
+        from starlette.applications import Starlette
+        from starlette.responses import HTMLResponse, Response
+        from starlette.routing import Route
+
+        from .codec import dumps
+
+        document = dumps(self.openapi())
+        page = DOCS_HTML.format(title=self.title)
+
+        async def openapi_json(request: Any) -> Any:
+            return Response(document, media_type="application/json")
+
+        async def docs(request: Any) -> Any:
+            return HTMLResponse(page)
+
+        routes = [Route(path, endpoint, methods=[method])
+                  for path, method, endpoint in self.routes]
+        routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
+                   Route("/docs", docs, methods=["GET"])]
+        return Starlette(routes=routes, exception_handlers=self.handlers,
+                         lifespan=self.lifespan)
