@@ -159,6 +159,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
 
 def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext nbops``: remove the magics and the hooks ``%%track`` installed."""
     from .magics import unload_ipython_extension as _unload
 
     _unload(ipython)

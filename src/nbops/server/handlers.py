@@ -89,6 +89,7 @@ class NbopsHandler(APIHandler):
     auth_resource = "nbops"
 
     async def call(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run ``fn`` on the API thread; nbops errors become 404 (unknown thing) or 400."""
         loop = asyncio.get_running_loop()
         try:
             return await loop.run_in_executor(_executor, lambda: fn(*args, **kwargs))
@@ -98,10 +99,12 @@ class NbopsHandler(APIHandler):
             raise web.HTTPError(400, str(exc)) from None
 
     def send(self, data: Any) -> None:
+        """Answer with ``data`` as strict JSON (NaN and infinities become null)."""
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps(plain(data), allow_nan=False))
 
     def int_argument(self, name: str, default: int) -> int:
+        """The query argument ``name`` as an int (``default`` when absent); 400 otherwise."""
         raw = self.get_query_argument(name, None)
         if raw is None or raw == "":
             return default
@@ -111,6 +114,7 @@ class NbopsHandler(APIHandler):
             raise web.HTTPError(400, f"{name}={raw!r} is not an integer") from None
 
     def json_object(self) -> dict[str, Any]:
+        """The request body as a JSON object ({} when empty); 400 for anything else."""
         if not self.request.body:
             return {}
         try:
@@ -123,17 +127,23 @@ class NbopsHandler(APIHandler):
 
 
 class InfoHandler(NbopsHandler):
+    """``GET /nbops/api``: the nbops version and the store this server shows."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        """``{version, store}``."""
         path = await self.call(nbops.get_store_path)
         self.send({"version": nbops.__version__, "store": str(path)})
 
 
 class RunsHandler(NbopsHandler):
+    """``GET /nbops/api/runs``: one page of runs, newest first, with filters."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        """A page of runs (limit, offset, experiment, status, since, parent)."""
         arg = self.get_query_argument
         page = await self.call(
             nbops.run_page,
@@ -148,18 +158,24 @@ class RunsHandler(NbopsHandler):
 
 
 class RunHandler(NbopsHandler):
+    """``GET /nbops/api/runs/ID``: one run with the names of its metrics."""
+
     @web.authenticated
     @authorized
     async def get(self, run_id: str) -> None:
+        """The run's record; 404 for an unknown id."""
         run = await self.call(nbops.get_run, run_id)
         run["metric_keys"] = sorted(run.get("metrics") or {})
         self.send(run)
 
 
 class MetricHistoryHandler(NbopsHandler):
+    """``GET /nbops/api/runs/ID/metrics/KEY``: every logged value of one metric."""
+
     @web.authenticated
     @authorized
     async def get(self, run_id: str, key: str) -> None:
+        """Steps, values and timestamps of one metric; 404 when unknown."""
         def history() -> dict[str, Any]:
             try:
                 frame = nbops.metric_history(run_id, key)
@@ -210,9 +226,12 @@ def _known_model(name: str, version: int | None = None) -> None:
 
 
 class ModelsHandler(NbopsHandler):
+    """``GET /nbops/api/models``: every model with its versions and gate rules."""
+
     @web.authenticated
     @authorized
     async def get(self) -> None:
+        """Every model, its versions (with the last gate verdict) and its gate rules."""
         records = await self.call(_version_records)
         grouped: dict[str, list[dict[str, Any]]] = {}
         for rec in records:
@@ -227,9 +246,12 @@ def _history(name: str) -> list[dict[str, Any]]:
 
 
 class ModelHandler(NbopsHandler):
+    """``GET /nbops/api/models/NAME``: one model's versions, history and gate rules."""
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
+        """One model; 404 when it is not registered."""
         def model() -> dict[str, Any]:
             _known_model(name)
             return {"name": name, "versions": _version_records(name), "history": _history(name),
@@ -239,9 +261,12 @@ class ModelHandler(NbopsHandler):
 
 
 class ModelHistoryHandler(NbopsHandler):
+    """``GET /nbops/api/models/NAME/history``: the model's audit log."""
+
     @web.authenticated
     @authorized
     async def get(self, name: str) -> None:
+        """The audit events of one model, oldest first."""
         def events() -> dict[str, Any]:
             _known_model(name)
             return {"name": name, "events": _history(name)}
@@ -250,9 +275,13 @@ class ModelHistoryHandler(NbopsHandler):
 
 
 class TransitionHandler(NbopsHandler):
+    """``POST /nbops/api/models/NAME/versions/N/transition``: move a version (gates
+    apply; ``force`` with a ``reason`` overrides them)."""
+
     @web.authenticated
     @authorized
     async def post(self, name: str, version: str) -> None:
+        """Move the version to ``stage``; 400 with the gate table when a gate blocks it."""
         body = self.json_object()
         if "stage" not in body:
             raise web.HTTPError(
@@ -280,9 +309,12 @@ class TransitionHandler(NbopsHandler):
 
 
 class RollbackHandler(NbopsHandler):
+    """``POST /nbops/api/models/NAME/rollback``: the previous Production version back."""
+
     @web.authenticated
     @authorized
     async def post(self, name: str) -> None:
+        """Roll the model back; 400 when there is nothing to roll back to."""
         reason = _reason(self.json_object())
 
         def back() -> dict[str, Any]:
