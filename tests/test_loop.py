@@ -95,7 +95,16 @@ def test_drift_alert_retrains_passes_gates_and_the_canary_promotes(serving):
     assert action["version"] == 2 and action["gates"]["passed"]
     assert nbops.get_model("loop", version=2)["stage"] == "Staging"
     lineage = nbops.get_model("loop", version=2)["lineage"]
-    assert lineage["retrained_from"] == 1 and "labelled traffic" in lineage["data"]["train_df"]
+    assert lineage["retrained_from"] == 1
+    new_data = lineage["data"]["train_df"]
+    assert "labelled traffic" in new_data["source"] and new_data["dataset"] == "loop.train_df@1"
+    assert new_data["rows"] == 300  # the six labelled batches of 50
+    assert nbops.datasets("loop.train_df")["digest"].tolist() == [new_data["digest"]]
+    from nbops.registry import format_lineage
+
+    assert "retrained from v1 with train_df = loop.train_df@1" in format_lineage(
+        nbops.lineage("loop", version=2)
+    )
     assert svc.running and client.get("/version").json()["candidate_version"] == 2
 
     state = drive_canary(svc, client)

@@ -116,7 +116,9 @@ def retrain(
     labelled traffic of ``service``, logged at or after ``since`` when given;
     ``"traffic:COLUMN"`` names the label column). The
     cell runs in a copy of the kernel's namespace with those variables replaced; the
-    new run is registered with lineage ``{retrained_from, run_id, data}``; the gates for
+    new data is logged as dataset versions ``NAME.VARIABLE`` and the new run registered
+    with lineage ``{retrained_from, run_id, data: {VARIABLE: {source, dataset, digest,
+    rows}}}``; the gates for
     Production are evaluated. When they pass and ``service`` (a LocalService, or the
     folder of one) is given, a canary starts there (``canary`` overrides the plan:
     steps, min_requests, max_error_rate, max_p99_ms); otherwise the version stops at
@@ -156,11 +158,20 @@ def retrain(
             f"the training cell of run {run['run_id']} does not read {unread}; "
             f"name the variables it reads: {sorted(reads)[:20]}"
         )
-    frames, described = {}, {}
+    from .datasets import log_dataset
+
+    frames: dict[str, Any] = {}
+    described: dict[str, dict[str, Any]] = {}
     for var, value in data.items():
-        frames[var], described[var] = _load(value, service, since)
-        rows = getattr(frames[var], "shape", [None])[0]
-        described[var] += f" ({rows} rows)" if rows is not None else ""
+        frames[var], origin = _load(value, service, since)
+        # the new data becomes a named dataset version: lineage points at it by digest
+        ds = log_dataset(frames[var], f"{name}.{var}", source=origin)
+        described[var] = {
+            "source": origin,
+            "dataset": ds["ref"],
+            "digest": ds["digest"],
+            "rows": (ds.get("shape") or [None])[0],
+        }
     why = reason or "retrain with new data"
     record_event(
         store,

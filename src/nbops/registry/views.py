@@ -140,10 +140,12 @@ def format_lineage(lin: dict[str, Any]) -> str:
     ]
     origin = rec.get("lineage") or {}
     if origin.get("retrained_from"):
-        lines.append(
-            f"  retrained from v{origin['retrained_from']} with new data "
-            f"{', '.join(sorted(origin.get('data') or {}))}"
+        data = origin.get("data") or {}
+        shown = ", ".join(
+            f"{var} = {d.get('dataset') or d.get('source')}" if isinstance(d, dict) else var
+            for var, d in sorted(data.items())
         )
+        lines.append(f"  retrained from v{origin['retrained_from']} with {shown}")
     if run.get("missing"):
         lines.append(f"  └─ run {run['run_id']} (no longer in the store)")
         return "\n".join(lines)
