@@ -127,3 +127,19 @@ def test_quickstart_wine_runs_differ_and_have_one_best(tmp_path):
     values = __import__("json").loads(scores.stdout)
     assert len(values) >= 4 and len(set(values)) >= 3, values  # the runs differ
     assert values.count(max(values)) == 1 and max(values) < 1.0, values  # one real winner
+
+
+def _experiments(path: Path) -> set[str]:
+    import re
+
+    text = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells)
+    found = re.findall(r"""--experiment\s+([\w-]+)|experiment\s*=\s*['"]([\w-]+)""", text)
+    return {a or b for a, b in found}
+
+
+def test_notebooks_that_pick_a_best_run_own_their_experiment():
+    # 02 picks and reproduces the best run of its experiment: runs of another notebook,
+    # trained on another split, must not compete there (the demo runs them in one store)
+    quickstart = _experiments(NOTEBOOKS / "01_quickstart.ipynb")
+    compare = _experiments(NOTEBOOKS / "02_compare_and_sweep.ipynb")
+    assert quickstart and compare and not quickstart & compare, (quickstart, compare)
