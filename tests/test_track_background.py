@@ -126,6 +126,7 @@ def test_long_cell_samples_cpu_and_memory_into_step_metrics(k):
     run_id = newest_id(k)
     res = k.run(f"h = nbops.metric_history({run_id!r}, 'system.memory_mb')\n"
                 "print(json.dumps([len(h), float(h['value'].min())]))")
+    assert res["status"] == "ok", res
     steps, low = json.loads(res["text"])
     assert steps >= 3 and low > 10  # a Python process with numpy holds more than 10 MB
     assert "system.cpu_percent" in stored(k, run_id)["metrics"]

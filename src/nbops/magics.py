@@ -15,6 +15,7 @@ from __future__ import annotations
 import html
 import re
 import shlex
+from dataclasses import replace
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -109,10 +110,25 @@ def _options(args: Any) -> Any:
 _TRACK_LINE = re.compile(r"%%track(?:[ \t]+(.*))?\n?$", re.S)
 
 
+_last_parsed: tuple[str, Any] = ("", None)
+
+
 def plain_track(raw_cell: str) -> tuple[Any, int] | None:
     """(TrackOptions, index of the body's first line) of a ``%%track`` cell that IPython
     can run itself; None for any other cell, a sweep, or options that do not parse
-    (the cell magic then runs and reports them)."""
+    (the cell magic then runs and reports them). The transformer and the
+    ``pre_run_cell`` event ask about the same cell: the last answer is kept."""
+    global _last_parsed
+    if _last_parsed[0] == raw_cell and _last_parsed[1] is not None:
+        options, first = _last_parsed[1]
+        return replace(options, tags=dict(options.tags), params=list(options.params),
+                       metrics=list(options.metrics)), first
+    found = _parse_track(raw_cell)
+    _last_parsed = (raw_cell, found)
+    return found
+
+
+def _parse_track(raw_cell: str) -> tuple[Any, int] | None:
     lines = raw_cell.splitlines(keepends=True)
     i = 0
     while i < len(lines) and not lines[i].strip():

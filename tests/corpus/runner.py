@@ -154,3 +154,41 @@ def run_notebook(path: Path, plain: Any, tracked: Any, details: bool = True) -> 
             plain.run(f"import json as _j\nprint(_j.dumps(float({expr})))"))
     out.runs = _last_json(tracked.run(RUNS.replace("EXPERIMENT", repr(path.stem))))
     return out
+
+
+class BenchKernel:
+    """A kernel for the benchmark, which runs where pytest (and so tests/conftest.py's
+    Kernel) may be missing: execute code, collect what the front end would show."""
+
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
+        from jupyter_client import KernelManager
+
+        self.km = KernelManager(kernel_name="python3")
+        self.km.start_kernel(cwd=str(cwd), env=env)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    def run(self, code: str, timeout: float = 300) -> dict:
+        """Execute ``code``; returns {status, outputs, text}."""
+        msg_id = self.kc.execute(code)
+        outputs, text = [], []
+        while True:
+            msg = self.kc.get_iopub_msg(timeout=timeout)
+            if msg["parent_header"].get("msg_id") != msg_id:
+                continue
+            kind, content = msg["msg_type"], msg["content"]
+            if kind == "status" and content["execution_state"] == "idle":
+                break
+            outputs.append((kind, content))
+            if kind == "stream":
+                text.append(content["text"])
+        reply = self.kc.get_shell_msg(timeout=timeout)
+        while reply["parent_header"].get("msg_id") != msg_id:
+            reply = self.kc.get_shell_msg(timeout=timeout)
+        return {"status": reply["content"]["status"], "outputs": outputs, "text": "".join(text)}
+
+    def close(self) -> None:
+        """Stop the kernel (a normal shutdown: background writes finish first)."""
+        self.kc.stop_channels()
+        self.km.shutdown_kernel()

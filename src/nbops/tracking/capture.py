@@ -297,6 +297,20 @@ def git_info(cwd: Path | None = None) -> dict[str, Any]:
     The commit and branch are read from files; the dirty flag needs `git status`,
     which runs only when HEAD or the index changed or 30 s passed."""
     cwd = (cwd or Path.cwd()).resolve()
+    recent = _git_recent.get(str(cwd))
+    if recent and time.monotonic() - recent[0] < GIT_RECHECK_SECONDS:
+        return dict(recent[1])
+    info = _git_info(cwd)
+    _git_recent[str(cwd)] = (time.monotonic(), info)
+    return dict(info)
+
+
+#: git state is read again at most this often per folder (cells run back to back)
+GIT_RECHECK_SECONDS = 1.0
+_git_recent: dict[str, tuple[float, dict[str, Any]]] = {}
+
+
+def _git_info(cwd: Path) -> dict[str, Any]:
     try:
         git_dir = _find_git_dir(cwd)
         if git_dir is None:

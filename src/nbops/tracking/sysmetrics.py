@@ -44,13 +44,13 @@ class Watch:
         self._lock = threading.Lock()  # held while a sample is logged
 
     def stop(self) -> None:
-        """Stop sampling; returns once no sample is being written."""
+        """Stop sampling; returns once no sample is being written. The sampler is not
+        woken: it finds the watch stopped at its next due time."""
         global _current
         with _cond:
             self.stopped = True
             if _current is self:
                 _current = None
-            _cond.notify_all()
         with self._lock:
             pass
 
@@ -115,16 +115,23 @@ def _gpu_handles() -> list[Any]:
 _sampler: _Sampler | None = None
 
 
+_idle = False  # the sampler waits for a watch with no due time: arming must wake it
+_waking_at = 0.0  # else it wakes at this monotonic time
+
+
 def _loop() -> None:
-    global _sampler
+    global _sampler, _idle, _waking_at
     while True:
         with _cond:
             while _current is None:
+                _idle = True
                 _cond.wait()
+            _idle = False
             watch = _current
             due = watch.t0 + watch.after + watch.samples * watch.every
             delay = due - time.monotonic()
             if delay > 0:
+                _waking_at = due
                 _cond.wait(delay)
                 continue
         with watch._lock:
@@ -151,5 +158,6 @@ def watch(run: Any) -> Watch | None:
         if _thread is None:
             _thread = threading.Thread(target=_loop, name="nbops-sysmetrics", daemon=True)
             _thread.start()
-        _cond.notify_all()
+        elif _idle or w.t0 + w.after < _waking_at:
+            _cond.notify()  # else it wakes before this watch is due and re-reads _current
     return w
