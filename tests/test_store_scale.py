@@ -54,6 +54,8 @@ def test_the_environment_is_stored_once_for_many_runs(store):
     assert log.count(b'"python":') == 1
     env = nbops.get_run(nbops.runs()["run_id"][0])["env"]
     assert env["python"] and isinstance(env["packages"], dict)
+    listed = Store(store).all_runs()[0]  # the listing carries them too
+    assert listed["env"] == env and "env_ref" not in listed
 
 
 def test_runs_after_a_write_is_patched_and_matches_a_fresh_build(store):

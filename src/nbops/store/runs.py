@@ -123,9 +123,30 @@ class RunTables:
         return "KILLED" if procs.orphaned(doc) else doc.get("status")
 
     def all_runs(self) -> list[dict[str, Any]]:
-        """Live run records, oldest first (read them, never modify them; ``env`` and the
-        cell source are references here: use :meth:`get_run` for a full record)."""
-        return list(self.storage.live_table("runs").values())
+        """Run records, oldest first, with ``env`` and ``code`` in place: live records
+        shared with the store, so read them and never modify them (:meth:`get_run`
+        gives a copy to change)."""
+        st = self.storage
+        docs = st.live_table("runs")
+        cached = getattr(self, "_all_runs", None)
+        if cached is not None and cached[0] == st.generation:
+            return list(cached[1])
+        blobs = {}
+        out = []
+        for doc in docs.values():
+            if "env_ref" in doc or "code_ref" in doc:
+                full = {k: v for k, v in doc.items() if k not in ("env_ref", "code_ref")}
+                for field, table in (("env", "environments"), ("code", "code")):
+                    ref = doc.get(f"{field}_ref")
+                    if ref is not None:
+                        if table not in blobs:
+                            blobs[table] = st.live_table(table)
+                        blob = blobs[table].get(str(key_id(ref)))
+                        full[field] = blob[field] if blob else {}
+                doc = full
+            out.append(doc)
+        self._all_runs = (st.generation, out)
+        return list(out)
 
     def run_ids(self) -> list[str]:
         """Every run id, oldest first."""
@@ -192,18 +213,22 @@ class RunTables:
         doc = dict(doc)
         doc_id = key_id(doc["run_id"])
         with self.storage.transaction() as st:
-            self._by_digest(doc)
+            self._by_digest(doc, update=False)
             st.queue(["put", "runs", doc_id, doc])
         return doc_id
 
-    def _by_digest(self, fields: dict[str, Any]) -> None:
+    def _by_digest(self, fields: dict[str, Any], update: bool = True) -> None:
         # env and code go to their tables once; the run keeps a reference
         for field, table in (("env", "environments"), ("code", "code")):
-            value = fields.get(field)
+            if field not in fields:
+                continue
+            value = fields[field]
             if isinstance(value, dict) and value:
                 ref = digest_of(value)
                 self._blob(table, ref, {"digest": ref, field: fields.pop(field)})
                 fields[f"{field}_ref"] = ref
+            elif update:  # kept in the run as given; an older reference no longer applies
+                fields[f"{field}_ref"] = None
 
     def _blob(self, table: str, ref: str, record: dict[str, Any]) -> None:
         if (table, ref) in self._blobs:
@@ -237,7 +262,9 @@ class RunTables:
         """Set top-level fields of a run (full id or unique prefix). Raises
         RunNotFoundError for an unknown run."""
         with self.storage.transaction() as st:
-            st.queue(["upd", "runs", self.run_doc_id(run_id), dict(fields)])
+            fields = dict(fields)
+            self._by_digest(fields)  # a new env or code record goes by digest too
+            st.queue(["upd", "runs", self.run_doc_id(run_id), fields])
 
     # -- step metrics ----------------------------------------------------------------
     def _queue_steps(self, run_id: str, key: str, steps: list, values: list,
