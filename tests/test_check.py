@@ -263,3 +263,13 @@ def test_a_dataset_version_is_read_from_its_source_and_checked(project, capsys):
     train.iloc[:10].to_csv(project / "data" / "train.csv", index=False)  # the file changed
     code, out = check(capsys)
     assert code == 2 and "changed since it was logged as dataset train@1" in out
+
+
+def test_a_broken_check_file_still_writes_a_junit_report(project, capsys):
+    (project / "nbops.toml").write_text('[[check]]\nkind = "speed"\n')
+    assert main(["check", "--junit", "out.xml"]) == 2
+    capsys.readouterr()
+    xml = JUnitXml.fromfile(str(project / "out.xml"))
+    (case,) = [c for suite in xml for c in suite]
+    assert case.name == "configuration" and isinstance(case.result[0], Error)
+    assert "kind 'speed'" in case.result[0].message

@@ -36,9 +36,23 @@ def _add_check(sub: argparse._SubParsersAction) -> None:
     )
 
     def do_check(args: argparse.Namespace) -> int:
+        from .._errors import CheckConfigError
         from ..check import format_report, run_checks, to_junit
 
-        report = run_checks(args.file, only=args.only)
+        try:
+            report = run_checks(args.file, only=args.only)
+        except CheckConfigError as exc:
+            if args.junit:  # CI shows why no check ran, not a missing report
+                broken = {
+                    "name": "configuration",
+                    "kind": "config",
+                    "status": "error",
+                    "cases": [],
+                    "error": f"CheckConfigError: {exc}",
+                    "seconds": 0.0,
+                }
+                Path(args.junit).write_text(to_junit({"checks": [broken]}))
+            raise
         if args.junit:
             Path(args.junit).write_text(to_junit(report))
         if args.json:
