@@ -66,8 +66,9 @@ def register(
     name = check_name(name)
     from ..tracking.api import flush_if_active
 
-    flush_if_active(run_id)  # an open run may still hold its model entry
     store = get_store()
+    run_id = store.resolve_run_id(run_id)  # a unique prefix names the run too
+    flush_if_active(run_id)  # an open run may still hold its model entry
     run = store.get_run(run_id)
     entry = _pick_logged_model(run, model)
     with store.transaction():
