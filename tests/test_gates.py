@@ -325,3 +325,19 @@ def test_cli_bad_rule_exits_2_and_points_at_it(store, capsys):
     code, _, err = cli(capsys, "registry", "gates", "churn", "--add", "accuracy => 0.9")
     assert code == 2 and "unknown comparison '=>'" in err
     assert nbops.gates("churn") == []
+
+
+def test_quality_rule_fails_on_training_data_with_many_missing_values(store):
+    X, y = frame(seed=1)
+    nbops.transition("churn", version(X, y), "Production")
+    nbops.set_gates("churn", ["quality"])
+    model = LogisticRegression().fit(X, y)
+    holey = X.copy()
+    holey.loc[holey.index[::2], "x1"] = np.nan  # half of a column missing
+    with nbops.start_run() as run:
+        nbops.log_model(model, signature=X, reference=holey)
+        run.log_metric("accuracy", 0.9)
+    v = nbops.register(run.run_id, "churn")["version"]
+    (res,) = nbops.evaluate_gates("churn", v)["results"]
+    assert not res["passed"] and res["measured"] == "fail"
+    assert "missing x1" in res["detail"]
