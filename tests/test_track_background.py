@@ -130,3 +130,22 @@ def test_long_cell_samples_cpu_and_memory_into_step_metrics(k):
     steps, low = json.loads(res["text"])
     assert steps >= 3 and low > 10  # a Python process with numpy holds more than 10 MB
     assert "system.cpu_percent" in stored(k, run_id)["metrics"]
+
+
+def test_gpu_use_is_sampled_through_nvidia_ml_py(monkeypatch):
+    """The NVIDIA driver is outside this machine: a stand-in pynvml answers for one GPU."""
+    import sys
+    import types
+
+    from nbops.tracking import sysmetrics
+
+    fake = types.ModuleType("pynvml")
+    fake.nvmlInit = lambda: None
+    fake.nvmlDeviceGetCount = lambda: 1
+    fake.nvmlDeviceGetHandleByIndex = lambda i: f"gpu{i}"
+    fake.nvmlDeviceGetUtilizationRates = lambda h: types.SimpleNamespace(gpu=37, memory=5)
+    fake.nvmlDeviceGetMemoryInfo = lambda h: types.SimpleNamespace(used=3 * 2**30)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    sample = sysmetrics._Sampler().sample()
+    assert sample["system.gpu_percent"] == 37.0 and sample["system.gpu_memory_mb"] == 3072
+    assert sample["system.memory_mb"] > 10
