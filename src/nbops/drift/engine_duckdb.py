@@ -11,8 +11,8 @@ only aggregates, so nothing the size of the data is ever held:
    (reference) population standard deviation; per categorical column its value counts
    (``histogram``); for integer columns an approximate distinct count, then an exact one
    when it is small (Evidently treats integers with <= 10 values as categories).
-2. one scan per side: each numeric column's 12,800-bin histogram over the joint range,
-   in the same bins and the same floating-point steps as the pandas engine.
+2. per numeric column and side, a GROUP BY over its 12,800 bins on the joint range, in
+   the same bins and the same floating-point steps as the pandas engine.
 3. per column, only what its test needs: exact distinct counts (few values), value
    counts (chi-square, Z, and Jensen-Shannon / PSI on few values), Sturges bins
    (Jensen-Shannon / PSI), the KS statistic through an ASOF join of the current values
@@ -89,6 +89,11 @@ class _Col:
     @property
     def finite(self) -> str:
         return f"isfinite({self.v})"
+
+    @property
+    def fv(self) -> str:
+        """The value when finite, else NULL (aggregates skip NULLs; faster than FILTER)."""
+        return f"(CASE WHEN {self.finite} THEN {self.v} END)"
 
 
 def _base(type_name: str) -> str:
@@ -219,11 +224,10 @@ def _scan(con: Any, cols: list[_Col]) -> None:
         exprs, slots = [], []
         for col in cols:
             if col.kind == NUMERIC:
-                f = f"FILTER (WHERE {col.finite})"
-                exprs += [f"count(*) {f}", f"min({col.v}) {f}", f"max({col.v}) {f}"]
+                exprs += [f"count({col.fv})", f"min({col.fv})", f"max({col.fv})"]
                 slots.append((col, "numeric"))
                 if side == "ref":
-                    exprs.append(f"stddev_pop({col.v}) {f}")
+                    exprs.append(f"stddev_pop({col.fv})")
             elif col.kind == CATEGORICAL:
                 exprs.append(f"histogram({col.q}) FILTER (WHERE {_not_missing(col, side)})")
                 slots.append((col, "categorical"))
@@ -268,20 +272,21 @@ def _fine(con: Any, cols: list[_Col]) -> None:
     numeric = [c for c in cols if c.kind == NUMERIC and c.n.get("ref") and c.n.get("cur")]
     if not numeric:
         return
+    # one GROUP BY per column: DuckDB's hash aggregate on small integers beats the
+    # histogram() aggregate, and each query reads only its column
     for side in ("ref", "cur"):
-        exprs = [f"histogram({_bins_expr(c, stats.FINE_BINS)}) FILTER (WHERE {c.finite})"
-                 for c in numeric]
-        got = con.execute("SELECT " + ", ".join(exprs) + f" FROM {side}").fetchone()
-        for col, hist in zip(numeric, got, strict=True):
-            col.fine[side] = _dense(hist, stats.FINE_BINS)
+        for col in numeric:
+            col.fine[side] = _dense(_hist(con, col, side, _bins_expr(col, stats.FINE_BINS),
+                                          col.finite), stats.FINE_BINS)
 
 
 # -- per column ----------------------------------------------------------------------------
 
 
 def _hist(con: Any, col: _Col, side: str, expr: str, where: str) -> dict:
-    return con.execute(f"SELECT histogram({expr}) FILTER (WHERE {where}) FROM {side}"
-                       ).fetchone()[0] or {}
+    """{value of ``expr``: count} over the rows of ``side`` where ``where`` holds."""
+    return dict(con.execute(f"SELECT {expr} AS k, count(*) FROM {side} WHERE {where} "
+                            "GROUP BY k").fetchall())
 
 
 def _distinct(con: Any, col: _Col, sides: tuple[str, ...]) -> int:
