@@ -341,3 +341,28 @@ def test_quality_rule_fails_on_training_data_with_many_missing_values(store):
     (res,) = nbops.evaluate_gates("churn", v)["results"]
     assert not res["passed"] and res["measured"] == "fail"
     assert "missing x1" in res["detail"]
+
+
+def test_stable_rule_in_a_real_kernel_leaves_the_users_variables_alone(kernel):
+    setup = """
+import numpy as np, pandas as pd, nbops
+rng = np.random.default_rng(0)
+X = pd.DataFrame({"x1": rng.normal(size=300), "x2": rng.normal(size=300)})
+y = (X.x1 + rng.normal(0, 0.8, 300) > 0).astype(int)
+X_test, y_test = X.iloc[200:], y.iloc[200:]
+X, y = X.iloc[:200], y.iloc[:200]
+"""
+    assert kernel.run(setup)["status"] == "ok"
+    res = kernel.run("%%track --name forest -q\n" + TRAIN_CELL)
+    assert res["status"] == "ok", res
+    res = kernel.run(
+        "before = id(model)\n"
+        "run_id = nbops.runs(filter=\"name == 'forest'\").iloc[0]['run_id']\n"
+        "v = nbops.register(run_id, 'kforest')['version']\n"
+        "nbops.set_gates('kforest', ['stable accuracy over 3 seeds: std <= 0.5'])\n"
+        "rec = nbops.transition('kforest', v, 'Staging')\n"
+        "r = rec['gates']['results'][0]\n"
+        "print(rec['stage'], r['passed'], len(r['values']), id(model) == before, seed)"
+    )
+    assert res["status"] == "ok", res
+    assert res["text"].split() == ["Staging", "True", "3", "True", "0"]
