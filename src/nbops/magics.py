@@ -162,6 +162,7 @@ class CellHooks:
         self.open: list[Any] = []  # one entry per running cell (None: not tracked)
 
     def pre_run_cell(self, info: Any = None) -> None:
+        """Start the run of a plain ``%%track`` cell (any other cell: nothing)."""
         raw = getattr(info, "raw_cell", None) or ""
         found = plain_track(raw) if "%%track" in raw else None
         if found is None:
@@ -175,6 +176,7 @@ class CellHooks:
         self.open.append(TrackedCell(body, options, shell=self.shell, code=code))
 
     def post_run_cell(self, result: Any = None) -> None:
+        """Record and end the run of the cell that just ran; show its summary line."""
         if not self.open:
             return
         cell = self.open.pop()
@@ -191,6 +193,8 @@ class CellHooks:
 
 @magics_class
 class NbopsMagics(Magics):
+    """``%%track`` and ``%nbops``: thin wrappers that parse options and call the API."""
+
     @magic_arguments()
     @argument("--name", "-n", help="run name")
     @argument("--experiment", "-e", help="experiment the run belongs to")
@@ -251,6 +255,7 @@ class NbopsMagics(Magics):
         events = self.shell.events
 
         def show(*_: Any) -> None:
+            """Show the summary once, then stop listening."""
             events.unregister("post_run_cell", show)
             display(summary)
 

@@ -145,6 +145,7 @@ def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str],
     wanted = [str(c) for c in wanted]
 
     def matches(value: Any) -> bool:
+        """A DataFrame whose columns are exactly the model's features."""
         columns = getattr(value, "columns", None)
         return (type(value).__name__ == "DataFrame" and columns is not None
                 and len(columns) == len(wanted) and [str(c) for c in columns] == wanted)

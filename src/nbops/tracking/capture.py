@@ -152,6 +152,7 @@ def namespace_snapshot(ns: dict[str, Any]) -> dict[str, int]:
 
 
 def changed_names(before: dict[str, int], ns: dict[str, Any]) -> set[str]:
+    """User-visible names bound to another object than in the snapshot ``before``."""
     return {
         k for k, v in ns.items() if not k.startswith("_") and before.get(k) != id(v)
     }
@@ -161,6 +162,7 @@ def changed_names(before: dict[str, int], ns: dict[str, Any]) -> set[str]:
 
 
 def glob_mtimes(pattern: str | None, root: Path | None = None) -> dict[str, float]:
+    """path -> mtime (ns) of the files matching the comma-separated globs."""
     if not pattern:
         return {}
     root = root or Path.cwd()
@@ -181,6 +183,7 @@ def glob_mtimes(pattern: str | None, root: Path | None = None) -> dict[str, floa
 
 
 def new_or_modified(before: dict[str, float], after: dict[str, float]) -> list[str]:
+    """Paths in ``after`` that are new or have another mtime than ``before``."""
     return sorted(p for p, m in after.items() if before.get(p) != m)
 
 

@@ -106,6 +106,7 @@ def _wrap(fn: Any, kind: str) -> Any:
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        """Call the original; note the result when a tracked cell's code called it."""
         result = fn(*args, **kwargs)
         recorder = _active
         if recorder is not None and not _from_library(sys._getframe(1)):
@@ -126,6 +127,7 @@ def _wrap_fit_check(fn: Any) -> Any:
 
     @functools.wraps(fn)
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        """Note the estimator when the cell's code called its ``fit``; then validate."""
         recorder = _active
         if recorder is not None:
             try:
@@ -184,6 +186,7 @@ class Patches:
         self._undo: list[tuple[Any, str, Any, bool]] = []  # (owner, name, old, is_dict)
 
     def set_attr(self, owner: Any, name: str, new: Any) -> None:
+        """Set ``owner.name`` to ``new``, remembering the old value."""
         old = owner.__dict__.get(name) if isinstance(owner, type) else getattr(owner, name)
         if old is None or old is new:
             return
@@ -191,10 +194,12 @@ class Patches:
         setattr(owner, name, new)
 
     def set_item(self, ns: dict, name: str, new: Any) -> None:
+        """Set ``ns[name]`` to ``new``, remembering the old value."""
         self._undo.append((ns, name, ns[name], True))
         ns[name] = new
 
     def restore(self) -> None:
+        """Put every original back (a namespace name only where the wrapper still is)."""
         for owner, name, old, is_dict in reversed(self._undo):
             try:
                 if is_dict:
@@ -248,6 +253,7 @@ class _PostImport(importlib.abc.MetaPathFinder):
         self.session = session
 
     def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        """The normal spec of a watched module, with a loader that patches it."""
         if fullname not in WATCHED:
             return None
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
@@ -256,10 +262,14 @@ class _PostImport(importlib.abc.MetaPathFinder):
         loader, session = spec.loader, self.session
 
         class Loader(importlib.abc.Loader):
+            """The module's own loader, then the patch."""
+
             def create_module(self, spec: Any) -> Any:
+                """As the module's own loader does."""
                 return loader.create_module(spec)
 
             def exec_module(self, module: Any) -> None:
+                """Run the module, then wrap its scoring functions."""
                 loader.exec_module(module)
                 session.patch(fullname, module)
 
@@ -277,6 +287,7 @@ class Session:
         self.ns = ns
 
     def patch(self, name: str, module: Any) -> None:
+        """Wrap the scoring callables of a watched module and the namespace names."""
         _set_library_dirs()
         try:
             _patch_module(self.patches, name, module)

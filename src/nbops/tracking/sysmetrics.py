@@ -70,6 +70,7 @@ class _Sampler:
         self.gpus = _gpu_handles()
 
     def sample(self) -> dict[str, float]:
+        """One reading: metric name -> value."""
         out: dict[str, float] = {}
         if self.proc is not None:
             out["system.cpu_percent"] = float(self.proc.cpu_percent(None))

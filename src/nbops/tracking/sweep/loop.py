@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 
 @dataclass
 class Trial:
+    """One trial of a sweep: its run, status, params, objective value and metrics."""
+
     number: int
     run_id: str | None
     status: str
@@ -95,6 +97,7 @@ class _Progress:
         self.total = total
 
     def step(self, k: int, objective: str | None, best: float | None) -> None:
+        """Show trial ``k`` done and the best value so far."""
         if self.bar is None:
             return
         self.bar.set_description(f"trial {k}/{self.total}", refresh=False)
@@ -103,6 +106,7 @@ class _Progress:
         self.bar.update(1)
 
     def close(self) -> None:
+        """Close the bar."""
         if self.bar is not None:
             self.bar.close()
 
@@ -278,6 +282,7 @@ def sweep(
                  env=capture.env_info())
 
     def run_trial(k: int, params: dict, parent_id: str):
+        """Run trial ``k``; returns (run id, status, metrics, error)."""
         run = api.start_run(name=f"{parent_name}-{k}", experiment=parent.experiment,
                             tags={**(tags or {}), "nbops.trial": k}, parent_id=parent_id)
         try:
@@ -328,6 +333,7 @@ def sweep_cell(
     told: set[str] = set()
 
     def run_trial(k: int, params: dict, parent_id: str):
+        """Run trial ``k``; returns (run id, status, metrics, error)."""
         trial_options = replace(
             options, name=f"{parent_name}-{k}", parent_id=parent_id, overrides=params,
             tags={**options.tags, "nbops.trial": str(k)}, quiet=True,

@@ -22,6 +22,8 @@ _LOSS_LIKE = re.compile(r"(loss|error|err$|mse|mae|rmse|mape|logloss|deviance)",
 
 
 def grid(space: Space, trials: int | None) -> tuple[list[dict], int]:
+    """Every combination (ParameterGrid), at most ``trials``; SweepError for a
+    distribution in the space."""
     from sklearn.model_selection import ParameterGrid
 
     dists = space.distributions()
@@ -37,6 +39,7 @@ def grid(space: Space, trials: int | None) -> tuple[list[dict], int]:
 
 
 def random(space: Space, trials: int, seed: int | None) -> list[dict]:
+    """``trials`` samples of the space (ParameterSampler; fewer for a small grid)."""
     from sklearn.model_selection import ParameterSampler
 
     with warnings.catch_warnings():  # a small all-list space: fewer trials, said below
@@ -88,11 +91,13 @@ class Bayes:
         )
 
     def ask(self) -> dict[str, Any]:
+        """The params of the next trial."""
         self.trial = self.study.ask(self.dists)
         return {n: (self.decode[n][v] if n in self.decode else v)
                 for n, v in self.trial.params.items()}
 
     def tell(self, value: float | None) -> None:
+        """The objective of the last trial (None or not finite: a failed trial)."""
         if value is None or not math.isfinite(value):
             self.study.tell(self.trial, state=self.optuna.trial.TrialState.FAIL)
         else:
@@ -116,6 +121,7 @@ def better(value: float | None, best: float | None, mode: str) -> bool:
 
 
 def check_params(space: Space, search: str, trials: int | None, seed: int | None) -> None:
+    """SweepError for an unknown search, a bad number of trials or a bad seed."""
     if search not in SEARCHES:
         raise SweepError(f"unknown search {search!r}; use one of {', '.join(SEARCHES)}")
     if trials is not None and (not isinstance(trials, int) or trials < 1):
@@ -126,6 +132,7 @@ def check_params(space: Space, search: str, trials: int | None, seed: int | None
 
 def plan_trials(space: Space, search: str, trials: int | None, seed: int | None, mode: str
           ) -> tuple[Iterator[dict] | Bayes, int]:
+    """(params iterator or Bayes, number of trials) for ``search`` over ``space``."""
     if search == "grid":
         points, total = grid(space, trials)
         return iter(points), total

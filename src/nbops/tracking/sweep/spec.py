@@ -30,6 +30,7 @@ class Space:
     text: dict[str, str]
 
     def distributions(self) -> list[str]:
+        """Names whose values are scipy.stats distributions, not lists."""
         return [k for k, v in self.values.items() if is_distribution(v)]
 
 
