@@ -177,3 +177,47 @@ def test_duckdb_reads_only_aggregates_for_the_plot(parquet):
     plot = report.distributions["num_00"]
     assert len(plot["edges"]) == 51 and sum(plot["reference"]) == pytest.approx(1.0)
     assert Path(tmp / "cur.parquet").exists()
+
+
+# -- prediction logs ---------------------------------------------------------------------
+
+
+def service_folder(tmp_path, ref, cur):
+    """A service folder as nbops.export writes it, with a prediction log and feedback in
+    the service's own line format."""
+    import json
+
+    folder = tmp_path / "service"
+    (folder / "logs").mkdir(parents=True)
+    (folder / "model.json").write_text(json.dumps({"model_name": "m", "version": 1}))
+    with open(folder / "logs" / "predictions.jsonl", "w") as fh, \
+            open(folder / "logs" / "feedback.jsonl", "w") as fb:
+        for i, row in enumerate(cur.to_dict("records")):
+            inputs = {k: v for k, v in row.items() if k not in ("prediction", "target")}
+            fh.write(json.dumps({"id": f"r{i}", "request_id": "q", "ts": 1_700_000_000 + i,
+                                 "version": "1", "latency_ms": 1.0,
+                                 "prediction": row["prediction"], "inputs": inputs}) + "\n")
+            fb.write(json.dumps({"id": f"r{i}", "label": row["target"],
+                                 "ts": 1_700_000_000 + i}) + "\n")
+    return folder
+
+
+def test_monitor_streams_prediction_logs_through_duckdb_with_the_same_answer(tmp_path):
+    rng = np.random.default_rng(7)
+
+    def frame(n, shift):
+        x = rng.normal(shift, 1, n)
+        target = (x + rng.normal(0, 0.5, n) > 0).astype(int)
+        return pd.DataFrame({"x": x, "city": rng.choice(list("abc"), n),
+                             "prediction": (x > 0).astype(int), "target": target})
+
+    ref, cur = frame(3_000, 0.0), frame(2_000, 0.4)
+    folder = service_folder(tmp_path, ref, cur)
+    a = nbops.monitor(folder, reference=ref, sync=False, engine="pandas")
+    b = nbops.monitor(folder, reference=ref, sync=False, engine="duckdb", memory_limit="256MB")
+    assert b.engine == "duckdb" and b.rows == a.rows
+    for ra in a.columns:
+        rb = b.column(ra["column"])
+        assert (rb["test"], rb["drifted"]) == (ra["test"], ra["drifted"])
+        assert score(rb) == pytest.approx(score(ra), rel=TOLERANCE)
+    assert a.model["metrics"] == b.model["metrics"]

@@ -219,54 +219,51 @@ def running_url(service_path: str | os.PathLike) -> str | None:
     return str(info["url"])
 
 
-def monitor(service_path: Any, reference: Any = None, since: Any = None,
-            version: Any = None, sync: bool = True, url: str | None = None,
-            token: str | None = None, **drift_options: Any) -> DriftReport:
-    """Drift of a service's live traffic against the model's training data.
+def _monitor_streamed(folder: Path, reference: Any, since: Any, version: Any,
+                      drift_options: dict[str, Any]) -> DriftReport | None:
+    """With engine="duckdb" (or "auto" and logs that would not fit the memory limit) the
+    logs go to Parquet through DuckDB and drift streams them (nbops.drift.logs); else
+    None. Accuracy over time is not computed on this path (it needs the whole log)."""
+    import tempfile
 
-    ``reference`` defaults to the reference file of the export: the training sample
-    stored with the model version (``nbops.log_model(reference=)`` or a ``%%track``
-    cell), or the ``reference=`` given to :func:`nbops.export`. ``since`` (a
-    timestamp) and ``version`` filter the log.
-    Returns a :class:`DriftReport` over the input columns and the ``prediction``;
-    when labels came back through ``/feedback`` and the reference has a ``target``,
-    model quality is compared too, and ``report.accuracy`` lists accuracy over time.
-    When the service is running (``service_path`` may be a :class:`LocalService`; a
-    folder's ``serve.py`` says where it listens; or pass ``url=``, with ``token=`` if
-    it has one), ``report.service`` holds :func:`service_metrics` (p50/p99 latency,
-    error rate) and ``report.metrics()`` includes them as ``latency_p50_ms``,
-    ``latency_p99_ms``, ``error_rate``, ``server_error_rate`` and ``requests_total``,
-    so alert rules can fire on slow or failing responses as well as on drift.
-    Canary events are copied to the registry's audit log first (``sync``). Raises
-    DriftError (an NbopsError) when the log is empty or no reference is known."""
+    import pandas as pd
+
+    from ..drift import drift
+    from ..drift.logs import logs_fit, logs_to_parquet
+
+    engine = drift_options.get("engine", "auto")
+    files = _log_files(folder, "predictions.jsonl")
+    limit = drift_options.get("memory_limit")
+    if engine == "pandas" or not files or (engine == "auto" and logs_fit(files, limit)):
+        return None
+    ref = pd.DataFrame(reference)
+    cols = [c for c in ref.columns if c not in ("id", "request_id", "time", "version",
+                                                  "latency_ms")]
+    options: dict[str, Any] = {"engine": "duckdb"}
+    if "prediction" in cols:
+        options["prediction"] = "prediction"
+        if "target" in cols:
+            options["target"] = "target"
+    options.update(drift_options)
+    with tempfile.TemporaryDirectory(prefix="nbops-monitor-") as tmp:
+        out = Path(tmp) / "current.parquet"
+        rows = logs_to_parquet(files, _log_files(folder, "feedback.jsonl"), cols, out,
+                               since=since, version=version, memory_limit=limit)
+        if rows == 0:
+            raise DriftError(f"the prediction log of {folder} has no rows yet; send requests "
+                             "to the service first (the log is flushed every 0.2 s)")
+        report = drift(ref[cols], str(out), **options)
+    report.accuracy = []
+    return report
+
+
+def _monitor_in_memory(folder: Path, reference: Any, since: Any, version: Any,
+                       drift_options: dict[str, Any]) -> DriftReport:
+    """The prediction log read into pandas, compared with the reference."""
     import pandas as pd
 
     from ..drift import drift
 
-    url = url or getattr(service_path, "url", None)
-    token = token or getattr(service_path, "token", None)
-    folder = _folder(getattr(service_path, "path", service_path))
-    url = url or running_url(folder)
-    meta = json.loads((folder / "model.json").read_text())
-    if reference is None:
-        reference = read_reference(folder)
-        if reference is None:
-            raise DriftError(
-                f"{folder} has no reference data to compare live traffic with: model "
-                f"{meta.get('model_name')!r} v{meta.get('version')} was logged without its "
-                "training DataFrame. Pass it here, nbops.monitor(path, reference=X_train); or "
-                "export with nbops.export(..., reference=X_train); or log the model with "
-                "nbops.log_model(model, reference=X_train) (a %%track cell stores it by itself)")
-    if sync:
-        from .events import sync_events
-
-        try:
-            sync_events(folder, store=None)
-        except NbopsError as exc:
-            import warnings
-
-            warnings.warn(f"canary events of {folder} were not copied to the store: {exc}",
-                          stacklevel=2)
     log = prediction_log(folder)
     if since is not None:
         since = pd.Timestamp(since)
@@ -293,6 +290,58 @@ def monitor(service_path: Any, reference: Any = None, since: Any = None,
     options.update(drift_options)
     report = drift(ref[cols], current, **options)
     report.accuracy = accuracy_over_time(folder).to_dict("records")
+    return report
+
+
+def monitor(service_path: Any, reference: Any = None, since: Any = None,
+            version: Any = None, sync: bool = True, url: str | None = None,
+            token: str | None = None, **drift_options: Any) -> DriftReport:
+    """Drift of a service's live traffic against the model's training data.
+
+    ``reference`` defaults to the reference file of the export: the training sample
+    stored with the model version (``nbops.log_model(reference=)`` or a ``%%track``
+    cell), or the ``reference=`` given to :func:`nbops.export`. ``since`` (a
+    timestamp) and ``version`` filter the log.
+    Returns a :class:`DriftReport` over the input columns and the ``prediction``;
+    when labels came back through ``/feedback`` and the reference has a ``target``,
+    model quality is compared too, and ``report.accuracy`` lists accuracy over time.
+    When the service is running (``service_path`` may be a :class:`LocalService`; a
+    folder's ``serve.py`` says where it listens; or pass ``url=``, with ``token=`` if
+    it has one), ``report.service`` holds :func:`service_metrics` (p50/p99 latency,
+    error rate) and ``report.metrics()`` includes them as ``latency_p50_ms``,
+    ``latency_p99_ms``, ``error_rate``, ``server_error_rate`` and ``requests_total``,
+    so alert rules can fire on slow or failing responses as well as on drift.
+    Canary events are copied to the registry's audit log first (``sync``). Raises
+    DriftError (an NbopsError) when the log is empty or no reference is known."""
+
+
+    url = url or getattr(service_path, "url", None)
+    token = token or getattr(service_path, "token", None)
+    folder = _folder(getattr(service_path, "path", service_path))
+    url = url or running_url(folder)
+    meta = json.loads((folder / "model.json").read_text())
+    if reference is None:
+        reference = read_reference(folder)
+        if reference is None:
+            raise DriftError(
+                f"{folder} has no reference data to compare live traffic with: model "
+                f"{meta.get('model_name')!r} v{meta.get('version')} was logged without its "
+                "training DataFrame. Pass it here, nbops.monitor(path, reference=X_train); or "
+                "export with nbops.export(..., reference=X_train); or log the model with "
+                "nbops.log_model(model, reference=X_train) (a %%track cell stores it by itself)")
+    if sync:
+        from .events import sync_events
+
+        try:
+            sync_events(folder, store=None)
+        except NbopsError as exc:
+            import warnings
+
+            warnings.warn(f"canary events of {folder} were not copied to the store: {exc}",
+                          stacklevel=2)
+    report = _monitor_streamed(folder, reference, since, version, drift_options)
+    if report is None:
+        report = _monitor_in_memory(folder, reference, since, version, drift_options)
     report.service = None
     if url:
         try:
