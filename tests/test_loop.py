@@ -347,3 +347,15 @@ def test_check_compares_a_services_traffic_with_the_training_sample(
     monkeypatch.chdir(tmp_path)
     assert main(["check"]) == 1
     assert "x1" in capsys.readouterr().out
+
+
+def test_a_retrain_whose_cell_fails_is_reported_and_monitoring_goes_on(serving):
+    svc, client = serving
+    send_shifted_traffic(client)
+    # the labels come back under another name than the cell reads: the cell raises KeyError
+    nbops.alerts.add("drift_share", ">=", 0.3, action="retrain", data={"train_df": "traffic:label"})
+    tick = nbops.monitor_service(svc, canary=PLAN)
+    (action,) = tick["actions"]
+    assert action["status"] == "error" and action["error"].startswith("KeyError")
+    assert "retrain_failed" in set(nbops.model_history("loop")["action"])
+    assert list(nbops.models("loop")["version"]) == [1]

@@ -431,13 +431,14 @@ def monitor_service(
                 reason=f"alert '{event['rule']}': {event['metric']} = {event['value']:.4g}",
             )
             actions.append({"rule_id": event["rule_id"], "action": "retrain", **outcome})
-        except NbopsError as exc:
+        except Exception as exc:  # noqa: BLE001 - a failed action must not stop monitoring
+            # (retrain has recorded retrain_failed; the training cell's own error lands here)
             actions.append(
                 {
                     "rule_id": event["rule_id"],
                     "action": "retrain",
                     "status": "error",
-                    "error": str(exc),
+                    "error": f"{type(exc).__name__}: {exc}",
                 }
             )
     return {"report": report, "metrics": metrics, "fired": fired, "actions": actions}
