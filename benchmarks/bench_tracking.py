@@ -58,23 +58,38 @@ def fill_nbops(store_path: Path, n: int) -> None:
 
     store = Store(store_path)
     docs = [
-        {"run_id": f"fill{i:08d}", "name": f"fill-{i}", "experiment": "fill", "parent_id": None,
-         "status": "FINISHED", "start_time": "2026-01-01T00:00:00.000+00:00",
-         "end_time": "2026-01-01T00:00:01.000+00:00", "duration": 1.0,
-         "params": {f"p{k}": k for k in range(5)}, "metrics": {f"m{k}": k / 3 for k in range(5)},
-         "tags": {}, "code": {}, "env": {}, "inputs": [], "artifacts": [], "error": None}
+        {
+            "run_id": f"fill{i:08d}",
+            "name": f"fill-{i}",
+            "experiment": "fill",
+            "parent_id": None,
+            "status": "FINISHED",
+            "start_time": "2026-01-01T00:00:00.000+00:00",
+            "end_time": "2026-01-01T00:00:01.000+00:00",
+            "duration": 1.0,
+            "params": {f"p{k}": k for k in range(5)},
+            "metrics": {f"m{k}": k / 3 for k in range(5)},
+            "tags": {},
+            "code": {},
+            "env": {},
+            "inputs": [],
+            "artifacts": [],
+            "error": None,
+        }
         for i in range(n)
     ]
     for start in range(0, n, 1000):
-        store.runs.insert_multiple(docs[start:start + 1000])
+        store.runs.insert_multiple(docs[start : start + 1000])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
-    parser.add_argument("--track-only", action="store_true",
-                        help="only the %%%%track parts (no MLflow needed); the other results "
-                        "in the file are kept")
+    parser.add_argument(
+        "--track-only",
+        action="store_true",
+        help="only the %%%%track parts (no MLflow needed); the other results in the file are kept",
+    )
     args = parser.parse_args()
     q = 5 if args.quick else 1
     if args.track_only:
@@ -96,8 +111,10 @@ def main() -> None:
     logging_quiet()
     nbops.set_store(work / "nbops-store")
 
-    out: dict = {"machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
-                 "peer": f"mlflow {mlflow.__version__} (sqlite store)"}
+    out: dict = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count()},
+        "peer": f"mlflow {mlflow.__version__} (sqlite store)",
+    }
 
     # warm up both (imports, schema creation)
     one_run_mlflow(mlflow, artifact, -1)
@@ -106,8 +123,12 @@ def main() -> None:
     # 1. one run with 5 params, 5 metrics and one small artifact
     ml_run = per_call(lambda i: one_run_mlflow(mlflow, artifact, i), 100 // q)
     nb_run = per_call(lambda i: one_run_nbops(nbops, artifact, i), 500 // q)
-    out["run"] = {"mlflow_ms": ml_run * 1e3, "nbops_ms": nb_run * 1e3,
-                  "speedup": ml_run / nb_run, "target_speedup": 20}
+    out["run"] = {
+        "mlflow_ms": ml_run * 1e3,
+        "nbops_ms": nb_run * 1e3,
+        "speedup": ml_run / nb_run,
+        "target_speedup": 20,
+    }
 
     # 2. nbops run cost with 100 vs 10,000 runs in the store
     small, large = work / "s100", work / "s10000"
@@ -117,8 +138,12 @@ def main() -> None:
     at_100 = per_call(lambda i: one_run_nbops(nbops, artifact, i), 500 // q)
     nbops.set_store(large)
     at_10k = per_call(lambda i: one_run_nbops(nbops, artifact, i), 500 // q)
-    out["run_scaling"] = {"nbops_ms_at_100": at_100 * 1e3, "nbops_ms_at_10000": at_10k * 1e3,
-                          "ratio_10000_vs_100": at_10k / at_100, "target_ratio_max": 1.5}
+    out["run_scaling"] = {
+        "nbops_ms_at_100": at_100 * 1e3,
+        "nbops_ms_at_10000": at_10k * 1e3,
+        "ratio_10000_vs_100": at_10k / at_100,
+        "target_ratio_max": 1.5,
+    }
 
     # 3. per-step metric logging
     with mlflow.start_run():
@@ -126,8 +151,12 @@ def main() -> None:
     nbops.set_store(work / "nbops-store")
     with nbops.start_run():
         nb_step = per_call(lambda i: nbops.log_metric("loss", 1 / (i + 1), step=i), 200_000 // q)
-    out["log_metric_step"] = {"mlflow_us": ml_step * 1e6, "nbops_us": nb_step * 1e6,
-                              "speedup": ml_step / nb_step, "target_speedup": 100}
+    out["log_metric_step"] = {
+        "mlflow_us": ml_step * 1e6,
+        "nbops_us": nb_step * 1e6,
+        "speedup": ml_step / nb_step,
+        "target_speedup": 100,
+    }
 
     # 4. listing runs: search_runs over 1,000 runs vs nbops.runs() over 1,000 and 10,000
     ml_search_store = work / "mlsearch.db"
@@ -151,11 +180,16 @@ def main() -> None:
     t0 = time.perf_counter()
     cold = len(Store(large).all_runs())
     nb_cold = time.perf_counter() - t0
-    out["search"] = {"mlflow_search_runs_1000_s": ml_search, "nbops_runs_1000_s": nb_1k,
-                     "speedup_1000": ml_search / nb_1k, "nbops_runs_10000_s": nb_10k,
-                     "nbops_runs_10000_unchanged_store_s": nb_10k_cached,
-                     "target_nbops_runs_10000_s": 0.2,
-                     "nbops_open_store_10000_runs_cold_s": nb_cold, "runs_seen": cold}
+    out["search"] = {
+        "mlflow_search_runs_1000_s": ml_search,
+        "nbops_runs_1000_s": nb_1k,
+        "speedup_1000": ml_search / nb_1k,
+        "nbops_runs_10000_s": nb_10k,
+        "nbops_runs_10000_unchanged_store_s": nb_10k_cached,
+        "target_nbops_runs_10000_s": 0.2,
+        "nbops_open_store_10000_runs_cold_s": nb_cold,
+        "runs_seen": cold,
+    }
 
     # 5. what %%track adds to a small cell (in-process IPython shell, no mlflow equivalent)
     nbops.set_store(work / "nbops-store")
@@ -188,10 +222,14 @@ def track_cell_overhead(n: int) -> dict:
     shell.run_cell("%%track -q\n" + body)  # the first tracked cell captures the environment
     plain = [timed(lambda: shell.run_cell(body)) for _ in range(n)]
     tracked = [timed(lambda: shell.run_cell("%%track -q\n" + body)) for _ in range(n)]
-    return {"untracked_cell_ms": min(plain) * 1e3, "tracked_cell_ms": min(tracked) * 1e3,
-            "overhead_ms": (min(tracked) - min(plain)) * 1e3,
-            "overhead_median_ms": (statistics.median(tracked) - statistics.median(plain)) * 1e3,
-            "target_overhead_ms": 1.0, "cells": n}
+    return {
+        "untracked_cell_ms": min(plain) * 1e3,
+        "tracked_cell_ms": min(tracked) * 1e3,
+        "overhead_ms": (min(tracked) - min(plain)) * 1e3,
+        "overhead_median_ms": (statistics.median(tracked) - statistics.median(plain)) * 1e3,
+        "target_overhead_ms": 1.0,
+        "cells": n,
+    }
 
 
 def timed(fn) -> float:
@@ -216,8 +254,12 @@ def corpus_overhead(quick: bool = False) -> dict:
     drains, differing = [], 0
     for _ in range(rounds):
         work = Path(tempfile.mkdtemp(prefix="bench-corpus-"))
-        env = {**os.environ, "NBOPS_STORE": str(work / "store"), "MPLBACKEND": "Agg",
-               "PYTHONPATH": str(HERE.parent / "src")}
+        env = {
+            **os.environ,
+            "NBOPS_STORE": str(work / "store"),
+            "MPLBACKEND": "Agg",
+            "PYTHONPATH": str(HERE.parent / "src"),
+        }
         plain, tracked = BenchKernel(work, env), BenchKernel(work, env)
         try:
             assert tracked.run("%load_ext nbops")["status"] == "ok"
@@ -235,10 +277,17 @@ def corpus_overhead(quick: bool = False) -> dict:
             tracked.close()
     plain_s = sum(b["plain_s"] for b in best.values())
     tracked_s = sum(b["tracked_s"] for b in best.values())
-    return {"notebooks": len(best), "rounds": rounds, "plain_s": plain_s,
-            "tracked_s": tracked_s, "ratio": tracked_s / plain_s, "target_ratio_max": 1.3,
-            "background_writes_left_at_end_s": max(drains), "differing_cells": differing,
-            "per_notebook": best}
+    return {
+        "notebooks": len(best),
+        "rounds": rounds,
+        "plain_s": plain_s,
+        "tracked_s": tracked_s,
+        "ratio": tracked_s / plain_s,
+        "target_ratio_max": 1.3,
+        "background_writes_left_at_end_s": max(drains),
+        "differing_cells": differing,
+        "per_notebook": best,
+    }
 
 
 def track_only(q: int) -> None:

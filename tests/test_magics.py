@@ -9,7 +9,9 @@ import pytest
 
 
 def last_run(kernel) -> dict:
-    res = kernel.run("import nbops, json; print(json.dumps(nbops.get_run(nbops.runs().run_id[0]), default=str))")
+    res = kernel.run(
+        "import nbops, json; print(json.dumps(nbops.get_run(nbops.runs().run_id[0]), default=str))"
+    )
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 
@@ -75,7 +77,9 @@ def test_failed_cell_records_failed_run_and_raises_same_exception(kernel):
 
 
 def test_interrupted_cell_records_killed_run(kernel):
-    msg_id = kernel.kc.execute("%%track -n slow -q\nimport time\nfor _ in range(600):\n    time.sleep(0.1)\n")
+    msg_id = kernel.kc.execute(
+        "%%track -n slow -q\nimport time\nfor _ in range(600):\n    time.sleep(0.1)\n"
+    )
     time.sleep(1.5)
     kernel.interrupt()
     while True:
@@ -138,9 +142,7 @@ def test_a_metrics_name_assigned_a_literal_is_only_a_metric(kernel):
 def test_unwritable_store_warns_and_cell_still_runs(kernel, tmp_path):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
-    res = kernel.run(
-        f"import nbops\nnbops.set_store({str(blocker / 'store')!r})\n"
-    )
+    res = kernel.run(f"import nbops\nnbops.set_store({str(blocker / 'store')!r})\n")
     res = kernel.run("%%track\nresult_value = 40 + 2\nresult_value\n")
     assert res["status"] == "ok"
     assert any(d.get("text/plain") == "42" for d in res["data"])

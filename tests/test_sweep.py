@@ -24,8 +24,9 @@ def test_grid_sweep_runs_every_combination_as_child_runs(store):
         seen.append((alpha, depth))
         return {"score": alpha * depth}
 
-    res = sweep(train, {"alpha": [0.5, 1.0], "depth": range(1, 4)}, objective="score",
-                progress=False)
+    res = sweep(
+        train, {"alpha": [0.5, 1.0], "depth": range(1, 4)}, objective="score", progress=False
+    )
     assert sorted(seen) == sorted((a, d) for a in (0.5, 1.0) for d in (1, 2, 3))
     kids = children(res.parent_id)
     assert len(kids) == 6 and {k["status"] for k in kids} == {"FINISHED"}
@@ -41,14 +42,20 @@ def test_grid_sweep_runs_every_combination_as_child_runs(store):
 
 
 def test_minimize_picks_the_smallest_value(store):
-    res = sweep(lambda x: {"score": (x - 2) ** 2}, {"x": [0, 1, 2, 3]}, objective="score",
-                mode="min", progress=False)
+    res = sweep(
+        lambda x: {"score": (x - 2) ** 2},
+        {"x": [0, 1, 2, 3]},
+        objective="score",
+        mode="min",
+        progress=False,
+    )
     assert res.best_params == {"x": 2} and res.best_value == 0
 
 
 def test_loss_like_objective_is_minimised_by_default(store):
-    res = sweep(lambda x: {"val_loss": abs(x - 1)}, {"x": [0, 1, 3]}, objective="val_loss",
-                progress=False)
+    res = sweep(
+        lambda x: {"val_loss": abs(x - 1)}, {"x": [0, 1, 3]}, objective="val_loss", progress=False
+    )
     assert res.mode == "min" and res.best_params == {"x": 1}
 
 
@@ -56,10 +63,12 @@ def test_random_sweep_samples_scipy_distributions_reproducibly(store):
     from scipy.stats import loguniform
 
     space = {"lr": loguniform(1e-4, 1e-1), "layers": [1, 2, 3]}
-    a = sweep(lambda lr, layers: lr * layers, space, search="random", trials=5, seed=7,
-              progress=False)
-    b = sweep(lambda lr, layers: lr * layers, space, search="random", trials=5, seed=7,
-              progress=False)
+    a = sweep(
+        lambda lr, layers: lr * layers, space, search="random", trials=5, seed=7, progress=False
+    )
+    b = sweep(
+        lambda lr, layers: lr * layers, space, search="random", trials=5, seed=7, progress=False
+    )
     lrs = [t.params["lr"] for t in a.trials]
     assert len(lrs) == 5 and all(1e-4 <= v <= 1e-1 for v in lrs)
     assert len(set(lrs)) == 5
@@ -69,8 +78,14 @@ def test_random_sweep_samples_scipy_distributions_reproducibly(store):
 
 
 def test_random_sweep_accepts_a_spec_string(store):
-    res = sweep(lambda lr, d: lr + d, "lr=loguniform(1e-4,1e-1) d=range(0,3)",
-                search="random", trials=4, seed=0, progress=False)
+    res = sweep(
+        lambda lr, d: lr + d,
+        "lr=loguniform(1e-4,1e-1) d=range(0,3)",
+        search="random",
+        trials=4,
+        seed=0,
+        progress=False,
+    )
     assert len(res.trials) == 4
     assert all(t.params["d"] in (0, 1, 2) for t in res.trials)
 
@@ -78,11 +93,19 @@ def test_random_sweep_accepts_a_spec_string(store):
 def test_bayes_sweep_uses_optuna_tpe_and_finds_a_good_point(store):
     import importlib.util
 
-    needs(importlib.util.find_spec("optuna") is not None,
-          "optuna for bayes search: pip install 'nbops[bayes]'")
-    res = sweep(lambda x, kind: {"loss": (x - 0.3) ** 2 + (kind != "b")},
-                "x=uniform(0,1) kind=['a','b']", search="bayes", trials=25, seed=1,
-                objective="loss", progress=False)
+    needs(
+        importlib.util.find_spec("optuna") is not None,
+        "optuna for bayes search: pip install 'nbops[bayes]'",
+    )
+    res = sweep(
+        lambda x, kind: {"loss": (x - 0.3) ** 2 + (kind != "b")},
+        "x=uniform(0,1) kind=['a','b']",
+        search="bayes",
+        trials=25,
+        seed=1,
+        objective="loss",
+        progress=False,
+    )
     assert len(res.trials) == 25 and res.mode == "min"
     assert res.best_params["kind"] == "b" and res.best_value < 0.05
     assert nbops.get_run(res.parent_id)["sweep"]["search"] == "bayes"
@@ -91,8 +114,7 @@ def test_bayes_sweep_uses_optuna_tpe_and_finds_a_good_point(store):
 def test_bayes_without_optuna_says_how_to_install(store, monkeypatch):
     monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna -> ImportError
     with pytest.raises(SweepError, match=r"pip install 'nbops\[bayes\]'"):
-        sweep(lambda x: x, {"x": [1, 2]}, search="bayes", objective="objective",
-              progress=False)
+        sweep(lambda x: x, {"x": [1, 2]}, search="bayes", objective="objective", progress=False)
 
 
 def test_bayes_needs_an_objective(store):
@@ -179,8 +201,10 @@ def test_all_trials_failing_marks_parent_failed(store):
 
 
 def test_spec_parses_lists_ranges_spaces_and_distributions():
-    space = parse_space("alpha = [0.01, 0.1, 1]  depth=range(2,8), kind='gini' "
-                        "lr=loguniform(1e-4,1e-1) n=logspace(0,2,3)")
+    space = parse_space(
+        "alpha = [0.01, 0.1, 1]  depth=range(2,8), kind='gini' "
+        "lr=loguniform(1e-4,1e-1) n=logspace(0,2,3)"
+    )
     assert space.values["alpha"] == [0.01, 0.1, 1]
     assert space.values["depth"] == [2, 3, 4, 5, 6, 7]
     assert space.values["kind"] == ["gini"]
@@ -209,4 +233,4 @@ def test_malformed_spec_points_at_the_bad_token(spec, token):
     lines = str(info.value).splitlines()
     assert lines[-2].strip() == spec
     start = lines[-1].index("^")
-    assert lines[-2][start:start + len(token)] == token
+    assert lines[-2][start : start + len(token)] == token

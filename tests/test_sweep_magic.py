@@ -7,15 +7,13 @@ import time
 
 import pytest
 
-CELL = (
-    "alpha = 0.5\n"
-    "depth = 2\n"
-    "score = alpha * depth\n"
-)
+CELL = "alpha = 0.5\ndepth = 2\nscore = alpha * depth\n"
 
 
 def runs_json(kernel, code: str = "nbops.runs()") -> list[dict]:
-    res = kernel.run(f"import nbops, json; print({code}.to_json(orient='records', date_format='iso'))")
+    res = kernel.run(
+        f"import nbops, json; print({code}.to_json(orient='records', date_format='iso'))"
+    )
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 
@@ -35,8 +33,7 @@ def parent_named(kernel, name: str) -> dict:
 
 def test_grid_sweep_injects_values_in_place_of_cell_literals(kernel):
     res = kernel.run(
-        '%%track --name grid1 --sweep "alpha=[0.1,1.0] depth=range(2,5)" --objective score\n'
-        + CELL
+        '%%track --name grid1 --sweep "alpha=[0.1,1.0] depth=range(2,5)" --objective score\n' + CELL
     )
     assert res["status"] == "ok", res
     parent = parent_named(kernel, "grid1")
@@ -46,7 +43,8 @@ def test_grid_sweep_injects_values_in_place_of_cell_literals(kernel):
         assert kid["status"] == "FINISHED"
         assert kid["metrics.score"] == pytest.approx(kid["params.alpha"] * kid["params.depth"])
     assert {(k["params.alpha"], k["params.depth"]) for k in kids} == {
-        (a, d) for a in (0.1, 1.0) for d in (2, 3, 4)}
+        (a, d) for a in (0.1, 1.0) for d in (2, 3, 4)
+    }
     record = get_run(kernel, parent["run_id"])
     assert record["sweep"]["best_params"] == {"alpha": 1.0, "depth": 4}
     assert record["sweep"]["best_value"] == 4.0
@@ -60,8 +58,9 @@ def test_sweep_shows_a_notebook_progress_bar_and_summary(kernel):
     views = [d for d in res["data"] if "application/vnd.jupyter.widget-view+json" in d]
     assert views, res["data"]  # tqdm.notebook's bar, not text on stderr
     # the bar's widgets are then updated over comm messages
-    updates = json.dumps([c["data"] for k, c in res["outputs"] if k == "comm_msg"],
-                         ensure_ascii=False).replace("\u2007", " ")
+    updates = json.dumps(
+        [c["data"] for k, c in res["outputs"] if k == "comm_msg"], ensure_ascii=False
+    ).replace("\u2007", " ")
     assert "trial 3/3" in updates and "best score=6" in updates
     summary = res["data"][-1]["text/html"]
     assert "nbops sweep" in summary and "best score=6" in summary
@@ -111,8 +110,7 @@ def test_sweep_options_without_sweep_are_usage_error(kernel):
 
 
 def test_unknown_objective_errors_after_first_trial(kernel):
-    res = kernel.run('%%track -q -n badobj --sweep "alpha=[1,2,3]" --objective accuracy\n'
-                     + CELL)
+    res = kernel.run('%%track -q -n badobj --sweep "alpha=[1,2,3]" --objective accuracy\n' + CELL)
     assert res["status"] == "error"
     assert res["error"]["ename"] == "SweepError"
     assert "'accuracy'" in res["error"]["evalue"] and "['score']" in res["error"]["evalue"]
@@ -131,7 +129,8 @@ def test_failing_trial_is_recorded_and_sweep_continues(kernel):
     )
     assert res["status"] == "ok", res
     assert "depth 2 breaks" in res["text"] or any(
-        "depth 2 breaks" in c.get("text", "") for _, c in res["outputs"])
+        "depth 2 breaks" in c.get("text", "") for _, c in res["outputs"]
+    )
     parent = parent_named(kernel, "flaky")
     kids = {k["params.depth"]: k["status"] for k in children(kernel, parent["run_id"])}
     assert kids == {1: "FINISHED", 2: "FAILED", 3: "FINISHED"}
@@ -157,5 +156,8 @@ def test_interrupt_stops_sweep_and_keeps_finished_trials(kernel):
     parent = parent_named(kernel, "interrupted")
     assert parent["status"] == "KILLED"
     kids = sorted((k["name"], k["status"]) for k in children(kernel, parent["run_id"]))
-    assert kids == [("interrupted-1", "FINISHED"), ("interrupted-2", "FINISHED"),
-                    ("interrupted-3", "KILLED")]
+    assert kids == [
+        ("interrupted-1", "FINISHED"),
+        ("interrupted-2", "FINISHED"),
+        ("interrupted-3", "KILLED"),
+    ]

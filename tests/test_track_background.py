@@ -22,8 +22,11 @@ HOLD = "gate = threading.Event()\nbackground.submit('hold', gate.wait)\n"
 
 def stored(k, run_id: str) -> dict:
     """The run as the store has it now, read in the kernel without waiting for writes."""
-    res = k.run("from nbops.store import get_store as _gs\n"
-                f"print(json.dumps(_gs().get_run({run_id!r}), default=str))", timeout=30)
+    res = k.run(
+        "from nbops.store import get_store as _gs\n"
+        f"print(json.dumps(_gs().get_run({run_id!r}), default=str))",
+        timeout=30,
+    )
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 
@@ -55,27 +58,35 @@ def test_cell_returns_before_the_model_file_is_written_and_get_run_waits(k, hold
     pending = stored(k, run_id)
     assert pending["status"] == "RUNNING" and pending["models_pending"] == ["clf"]
     assert not pending.get("models")
-    res = k.run(f"gate.set()\nr = nbops.get_run({run_id!r})\n"
-                "print(r['status'], [m['name'] for m in r['models']], r['models_pending'])",
-                timeout=60)
+    res = k.run(
+        f"gate.set()\nr = nbops.get_run({run_id!r})\n"
+        "print(r['status'], [m['name'] for m in r['models']], r['models_pending'])",
+        timeout=60,
+    )
     assert res["text"].split("\n")[0] == "FINISHED ['clf'] []"
 
 
 def test_the_model_is_the_one_the_cell_ended_with(k, hold):
-    assert k.run("%%track -q -n snap\nsnap = LogisticRegression(C=0.5).fit(X, y)\n")["status"] \
-        == "ok"
+    assert (
+        k.run("%%track -q -n snap\nsnap = LogisticRegression(C=0.5).fit(X, y)\n")["status"] == "ok"
+    )
     run_id = newest_id(k)
     k.run("snap.set_params(C=99.0)")  # the next cell changes the model
-    res = k.run(f"gate.set()\nimport nbops.registry\n"
-                f"nbops.register({run_id!r}, 'snapshot')\n"
-                "print(nbops.load_model('snapshot').C)", timeout=60)
+    res = k.run(
+        f"gate.set()\nimport nbops.registry\n"
+        f"nbops.register({run_id!r}, 'snapshot')\n"
+        "print(nbops.load_model('snapshot').C)",
+        timeout=60,
+    )
     assert res["status"] == "ok", res
     assert res["text"].strip() == "0.5"
 
 
 def test_nbops_flush_waits_for_every_write(k, hold):
-    assert k.run("%%track -q -n flushed\nf = LogisticRegression(max_iter=500).fit(X, y)\n"
-                 )["status"] == "ok"
+    assert (
+        k.run("%%track -q -n flushed\nf = LogisticRegression(max_iter=500).fit(X, y)\n")["status"]
+        == "ok"
+    )
     run_id = newest_id(k)
     res = k.run("threading.Timer(0.3, gate.set).start()\n%nbops flush", timeout=60)
     assert res["status"] == "ok", res
@@ -83,8 +94,7 @@ def test_nbops_flush_waits_for_every_write(k, hold):
 
 
 def test_a_kernel_dying_mid_write_leaves_the_run_saying_the_model_is_missing(tmp_path):
-    env = {**os.environ, "NBOPS_STORE": str(tmp_path / "store"),
-           "PYTHONPATH": str(ROOT / "src")}
+    env = {**os.environ, "NBOPS_STORE": str(tmp_path / "store"), "PYTHONPATH": str(ROOT / "src")}
     k = Kernel(tmp_path, env)
     try:
         assert k.run("%load_ext nbops")["status"] == "ok"
@@ -116,16 +126,20 @@ def test_short_cell_gets_no_system_metrics(k):
 
 
 def test_long_cell_samples_cpu_and_memory_into_step_metrics(k):
-    k.run("import os\nos.environ['NBOPS_SYSMETRICS_AFTER'] = '0.2'\n"
-          "os.environ['NBOPS_SYSMETRICS_EVERY'] = '0.2'")
+    k.run(
+        "import os\nos.environ['NBOPS_SYSMETRICS_AFTER'] = '0.2'\n"
+        "os.environ['NBOPS_SYSMETRICS_EVERY'] = '0.2'"
+    )
     try:
         res = k.run("%%track -q -n long\nimport time\ntime.sleep(1.2)\n", timeout=30)
     finally:
         k.run("del os.environ['NBOPS_SYSMETRICS_AFTER'], os.environ['NBOPS_SYSMETRICS_EVERY']")
     assert res["status"] == "ok"
     run_id = newest_id(k)
-    res = k.run(f"h = nbops.metric_history({run_id!r}, 'system.memory_mb')\n"
-                "print(json.dumps([len(h), float(h['value'].min())]))")
+    res = k.run(
+        f"h = nbops.metric_history({run_id!r}, 'system.memory_mb')\n"
+        "print(json.dumps([len(h), float(h['value'].min())]))"
+    )
     assert res["status"] == "ok", res
     steps, low = json.loads(res["text"])
     assert steps >= 3 and low > 10  # a Python process with numpy holds more than 10 MB

@@ -16,15 +16,30 @@ sys.path.insert(0, str(ROOT / "tests" / "corpus"))
 from runner import NOTEBOOKS, run_notebook  # noqa: E402
 
 #: names that are plot bounds or counts in any notebook: never metrics
-NEVER_METRICS = {"x_min", "x_max", "y_min", "y_max", "xx", "yy", "h", "n_samples",
-                 "n_features", "n_classes", "n_points"}
+NEVER_METRICS = {
+    "x_min",
+    "x_max",
+    "y_min",
+    "y_max",
+    "xx",
+    "yy",
+    "h",
+    "n_samples",
+    "n_features",
+    "n_classes",
+    "n_points",
+}
 
 
 @pytest.fixture(scope="module")
 def kernels(tmp_path_factory):
     work = tmp_path_factory.mktemp("corpus")
-    env = {**os.environ, "NBOPS_STORE": str(work / "store"), "PYTHONPATH": str(ROOT / "src"),
-           "MPLBACKEND": "Agg"}
+    env = {
+        **os.environ,
+        "NBOPS_STORE": str(work / "store"),
+        "PYTHONPATH": str(ROOT / "src"),
+        "MPLBACKEND": "Agg",
+    }
     env.pop("JPY_SESSION_NAME", None)
     plain = Kernel(work, env)
     tracked = Kernel(work, env)
@@ -66,8 +81,9 @@ def test_headline_results_are_run_metrics(results, path):
     values = [v for run in res.runs for v in run["metrics"].values()]
     assert res.headline, "each notebook lists its headline results"
     for expr, value in res.headline.items():
-        assert any(math.isclose(value, v, rel_tol=1e-9, abs_tol=1e-12) for v in values), \
+        assert any(math.isclose(value, v, rel_tol=1e-9, abs_tol=1e-12) for v in values), (
             f"{expr} = {value} is not among the metrics of {path.stem}'s runs"
+        )
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
@@ -85,8 +101,7 @@ def test_searches_and_models_are_logged(results, path):
     res = results(path)
     models = [m for run in res.runs for m in run.get("models") or []]
     assert len(models) >= res.meta.get("min_models", 0), [m["name"] for m in models]
-    assert all(run["status"] != "RUNNING" and not run.get("models_pending")
-               for run in res.runs)
+    assert all(run["status"] != "RUNNING" and not run.get("models_pending") for run in res.runs)
     search = res.meta.get("search")
     if search:
         run = next(r for r in res.runs if f"{search}.best_score" in r["metrics"])

@@ -10,9 +10,11 @@ import pytest
 
 
 def last_run(kernel) -> dict:
-    res = kernel.run("import nbops as _nb, json as _js\n"
-                     "_rid = _nb.run_page(limit=1)['runs'][0]['run_id']\n"
-                     "print(_js.dumps(_nb.get_run(_rid), default=str))")
+    res = kernel.run(
+        "import nbops as _nb, json as _js\n"
+        "_rid = _nb.run_page(limit=1)['runs'][0]['run_id']\n"
+        "print(_js.dumps(_nb.get_run(_rid), default=str))"
+    )
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
 
@@ -29,8 +31,10 @@ def outcome(res: dict) -> dict:
     error = res["error"] or {}
     return {
         "status": res["status"],
-        "out": [d.get("text/plain") for k, d in
-                [(k, c["data"]) for k, c in res["outputs"] if k == "execute_result"]],
+        "out": [
+            d.get("text/plain")
+            for k, d in [(k, c["data"]) for k, c in res["outputs"] if k == "execute_result"]
+        ],
         "text": res["text"],
         "error": (error.get("ename"), _clean(error.get("evalue", ""))),
         "traceback": [_clean(line) for line in error.get("traceback", [])],
@@ -66,20 +70,23 @@ def test_top_level_await_runs(kernel):
 def test_future_import_carries_over_to_later_cells(kernel):
     res = kernel.run("%%track -q\nfrom __future__ import annotations\n")
     assert res["status"] == "ok", res
-    res = kernel.run("def fut(x: not_defined_anywhere) -> int:\n    return 1\n"
-                     "print(fut.__annotations__['x'])")
+    res = kernel.run(
+        "def fut(x: not_defined_anywhere) -> int:\n    return 1\nprint(fut.__annotations__['x'])"
+    )
     assert res["status"] == "ok", res
     assert res["text"].strip() == "not_defined_anywhere"
 
 
 def test_ast_transformers_are_applied(kernel):
-    setup = ("import ast\n"
-             "class _Doubler(ast.NodeTransformer):\n"
-             "    def visit_Constant(self, node):\n"
-             "        if node.value == 21:\n"
-             "            return ast.copy_location(ast.Constant(42), node)\n"
-             "        return node\n"
-             "get_ipython().ast_transformers.append(_Doubler())\n")
+    setup = (
+        "import ast\n"
+        "class _Doubler(ast.NodeTransformer):\n"
+        "    def visit_Constant(self, node):\n"
+        "        if node.value == 21:\n"
+        "            return ast.copy_location(ast.Constant(42), node)\n"
+        "        return node\n"
+        "get_ipython().ast_transformers.append(_Doubler())\n"
+    )
     assert kernel.run(setup)["status"] == "ok"
     try:
         plain, tracked = plain_and_tracked(kernel, "twenty_one = 21\ntwenty_one\n")
@@ -113,15 +120,15 @@ def test_runtime_error_traceback_has_no_nbops_frames(kernel):
 
 def test_out_value_and_underscore_like_untracked(kernel):
     res = kernel.run("%%track -q\n40 + 2\n")
-    assert [c["data"]["text/plain"] for k, c in res["outputs"] if k == "execute_result"] \
-        == ["42"]
+    assert [c["data"]["text/plain"] for k, c in res["outputs"] if k == "execute_result"] == ["42"]
     res = kernel.run("print(_, Out[max(Out)])")
     assert res["text"].strip() == "42 42"
 
 
 def test_object_array_is_recorded_as_not_fingerprinted(kernel):
-    res = kernel.run("%%track -q\nimport numpy as np\n"
-                     "mixed = np.array([{'C': 1}, [1, 2]], dtype=object)\n")
+    res = kernel.run(
+        "%%track -q\nimport numpy as np\nmixed = np.array([{'C': 1}, [1, 2]], dtype=object)\n"
+    )
     assert res["status"] == "ok" and "nbops" not in res["text"], res
     run = last_run(kernel)
     assert run["status"] == "FINISHED"
@@ -133,8 +140,9 @@ def test_object_array_is_recorded_as_not_fingerprinted(kernel):
     assert run["values"]["size"] == 2
 
 
-@pytest.mark.parametrize("body", ["%%time\nslept = 1\n", "!echo shell-escape\n",
-                                  "%%capture captured\nprint('hidden')\n"])
+@pytest.mark.parametrize(
+    "body", ["%%time\nslept = 1\n", "!echo shell-escape\n", "%%capture captured\nprint('hidden')\n"]
+)
 def test_magics_and_shell_escapes_inside_a_tracked_cell(kernel, body):
     plain, tracked = plain_and_tracked(kernel, body)
     strip = re.compile(r"(Wall time|CPU times).*")

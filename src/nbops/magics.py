@@ -47,16 +47,23 @@ def _names(text: str | None) -> list[str]:
 class Summary:
     """The one-line summary shown after a tracked cell (HTML in a notebook)."""
 
-    def __init__(self, run: Any, counts: dict[str, int], status: str | None = None,
-                 seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        run: Any,
+        counts: dict[str, int],
+        status: str | None = None,
+        seconds: float | None = None,
+    ) -> None:
         self.run, self.counts = run, counts
         self.status = status or run.status
         self.seconds = seconds if seconds is not None else getattr(run, "duration", 0)
 
     def _parts(self) -> tuple[str, str]:
         c = self.counts
-        detail = (f"{c.get('params', 0)} params, {c.get('metrics', 0)} metrics, "
-                  f"{c.get('artifacts', 0)} artifacts, {c.get('datasets', 0)} datasets")
+        detail = (
+            f"{c.get('params', 0)} params, {c.get('metrics', 0)} metrics, "
+            f"{c.get('artifacts', 0)} artifacts, {c.get('datasets', 0)} datasets"
+        )
         if c.get("models"):
             detail += f", {c['models']} model{'s' if c['models'] > 1 else ''}"
         return detail, f"{self.seconds:.3f} s"
@@ -68,12 +75,13 @@ class Summary:
     def _repr_html_(self) -> str:
         detail, took = self._parts()
         color = {"FINISHED": "#1a7f37", "FAILED": "#cf222e", "KILLED": "#9a6700"}.get(
-            self.status, "#57606a")
+            self.status, "#57606a"
+        )
         return (
             f'<div class="nbops-summary" style="font:12px monospace;color:#57606a">'
-            f'nbops · run <b>{html.escape(self.run.run_id)}</b> '
+            f"nbops · run <b>{html.escape(self.run.run_id)}</b> "
             f'<span style="color:{color}">{self.status}</span> '
-            f'{html.escape(self.run.name)} · {took} · {detail}</div>'
+            f"{html.escape(self.run.name)} · {took} · {detail}</div>"
         )
 
 
@@ -83,12 +91,13 @@ def _sweep_requested(args: Any, line: str) -> bool:
         raise UsageError("give either --maximize or --minimize, not both")
     if args.sweep is not None:
         return True
-    extra = [f"--{k}" for k in ("search", "trials", "objective", "seed")
-             if getattr(args, k) is not None]
+    extra = [
+        f"--{k}" for k in ("search", "trials", "objective", "seed") if getattr(args, k) is not None
+    ]
     if args.mode is not None:
         extra.append("--maximize" if args.mode == "max" else "--minimize")
     if extra:
-        raise UsageError(f"{', '.join(extra)} only apply to a sweep; add --sweep \"name=[...]\"")
+        raise UsageError(f'{", ".join(extra)} only apply to a sweep; add --sweep "name=[...]"')
     return False
 
 
@@ -121,8 +130,12 @@ def plain_track(raw_cell: str) -> tuple[Any, int] | None:
     global _last_parsed
     if _last_parsed[0] == raw_cell and _last_parsed[1] is not None:
         options, first = _last_parsed[1]
-        return replace(options, tags=dict(options.tags), params=list(options.params),
-                       metrics=list(options.metrics)), first
+        return replace(
+            options,
+            tags=dict(options.tags),
+            params=list(options.params),
+            metrics=list(options.metrics),
+        ), first
     found = _parse_track(raw_cell)
     _last_parsed = (raw_cell, found)
     return found
@@ -151,7 +164,7 @@ def track_transformer(lines: list[str]) -> list[str]:
     if not lines or "%%track" not in "".join(lines[:8]):
         return lines
     found = plain_track("".join(lines))
-    return lines if found is None else lines[found[1]:]
+    return lines if found is None else lines[found[1] :]
 
 
 class CellHooks:
@@ -182,8 +195,7 @@ class CellHooks:
         cell = self.open.pop()
         if cell is None:
             return
-        error = getattr(result, "error_before_exec", None) or \
-            getattr(result, "error_in_exec", None)
+        error = getattr(result, "error_before_exec", None) or getattr(result, "error_in_exec", None)
         done = cell.finish(error, getattr(result, "result", None))
         if done.run is not None and not cell.options.quiet:
             from IPython.display import display
@@ -204,15 +216,29 @@ class NbopsMagics(Magics):
     @argument("--artifacts", metavar="GLOB", help="record files matching GLOB that the cell writes")
     @argument("--model", metavar="VAR", help="record this variable as the run's model")
     @argument("--quiet", "-q", action="store_true", help="no summary line after the cell")
-    @argument("--sweep", metavar="SPEC", help="run the cell once per trial over SPEC, e.g. "
-              "\"alpha=[0.01,0.1,1] depth=range(2,8) lr=loguniform(1e-4,1e-1)\"")
+    @argument(
+        "--sweep",
+        metavar="SPEC",
+        help="run the cell once per trial over SPEC, e.g. "
+        '"alpha=[0.01,0.1,1] depth=range(2,8) lr=loguniform(1e-4,1e-1)"',
+    )
     @argument("--search", choices=("grid", "random", "bayes"), help="sweep search (grid)")
     @argument("--trials", type=int, metavar="N", help="number of sweep trials")
     @argument("--objective", metavar="METRIC", help="metric the sweep optimises")
-    @argument("--maximize", dest="mode", action="store_const", const="max",
-              help="the sweep maximises the objective")
-    @argument("--minimize", dest="mode", action="store_const", const="min",
-              help="the sweep minimises the objective")
+    @argument(
+        "--maximize",
+        dest="mode",
+        action="store_const",
+        const="max",
+        help="the sweep maximises the objective",
+    )
+    @argument(
+        "--minimize",
+        dest="mode",
+        action="store_const",
+        const="min",
+        help="the sweep minimises the objective",
+    )
     @argument("--seed", type=int, help="random seed of a random or bayes sweep")
     @cell_magic
     def track(self, line: str, cell: str) -> Any:
@@ -228,8 +254,7 @@ class NbopsMagics(Magics):
             return self._sweep(cell, args, options)
         result = run_tracked_cell(cell, options, shell=self.shell)
         if result.run is not None and not options.quiet:
-            self._show_after_cell(Summary(result.run, result.counts, result.status,
-                                          result.seconds))
+            self._show_after_cell(Summary(result.run, result.counts, result.status, result.seconds))
         if result.error is not None:
             raise result.error
         return result.value
@@ -242,9 +267,18 @@ class NbopsMagics(Magics):
             space = parse_space(_unquote(args.sweep) or "")
         except SweepSpecError as exc:
             raise UsageError(f"--sweep: {exc}") from None
-        result = sweep_cell(cell, space, options, shell=self.shell, search=args.search or "grid",
-                            trials=args.trials, objective=_unquote(args.objective),
-                            mode=args.mode, seed=args.seed, progress=not options.quiet)
+        result = sweep_cell(
+            cell,
+            space,
+            options,
+            shell=self.shell,
+            search=args.search or "grid",
+            trials=args.trials,
+            objective=_unquote(args.objective),
+            mode=args.mode,
+            seed=args.seed,
+            progress=not options.quiet,
+        )
         if not options.quiet:
             self._show_after_cell(result)
 
@@ -289,8 +323,7 @@ class NbopsMagics(Magics):
             return f"nbops: {left} background write{'s' if left != 1 else ''} finished"
         if words[0] == "store":
             return nbops.set_store(words[1]) if len(words) > 1 else nbops.get_store_path()
-        raise UsageError(f"unknown %nbops command {words[0]!r}; use runs, show, flush or "
-                         "store")
+        raise UsageError(f"unknown %nbops command {words[0]!r}; use runs, show, flush or store")
 
 
 def load_ipython_extension(ipython: Any) -> None:

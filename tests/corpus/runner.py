@@ -88,8 +88,14 @@ def outcome(res: dict) -> dict:
             data = content["data"]
             shown.append((kind, sorted(data), _clean(str(data.get("text/plain", "")))))
         elif kind == "error":
-            shown.append(("error", content["ename"], _clean(content["evalue"]),
-                          [_clean(line) for line in content["traceback"]]))
+            shown.append(
+                (
+                    "error",
+                    content["ename"],
+                    _clean(content["evalue"]),
+                    [_clean(line) for line in content["traceback"]],
+                )
+            )
     merged: list = []
     for item in shown:  # streams arrive in chunks that may split differently
         if merged and item[0] in ("stdout", "stderr") and merged[-1][0] == item[0]:
@@ -102,8 +108,11 @@ def outcome(res: dict) -> dict:
 def code_cells(path: Path) -> tuple[list[str], dict[str, Any]]:
     """The code cells of a notebook and its ``nbops_corpus`` metadata."""
     book = json.loads(path.read_text())
-    cells = ["".join(c["source"]) if isinstance(c["source"], list) else c["source"]
-             for c in book["cells"] if c["cell_type"] == "code"]
+    cells = [
+        "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
+        for c in book["cells"]
+        if c["cell_type"] == "code"
+    ]
     return cells, book["metadata"].get("nbops_corpus", {})
 
 
@@ -151,7 +160,8 @@ def run_notebook(path: Path, plain: Any, tracked: Any, details: bool = True) -> 
     out.tracked_ns = _last_json(tracked.run(DIGEST))
     for expr in meta.get("headline", []):
         out.headline[expr] = _last_json(
-            plain.run(f"import json as _j\nprint(_j.dumps(float({expr})))"))
+            plain.run(f"import json as _j\nprint(_j.dumps(float({expr})))")
+        )
     out.runs = _last_json(tracked.run(RUNS.replace("EXPERIMENT", repr(path.stem))))
     return out
 

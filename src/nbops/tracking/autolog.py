@@ -37,8 +37,10 @@ def fitted_names(source: str) -> set[str]:
     return {
         node.func.value.id
         for node in ast.walk(tree)
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-        and node.func.attr in FIT_METHODS and isinstance(node.func.value, ast.Name)
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in FIT_METHODS
+        and isinstance(node.func.value, ast.Name)
     }
 
 
@@ -51,11 +53,17 @@ def fit_inputs(source: str) -> list[str]:
         return []
     out = []
     for node in ast.walk(tree):
-        if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                and node.func.attr in FIT_METHODS):
+        if not (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in FIT_METHODS
+        ):
             continue
-        data = node.args[0] if node.args else next(
-            (kw.value for kw in node.keywords if kw.arg == "X"), None)
+        data = (
+            node.args[0]
+            if node.args
+            else next((kw.value for kw in node.keywords if kw.arg == "X"), None)
+        )
         if isinstance(data, ast.Name) and data.id not in out:
             out.append(data.id)
     return out
@@ -67,8 +75,11 @@ def _parts(model: Any) -> list[int]:
         params = model.get_params(deep=True)
     except Exception:  # noqa: BLE001 - a broken get_params only loses the dedup
         return []
-    ids = [id(model.best_estimator_)] if is_search(model) and \
-        hasattr(model, "best_estimator_") else []
+    ids = (
+        [id(model.best_estimator_)]
+        if is_search(model) and hasattr(model, "best_estimator_")
+        else []
+    )
     for value in params.values():
         if hasattr(value, "get_params"):
             ids.append(id(value))
@@ -101,9 +112,12 @@ def _is_model(value: Any) -> bool:
     return is_search(value) or (is_fitted_estimator(value) and hasattr(value, "predict"))
 
 
-def find_models(ns: Mapping[str, Any], names: Iterable[str],
-                fitted: Iterable[Any] = (), loop_vars: Iterable[str] = ()) -> list[
-                    tuple[str, Any]]:
+def find_models(
+    ns: Mapping[str, Any],
+    names: Iterable[str],
+    fitted: Iterable[Any] = (),
+    loop_vars: Iterable[str] = (),
+) -> list[tuple[str, Any]]:
     """(name, model) of the fitted predictors the cell produced, without nested parts
     (pipeline steps, a search's best estimator): those bound to ``names``, held in
     containers bound to them, and ``fitted`` (estimators the cell called ``fit`` on,
@@ -134,8 +148,9 @@ def find_models(ns: Mapping[str, Any], names: Iterable[str],
     return [(n, m) for n, m in found if id(m) not in nested]
 
 
-def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str],
-                   first: Iterable[str] = ()) -> Any:
+def training_frame(
+    model: Any, ns: Mapping[str, Any], prefer: Iterable[str], first: Iterable[str] = ()
+) -> Any:
     """A DataFrame in ``ns`` whose columns are exactly the model's ``feature_names_in_``
     (names in ``first`` -- the frames the cell passed to ``fit`` --, then in ``prefer``,
     then the largest such frame), or None."""
@@ -147,12 +162,20 @@ def training_frame(model: Any, ns: Mapping[str, Any], prefer: Iterable[str],
     def matches(value: Any) -> bool:
         """A DataFrame whose columns are exactly the model's features."""
         columns = getattr(value, "columns", None)
-        return (type(value).__name__ == "DataFrame" and columns is not None
-                and len(columns) == len(wanted) and [str(c) for c in columns] == wanted)
+        return (
+            type(value).__name__ == "DataFrame"
+            and columns is not None
+            and len(columns) == len(wanted)
+            and [str(c) for c in columns] == wanted
+        )
 
     passed = [ns[n] for n in first if n in ns and matches(ns[n])]
     preferred = [ns[n] for n in sorted(set(prefer)) if n in ns and matches(ns[n])]
-    pool = passed or preferred or [v for k, v in list(ns.items()) if not k.startswith("_") and matches(v)]
+    pool = (
+        passed
+        or preferred
+        or [v for k, v in list(ns.items()) if not k.startswith("_") and matches(v)]
+    )
     return max(pool, key=len) if pool else None
 
 
@@ -193,8 +216,7 @@ class ModelJob:
 
     def model(self) -> Any:
         """The model as it was when the cell ended."""
-        return pickle.loads(self.snapshot) if isinstance(self.snapshot, bytes) \
-            else self.snapshot
+        return pickle.loads(self.snapshot) if isinstance(self.snapshot, bytes) else self.snapshot
 
 
 def _snapshot(model: Any) -> Any:
@@ -204,8 +226,14 @@ def _snapshot(model: Any) -> Any:
         return model
 
 
-def plan_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any,
-                     source: str, fitted: Iterable[Any] = ()) -> list[ModelJob]:
+def plan_cell_models(
+    run: Any,
+    ns: dict[str, Any],
+    names: set[str],
+    options: Any,
+    source: str,
+    fitted: Iterable[Any] = (),
+) -> list[ModelJob]:
     """Record the params of the models a finished cell produced and return the model
     files to write: ``--model VAR`` only that one, else every fitted predictor
     (:func:`find_models`, at most :data:`MAX_MODELS`). A search records its best
@@ -214,13 +242,17 @@ def plan_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any
     explicit = getattr(options, "model", None)
     if explicit:
         if explicit not in ns:
-            warnings.warn(f"nbops: --model names {explicit!r}, which is not defined",
-                          stacklevel=user_stacklevel())
+            warnings.warn(
+                f"nbops: --model names {explicit!r}, which is not defined",
+                stacklevel=user_stacklevel(),
+            )
             return []
         if not _is_model(ns[explicit]):
-            warnings.warn(f"nbops: --model {explicit}: a {type(ns[explicit]).__name__} is not "
-                          "a fitted scikit-learn estimator, so it was not logged",
-                          stacklevel=user_stacklevel())
+            warnings.warn(
+                f"nbops: --model {explicit}: a {type(ns[explicit]).__name__} is not "
+                "a fitted scikit-learn estimator, so it was not logged",
+                stacklevel=user_stacklevel(),
+            )
             return []
         found = [(explicit, ns[explicit])]
     else:
@@ -228,12 +260,15 @@ def plan_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any
             return []
         from .capture import analyse_cell
 
-        found = find_models(ns, set(names) | fitted_names(source), fitted,
-                            loop_vars=analyse_cell(source).loop_vars)
+        found = find_models(
+            ns, set(names) | fitted_names(source), fitted, loop_vars=analyse_cell(source).loop_vars
+        )
     if len(found) > MAX_MODELS:
-        warnings.warn(f"nbops: the cell fitted {len(found)} models; the first {MAX_MODELS} "
-                      f"are logged ({', '.join(n for n, _ in found[MAX_MODELS:])} are not)",
-                      stacklevel=user_stacklevel())
+        warnings.warn(
+            f"nbops: the cell fitted {len(found)} models; the first {MAX_MODELS} "
+            f"are logged ({', '.join(n for n, _ in found[MAX_MODELS:])} are not)",
+            stacklevel=user_stacklevel(),
+        )
         found = found[:MAX_MODELS]
     inputs = fit_inputs(source)
     jobs = []
@@ -249,8 +284,14 @@ def plan_cell_models(run: Any, ns: dict[str, Any], names: set[str], options: Any
         frame = training_frame(model, ns, prefer=names, first=inputs)
         if frame is not None:
             frame = frame.copy(deep=False)  # columns the next cell adds do not show up
-        jobs.append(ModelJob(var if NAME_RE.match(var) else "model", _snapshot(model),
-                             infer_signature(model, frame), frame))
+        jobs.append(
+            ModelJob(
+                var if NAME_RE.match(var) else "model",
+                _snapshot(model),
+                infer_signature(model, frame),
+                frame,
+            )
+        )
     return jobs
 
 
@@ -259,7 +300,8 @@ def write_models(run: Any, jobs: list[ModelJob]) -> list[str]:
     becomes each model's stored drift reference). Returns the names logged."""
     names = []
     for job in jobs:
-        entry = log_model(job.model(), name=job.name, signature=job.signature, run=run,
-                          reference=job.frame)
+        entry = log_model(
+            job.model(), name=job.name, signature=job.signature, run=run, reference=job.frame
+        )
         names.append(entry["name"])
     return names

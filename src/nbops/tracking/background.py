@@ -33,7 +33,11 @@ _thread: threading.Thread | None = None
 def enabled() -> bool:
     """Whether jobs run in the background (``$NBOPS_BACKGROUND`` is not 0/false/off)."""
     return os.environ.get("NBOPS_BACKGROUND", "1").strip().lower() not in (
-        "0", "false", "no", "off")
+        "0",
+        "false",
+        "no",
+        "off",
+    )
 
 
 def _worker() -> None:
@@ -42,8 +46,10 @@ def _worker() -> None:
         try:
             job()
         except Exception as exc:  # noqa: BLE001 - one failed job must not stop the others
-            warnings.warn(f"nbops: a background write for run {run_id} failed "
-                          f"({type(exc).__name__}: {exc})", stacklevel=1)
+            warnings.warn(
+                f"nbops: a background write for run {run_id} failed ({type(exc).__name__}: {exc})",
+                stacklevel=1,
+            )
         finally:
             with _cond:
                 _pending[run_id] -= 1
@@ -78,8 +84,9 @@ def wait(run_id: str | None = None, timeout: float | None = None) -> bool:
     if threading.current_thread() is _thread:
         return True
     with _cond:
-        return _cond.wait_for(lambda: not (_pending.get(run_id) if run_id else _pending),
-                              timeout=timeout)
+        return _cond.wait_for(
+            lambda: not (_pending.get(run_id) if run_id else _pending), timeout=timeout
+        )
 
 
 @atexit.register

@@ -40,9 +40,11 @@ def long_literal(value: Any, text: str) -> dict[str, Any]:
     """How a literal too long to keep whole is recorded: its sha256 and length."""
     import hashlib
 
-    return {"sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
-            "length": len(value) if isinstance(value, (str, list, dict)) else len(text),
-            "type": type(value).__name__}
+    return {
+        "sha256": hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "length": len(value) if isinstance(value, (str, list, dict)) else len(text),
+        "type": type(value).__name__,
+    }
 
 
 def _small_literal(node: ast.AST) -> tuple[bool, Any]:
@@ -93,9 +95,11 @@ def analyse_cell(source: str) -> CellAnalysis:
                 ok, literal = _small_literal(value)
                 if ok:
                     result.literals[target.id] = literal
-            elif isinstance(target, (ast.Tuple, ast.List)) and isinstance(
-                value, (ast.Tuple, ast.List)
-            ) and len(target.elts) == len(value.elts):
+            elif (
+                isinstance(target, (ast.Tuple, ast.List))
+                and isinstance(value, (ast.Tuple, ast.List))
+                and len(target.elts) == len(value.elts)
+            ):
                 for t, v in zip(target.elts, value.elts, strict=True):
                     if isinstance(t, ast.Name):
                         ok, literal = _small_literal(v)
@@ -153,9 +157,7 @@ def namespace_snapshot(ns: dict[str, Any]) -> dict[str, int]:
 
 def changed_names(before: dict[str, int], ns: dict[str, Any]) -> set[str]:
     """User-visible names bound to another object than in the snapshot ``before``."""
-    return {
-        k for k, v in ns.items() if not k.startswith("_") and before.get(k) != id(v)
-    }
+    return {k for k, v in ns.items() if not k.startswith("_") and before.get(k) != id(v)}
 
 
 # -- files ---------------------------------------------------------------------------
@@ -171,8 +173,9 @@ def glob_mtimes(pattern: str | None, root: Path | None = None) -> dict[str, floa
         pat = pat.strip()
         if not pat:
             continue
-        matches = Path(pat).parent.glob(Path(pat).name) if Path(pat).is_absolute() \
-            else root.glob(pat)
+        matches = (
+            Path(pat).parent.glob(Path(pat).name) if Path(pat).is_absolute() else root.glob(pat)
+        )
         for path in matches:
             try:
                 if path.is_file():
@@ -331,7 +334,10 @@ def _git_info(cwd: Path) -> dict[str, Any]:
     try:
         out = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=git_dir.parent, capture_output=True, text=True, timeout=5,
+            cwd=git_dir.parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
             env={**os.environ, "GIT_OPTIONAL_LOCKS": "0"},
         )
         if out.returncode == 0:

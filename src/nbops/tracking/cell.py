@@ -65,8 +65,10 @@ class CellResult:
 
 
 def _warn(what: str, exc: BaseException) -> None:
-    warnings.warn(f"nbops: {what} ({type(exc).__name__}: {exc}); the cell ran normally",
-                  stacklevel=user_stacklevel())
+    warnings.warn(
+        f"nbops: {what} ({type(exc).__name__}: {exc}); the cell ran normally",
+        stacklevel=user_stacklevel(),
+    )
 
 
 def status_of(error: BaseException | None) -> str:
@@ -83,8 +85,14 @@ class TrackedCell:
     analysed for literals and names. Starting never raises: a failure is a warning
     and the cell then runs untracked."""
 
-    def __init__(self, source: str, options: TrackOptions, shell: Any = None,
-                 user_ns: dict[str, Any] | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        source: str,
+        options: TrackOptions,
+        shell: Any = None,
+        user_ns: dict[str, Any] | None = None,
+        code: str | None = None,
+    ) -> None:
         self.options = options
         self.shell = shell
         self.ns = user_ns if user_ns is not None else shell.user_ns
@@ -93,18 +101,29 @@ class TrackedCell:
         self.watch: sysmetrics.Watch | None = None
         self.t0 = time.perf_counter()
         try:
-            self.code = code if code is not None else (
-                shell.transform_cell(source) if shell is not None else source)
+            self.code = (
+                code
+                if code is not None
+                else (shell.transform_cell(source) if shell is not None else source)
+            )
             self.analysis = capture.analyse_cell(self.code)
             self.before = capture.namespace_snapshot(self.ns)
             self.art_before = capture.glob_mtimes(options.artifacts)
-            self.read = {n: fingerprint(self.ns[n]) for n in self.analysis.loaded
-                         if n in self.ns and capture.is_data(self.ns[n])}
+            self.read = {
+                n: fingerprint(self.ns[n])
+                for n in self.analysis.loaded
+                if n in self.ns and capture.is_data(self.ns[n])
+            }
             self.run = Run(
-                name=options.name, experiment=options.experiment, tags=options.tags,
+                name=options.name,
+                experiment=options.experiment,
+                tags=options.tags,
                 parent_id=options.parent_id,
-                code={"source": source, "notebook": capture.notebook_path(shell),
-                      **capture.git_info()},
+                code={
+                    "source": source,
+                    "notebook": capture.notebook_path(shell),
+                    **capture.git_info(),
+                },
             )
             self.recording = provenance.start(self.ns)
             self.watch = sysmetrics.watch(self.run)
@@ -122,8 +141,13 @@ class TrackedCell:
 
     def finish(self, error: BaseException | None = None, value: Any = None) -> CellResult:
         """Record what the cell did and end its run with the status of ``error``."""
-        result = CellResult(value=value, run=self.run, error=error, status=status_of(error),
-                            seconds=time.perf_counter() - self.t0)
+        result = CellResult(
+            value=value,
+            run=self.run,
+            error=error,
+            status=status_of(error),
+            seconds=time.perf_counter() - self.t0,
+        )
         try:
             recorder = self._stop_recording()
         except Exception as exc:  # noqa: BLE001
@@ -139,8 +163,7 @@ class TrackedCell:
             if jobs:  # the run ends once its model files are written
                 run.update_info(models_pending=[j.name for j in jobs])
                 run.flush()  # a kernel dying mid-write leaves the run saying so
-                background.submit(run.run_id,
-                                  lambda: _write_and_end(run, jobs, status, error))
+                background.submit(run.run_id, lambda: _write_and_end(run, jobs, status, error))
             else:
                 run.end(status, error=error)
         except Exception as exc:  # noqa: BLE001
@@ -175,8 +198,11 @@ def apply_overrides(tree: ast.Module, overrides: dict[str, Any]) -> set[str]:
 
 def _value_node(value: Any) -> ast.expr:
     try:
-        return ast.parse(repr(value), mode="eval").body if _literal_roundtrip(value) \
+        return (
+            ast.parse(repr(value), mode="eval").body
+            if _literal_roundtrip(value)
             else ast.Constant(value)
+        )
     except SyntaxError:
         return ast.Constant(value)
 
@@ -214,8 +240,9 @@ def compile_cell(shell: Any, code: str, overrides: dict[str, Any]):
     return body, expr, missing
 
 
-def run_tracked_cell(source: str, options: TrackOptions, shell: Any = None,
-                     user_ns: dict[str, Any] | None = None) -> CellResult:
+def run_tracked_cell(
+    source: str, options: TrackOptions, shell: Any = None, user_ns: dict[str, Any] | None = None
+) -> CellResult:
     """Run ``source`` in the shell's namespace (or ``user_ns``) as a tracked run.
 
     Returns a CellResult; if the cell raised, ``error`` holds the exception and the
@@ -260,8 +287,10 @@ def fingerprint(value: Any) -> dict[str, Any] | None:
     except Exception as exc:  # noqa: BLE001 - a value we cannot read is named, not fatal
         kind = type(value).__name__
         dtype = getattr(value, "dtype", None)
-        return {"not_fingerprinted": f"{kind}[{dtype}]" if dtype is not None else kind,
-                "reason": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        return {
+            "not_fingerprinted": f"{kind}[{dtype}]" if dtype is not None else kind,
+            "reason": f"{type(exc).__name__}: {str(exc)[:200]}",
+        }
 
 
 def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
@@ -271,21 +300,27 @@ def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
         if name in ns:
             found[name] = ns[name]
         else:
-            warnings.warn(f"nbops: {option} names {name!r}, which the cell did not define",
-                          stacklevel=user_stacklevel())
+            warnings.warn(
+                f"nbops: {option} names {name!r}, which the cell did not define",
+                stacklevel=user_stacklevel(),
+            )
     return found
 
 
-def _record(cell: TrackedCell, recorder: Any, status: str,
-            result: CellResult) -> list[autolog.ModelJob]:
+def _record(
+    cell: TrackedCell, recorder: Any, status: str, result: CellResult
+) -> list[autolog.ModelJob]:
     """Log what the cell did on its run; returns the model files still to write."""
     run, ns, options, analysis = cell.run, cell.ns, cell.options, cell.analysis
     run.update_info(env=capture.env_info())  # after the cell: it sees the cell's imports
     changed = capture.changed_names(cell.before, ns)
 
     # a name the user asked for as a metric is a metric, even when assigned a literal
-    params = {k: options.overrides.get(k, v) for k, v in analysis.literals.items()
-              if k not in options.metrics}
+    params = {
+        k: options.overrides.get(k, v)
+        for k, v in analysis.literals.items()
+        if k not in options.metrics
+    }
     params.update({k: v for k, v in options.overrides.items() if k not in params})
     params.update(_named(ns, options.params, "--params"))
     run.log_params(params)
@@ -305,8 +340,11 @@ def _record(cell: TrackedCell, recorder: Any, status: str,
         if results.is_numeric_scalar(value):
             metrics[name] = value
         else:
-            warnings.warn(f"nbops: --metrics {name}: a {type(value).__name__} is not a "
-                          "number, so it was not recorded", stacklevel=user_stacklevel())
+            warnings.warn(
+                f"nbops: --metrics {name}: a {type(value).__name__} is not a "
+                "number, so it was not recorded",
+                stacklevel=user_stacklevel(),
+            )
     run.log_metrics(metrics)
 
     fps = dict(cell.read)
@@ -319,29 +357,48 @@ def _record(cell: TrackedCell, recorder: Any, status: str,
     store = run.store
     for name, fp in fps.items():
         if fp is None:
-            values[name] = {"not_fingerprinted": type(ns.get(name)).__name__,
-                            "reason": "larger than $NBOPS_MAX_FINGERPRINT_BYTES"}
+            values[name] = {
+                "not_fingerprinted": type(ns.get(name)).__name__,
+                "reason": "larger than $NBOPS_MAX_FINGERPRINT_BYTES",
+            }
         elif "not_fingerprinted" in fp:
             values[name] = fp
         else:
-            store.add_dataset({**fp, "name": name, "source": "cell",
-                               "first_seen": utc_now(), "first_run": run.run_id})
+            store.add_dataset(
+                {
+                    **fp,
+                    "name": name,
+                    "source": "cell",
+                    "first_seen": utc_now(),
+                    "first_run": run.run_id,
+                }
+            )
             run.add_input(fp["digest"])
     if values:
         run.update_info(values=values)
 
     if options.artifacts:
-        for path in capture.new_or_modified(cell.art_before,
-                                            capture.glob_mtimes(options.artifacts)):
-            rel = os.path.relpath(path, Path.cwd()) if not os.path.isabs(options.artifacts) \
+        for path in capture.new_or_modified(
+            cell.art_before, capture.glob_mtimes(options.artifacts)
+        ):
+            rel = (
+                os.path.relpath(path, Path.cwd())
+                if not os.path.isabs(options.artifacts)
                 else Path(path).name
+            )
             run.log_artifact(path, name=rel)
 
     jobs: list[autolog.ModelJob] = []
     if status == "FINISHED":  # a cell that failed logs no model
         try:
-            jobs = autolog.plan_cell_models(run, ns, changed, options, cell.code,
-                                            recorder.fitted if recorder is not None else [])
+            jobs = autolog.plan_cell_models(
+                run,
+                ns,
+                changed,
+                options,
+                cell.code,
+                recorder.fitted if recorder is not None else [],
+            )
         except Exception as exc:  # noqa: BLE001 - a failing model capture keeps the run
             _warn(f"could not log the models of run {run.run_id}", exc)
 
@@ -355,14 +412,17 @@ def _record(cell: TrackedCell, recorder: Any, status: str,
     return jobs
 
 
-def _write_and_end(run: Run, jobs: list[autolog.ModelJob], status: str,
-                   error: BaseException | None) -> None:
+def _write_and_end(
+    run: Run, jobs: list[autolog.ModelJob], status: str, error: BaseException | None
+) -> None:
     """The background job of a cell with models: write them, then end the run."""
     try:
         autolog.write_models(run, jobs)
     except Exception as exc:  # noqa: BLE001 - the run ends, saying which models are missing
-        warnings.warn(f"nbops: could not write the models of run {run.run_id} "
-                      f"({type(exc).__name__}: {exc})", stacklevel=1)
+        warnings.warn(
+            f"nbops: could not write the models of run {run.run_id} ({type(exc).__name__}: {exc})",
+            stacklevel=1,
+        )
         written = {m["name"] for m in run.recorded("models") or []}
         run.update_info(models_missing=[j.name for j in jobs if j.name not in written])
     run.update_info(models_pending=[])

@@ -134,9 +134,12 @@ def _wrap_fit_check(fn: Any) -> Any:
                 caller = sys._getframe(2)
             except ValueError:
                 caller = None
-            if caller is not None and not _from_library(caller) \
-                    and len(recorder.fitted) < MAX_RECORDS \
-                    and not any(f is self for f in recorder.fitted):
+            if (
+                caller is not None
+                and not _from_library(caller)
+                and len(recorder.fitted) < MAX_RECORDS
+                and not any(f is self for f in recorder.fitted)
+            ):
                 recorder.fitted.append(self)
         return fn(self, *args, **kwargs)
 
@@ -145,8 +148,7 @@ def _wrap_fit_check(fn: Any) -> Any:
     return wrapper
 
 
-def _note(recorder: Recorder, kind: str, fn: Any, args: tuple, kwargs: dict,
-          result: Any) -> None:
+def _note(recorder: Recorder, kind: str, fn: Any, args: tuple, kwargs: dict, result: Any) -> None:
     if len(recorder.records) >= MAX_RECORDS:
         recorder.dropped += 1
         return
@@ -155,18 +157,28 @@ def _note(recorder: Recorder, kind: str, fn: Any, args: tuple, kwargs: dict,
         if kind == "score":
             owner = recorder.name_of(args[0]) or type(args[0]).__name__
             data = args[1] if len(args) > 1 else kwargs.get("X")
-            recorder.records.append(Record("score", name, result, recorder.name_of(data),
-                                           owner=owner))
+            recorder.records.append(
+                Record("score", name, result, recorder.name_of(data), owner=owner)
+            )
             return
         if kind == "cv":
             data = args[2] if len(args) > 2 else kwargs.get("y", kwargs.get("X"))
             scoring = kwargs.get("scoring")
-            recorder.records.append(Record(
-                "cv", name, result, recorder.name_of(data),
-                scoring=scoring if isinstance(scoring, str) else None))
+            recorder.records.append(
+                Record(
+                    "cv",
+                    name,
+                    result,
+                    recorder.name_of(data),
+                    scoring=scoring if isinstance(scoring, str) else None,
+                )
+            )
             return
-        y_true = args[0] if args else next(
-            (kwargs[k] for k in ("y_true", "labels_true", "X") if k in kwargs), None)
+        y_true = (
+            args[0]
+            if args
+            else next((kwargs[k] for k in ("y_true", "labels_true", "X") if k in kwargs), None)
+        )
         if kind == "report" and not isinstance(result, dict):
             report = fn(*args, **{**kwargs, "output_dict": True})
         else:

@@ -35,12 +35,17 @@ class Reproduction:
     @property
     def matches(self) -> bool:
         """True when the run finished and every original metric came out the same."""
-        return self.status == "FINISHED" and bool(self.metrics["same"].all()) \
-            if len(self.metrics) else self.status == "FINISHED"
+        return (
+            self.status == "FINISHED" and bool(self.metrics["same"].all())
+            if len(self.metrics)
+            else self.status == "FINISHED"
+        )
 
     def _lines(self) -> list[str]:
-        head = (f"nbops: run {self.run_id} reproduced {self.original_id} "
-                f"({self.status}); metrics {'match' if self.matches else 'differ'}")
+        head = (
+            f"nbops: run {self.run_id} reproduced {self.original_id} "
+            f"({self.status}); metrics {'match' if self.matches else 'differ'}"
+        )
         return [head, *[f"  ! {d}" for d in self.differences]]
 
     def __repr__(self) -> str:
@@ -50,8 +55,10 @@ class Reproduction:
         import html
 
         lines = "<br>".join(html.escape(line) for line in self._lines())
-        return (f'<div class="nbops-reproduce" style="font:12px monospace">{lines}</div>'
-                + self.metrics.to_html(index=False))
+        return (
+            f'<div class="nbops-reproduce" style="font:12px monospace">{lines}</div>'
+            + self.metrics.to_html(index=False)
+        )
 
 
 def _swept_names(doc: dict[str, Any]) -> set[str]:
@@ -77,8 +84,9 @@ def _close(a: Any, b: Any, rtol: float) -> bool:
     return math.isclose(fa, fb, rel_tol=rtol, abs_tol=rtol * 1e-3)
 
 
-def compare_metrics(original: dict[str, Any], new: dict[str, Any], rtol: float = 1e-9
-                    ) -> pd.DataFrame:
+def compare_metrics(
+    original: dict[str, Any], new: dict[str, Any], rtol: float = 1e-9
+) -> pd.DataFrame:
     """Metric, original, reproduced, difference (reproduced - original), same."""
     import pandas as pd
 
@@ -91,10 +99,16 @@ def compare_metrics(original: dict[str, Any], new: dict[str, Any], rtol: float =
                 diff = float(b) - float(a)
             except (TypeError, ValueError):
                 diff = None
-        rows.append({"metric": key, "original": a, "reproduced": b, "difference": diff,
-                     "same": a is not None and b is not None and _close(a, b, rtol)})
-    return pd.DataFrame(rows, columns=["metric", "original", "reproduced", "difference",
-                                       "same"])
+        rows.append(
+            {
+                "metric": key,
+                "original": a,
+                "reproduced": b,
+                "difference": diff,
+                "same": a is not None and b is not None and _close(a, b, rtol),
+            }
+        )
+    return pd.DataFrame(rows, columns=["metric", "original", "reproduced", "difference", "same"])
 
 
 def condition_differences(original: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -106,8 +120,10 @@ def condition_differences(original: dict[str, Any], new: dict[str, Any]) -> list
     if (code_a.get("source") or "") != (code_b.get("source") or ""):
         out.append("the cell source differs from the recorded one")
     if code_a.get("git_commit") and code_a.get("git_commit") != code_b.get("git_commit"):
-        out.append(f"git commit is {str(code_b.get('git_commit'))[:10]}, the original ran "
-                   f"at {str(code_a.get('git_commit'))[:10]}")
+        out.append(
+            f"git commit is {str(code_b.get('git_commit'))[:10]}, the original ran "
+            f"at {str(code_a.get('git_commit'))[:10]}"
+        )
     elif code_b.get("git_dirty") and not code_a.get("git_dirty"):
         out.append("the git work tree has uncommitted changes; the original's was clean")
     ins_a, ins_b = set(original.get("inputs") or []), set(new.get("inputs") or [])
@@ -121,16 +137,25 @@ def condition_differences(original: dict[str, Any], new: dict[str, Any]) -> list
     if env_a.get("python") and env_b.get("python") and env_a["python"] != env_b["python"]:
         out.append(f"python {env_b['python']} (original: {env_a['python']})")
     pk_a, pk_b = env_a.get("packages") or {}, env_b.get("packages") or {}
-    changed = [f"{n} {pk_b[n]} (original {pk_a[n]})" for n in sorted(set(pk_a) & set(pk_b))
-               if pk_a[n] and pk_b[n] and pk_a[n] != pk_b[n]]
+    changed = [
+        f"{n} {pk_b[n]} (original {pk_a[n]})"
+        for n in sorted(set(pk_a) & set(pk_b))
+        if pk_a[n] and pk_b[n] and pk_a[n] != pk_b[n]
+    ]
     if changed:
         out.append("package versions differ: " + ", ".join(changed))
     return out
 
 
-def reproduce(run_id: str, source: str | None = None, name: str | None = None,
-              rtol: float = 1e-9, shell: Any = None, params: dict[str, Any] | None = None,
-              namespace: dict[str, Any] | None = None) -> Reproduction:
+def reproduce(
+    run_id: str,
+    source: str | None = None,
+    name: str | None = None,
+    rtol: float = 1e-9,
+    shell: Any = None,
+    params: dict[str, Any] | None = None,
+    namespace: dict[str, Any] | None = None,
+) -> Reproduction:
     """Re-run the cell of run ``run_id`` with its recorded params in this kernel's
     namespace, as a new run tagged ``reproduced_from=<run_id>``.
 
@@ -176,8 +201,7 @@ def reproduce(run_id: str, source: str | None = None, name: str | None = None,
     code = shell.transform_cell(source) if shell is not None else source
     literals = set(capture.analyse_cell(code).literals)
     recorded_params = original.get("params") or {}
-    overrides = {k: v for k, v in recorded_params.items()
-                 if k in literals | _swept_names(original)}
+    overrides = {k: v for k, v in recorded_params.items() if k in literals | _swept_names(original)}
     overrides.update(params or {})
     options = TrackOptions(
         name=name or f"{original.get('name')}-reproduced",
@@ -188,17 +212,22 @@ def reproduce(run_id: str, source: str | None = None, name: str | None = None,
     )
     result = run_tracked_cell(source, options, shell=shell, user_ns=user_ns)
     if result.run is None:
-        raise NbopsError(f"could not record the reproduction of run {run_id}; see the "
-                         "warning above")
+        raise NbopsError(
+            f"could not record the reproduction of run {run_id}; see the warning above"
+        )
     new = get_run(result.run.run_id)
-    differences = condition_differences({**original, "code": {**(original.get("code") or {}),
-                                                              "source": recorded}}, new)
+    differences = condition_differences(
+        {**original, "code": {**(original.get("code") or {}), "source": recorded}}, new
+    )
     metrics = compare_metrics(original.get("metrics") or {}, new.get("metrics") or {}, rtol)
-    out = Reproduction(run_id, new["run_id"], new["status"], metrics, differences,
-                       result.error)
+    out = Reproduction(run_id, new["run_id"], new["status"], metrics, differences, result.error)
     if differences:
-        warnings.warn(f"nbops: run {new['run_id']} reproduces {run_id} under other "
-                      "conditions: " + "; ".join(differences), ReproduceWarning, stacklevel=2)
+        warnings.warn(
+            f"nbops: run {new['run_id']} reproduces {run_id} under other "
+            "conditions: " + "; ".join(differences),
+            ReproduceWarning,
+            stacklevel=2,
+        )
     if result.error is not None:
         raise result.error
     return out

@@ -20,11 +20,55 @@ from typing import Any
 
 #: words that make a name a result, matched against the name's parts
 RESULT_WORDS = {
-    "acc", "accuracy", "auc", "f1", "f2", "fbeta", "precision", "recall", "prec", "score", "scores", "loss", "error", "err", "mse", "rmse", "mae",
-    "mape", "smape", "msle", "rmsle", "medae", "r2", "rsquared", "logloss", "nll",
-    "deviance", "kappa", "mcc", "brier", "jaccard", "iou", "dice", "bleu", "rouge",
-    "perplexity", "likelihood", "loglik", "silhouette", "ari", "nmi", "ami", "metric",
-    "explained", "sensitivity", "specificity", "tpr", "fpr", "gini",
+    "acc",
+    "accuracy",
+    "auc",
+    "f1",
+    "f2",
+    "fbeta",
+    "precision",
+    "recall",
+    "prec",
+    "score",
+    "scores",
+    "loss",
+    "error",
+    "err",
+    "mse",
+    "rmse",
+    "mae",
+    "mape",
+    "smape",
+    "msle",
+    "rmsle",
+    "medae",
+    "r2",
+    "rsquared",
+    "logloss",
+    "nll",
+    "deviance",
+    "kappa",
+    "mcc",
+    "brier",
+    "jaccard",
+    "iou",
+    "dice",
+    "bleu",
+    "rouge",
+    "perplexity",
+    "likelihood",
+    "loglik",
+    "silhouette",
+    "ari",
+    "nmi",
+    "ami",
+    "metric",
+    "explained",
+    "sensitivity",
+    "specificity",
+    "tpr",
+    "fpr",
+    "gini",
 }
 _WORDS = re.compile(r"[a-z]+\d*|\d+")
 _PREFIXES = ("accurac", "precision", "recall", "loss", "error")
@@ -131,8 +175,9 @@ def from_records(records: list[Any]) -> tuple[list[tuple[str, float]], dict[str,
     return metrics, values
 
 
-def unique_keys(pairs: list[tuple[str, float]], limit: int = 20) -> tuple[dict[str, float],
-                                                                          dict[str, Any]]:
+def unique_keys(
+    pairs: list[tuple[str, float]], limit: int = 20
+) -> tuple[dict[str, float], dict[str, Any]]:
     """Metrics from (key, value) pairs: a key called again with the same value is kept
     once, with another value it becomes ``key-2``, ``key-3`` ... up to ``limit``; the
     values past the limit are returned as other values (``key.more``)."""
@@ -151,8 +196,9 @@ def unique_keys(pairs: list[tuple[str, float]], limit: int = 20) -> tuple[dict[s
     return metrics, more
 
 
-def split_bound(names: list[str], ns: dict[str, Any], asked: set[str]) -> tuple[
-        dict[str, Any], dict[str, Any]]:
+def split_bound(
+    names: list[str], ns: dict[str, Any], asked: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(metrics, other values) of the numeric scalars bound to ``names``: a metric when
     the name reads as a result or was asked for with ``--metrics``."""
     metrics, values = {}, {}

@@ -82,8 +82,9 @@ class _Sampler:
             out["system.cpu_percent"] = 100.0 * (cpu - c0) / max(now - t0, 1e-9)
             try:
                 with open("/proc/self/statm") as fh:
-                    out["system.memory_mb"] = int(fh.read().split()[1]) * os.sysconf(
-                        "SC_PAGE_SIZE") / 2**20
+                    out["system.memory_mb"] = (
+                        int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+                    )
             except (OSError, ValueError, IndexError):
                 pass
         for i, handle in enumerate(self.gpus):
@@ -107,8 +108,7 @@ def _gpu_handles() -> list[Any]:
         return []
     try:
         pynvml.nvmlInit()
-        return [pynvml.nvmlDeviceGetHandleByIndex(i)
-                for i in range(pynvml.nvmlDeviceGetCount())]
+        return [pynvml.nvmlDeviceGetHandleByIndex(i) for i in range(pynvml.nvmlDeviceGetCount())]
     except Exception:  # noqa: BLE001 - no driver, no device: no GPU metrics
         return []
 

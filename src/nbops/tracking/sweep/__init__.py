@@ -11,5 +11,16 @@ from .loop import SweepResult, Trial, sweep, sweep_cell
 from .search import DEFAULT_TRIALS, SEARCHES
 from .spec import Space, SweepError, SweepSpecError, as_space, parse_space
 
-__all__ = ["DEFAULT_TRIALS", "SEARCHES", "Space", "SweepError", "SweepResult",
-           "SweepSpecError", "Trial", "as_space", "parse_space", "sweep", "sweep_cell"]
+__all__ = [
+    "DEFAULT_TRIALS",
+    "SEARCHES",
+    "Space",
+    "SweepError",
+    "SweepResult",
+    "SweepSpecError",
+    "Trial",
+    "as_space",
+    "parse_space",
+    "sweep",
+    "sweep_cell",
+]

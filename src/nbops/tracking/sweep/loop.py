@@ -58,9 +58,16 @@ class SweepResult:
         """One row per trial: number, run_id, status, the params, the objective value."""
         import pandas as pd
 
-        rows = [{"trial": t.number, "run_id": t.run_id, "status": t.status,
-                 **{f"params.{k}": v for k, v in t.params.items()},
-                 self.objective or "value": t.value} for t in self.trials]
+        rows = [
+            {
+                "trial": t.number,
+                "run_id": t.run_id,
+                "status": t.status,
+                **{f"params.{k}": v for k, v in t.params.items()},
+                self.objective or "value": t.value,
+            }
+            for t in self.trials
+        ]
         return pd.DataFrame(rows)
 
     def _line(self) -> str:
@@ -68,10 +75,14 @@ class SweepResult:
         failed = sum(t.status == "FAILED" for t in self.trials)
         best = ""
         if self.best_run_id:
-            best = (f" · best {self.objective}={self.best_value:.6g} ({self.mode}) in run "
-                    f"{self.best_run_id} with {self.best_params}")
-        return (f"nbops sweep {self.parent_id} {self.status}: {self.search}, "
-                f"{done} finished, {failed} failed of {len(self.trials)} trials{best}")
+            best = (
+                f" · best {self.objective}={self.best_value:.6g} ({self.mode}) in run "
+                f"{self.best_run_id} with {self.best_params}"
+            )
+        return (
+            f"nbops sweep {self.parent_id} {self.status}: {self.search}, "
+            f"{done} finished, {failed} failed of {len(self.trials)} trials{best}"
+        )
 
     def __repr__(self) -> str:
         return self._line()
@@ -79,8 +90,10 @@ class SweepResult:
     def _repr_html_(self) -> str:
         import html
 
-        return (f'<div class="nbops-sweep" style="font:12px monospace;color:#57606a">'
-                f"{html.escape(self._line())}</div>")
+        return (
+            f'<div class="nbops-sweep" style="font:12px monospace;color:#57606a">'
+            f"{html.escape(self._line())}</div>"
+        )
 
 
 class _Progress:
@@ -130,15 +143,23 @@ def _sweep(
     trial and returns (run_id, status, metrics, error)."""
     check_params(space, search, trials, seed)
     if search == "bayes" and objective is None:
-        raise SweepError("search='bayes' needs an objective: name the metric to optimise "
-                         "with objective='...' (--objective METRIC)")
+        raise SweepError(
+            "search='bayes' needs an objective: name the metric to optimise "
+            "with objective='...' (--objective METRIC)"
+        )
     mode_given = mode is not None
     mode = resolve_mode(mode, objective)
     plan, total = plan_trials(space, search, trials, seed, mode)
 
     parent.set_tags({"nbops.sweep": "parent"})
-    parent.log_params({"search": search, "trials": total, "seed": seed,
-                       **{f"space.{k}": v for k, v in space.text.items()}})
+    parent.log_params(
+        {
+            "search": search,
+            "trials": total,
+            "seed": seed,
+            **{f"space.{k}": v for k, v in space.text.items()},
+        }
+    )
     parent.flush()  # the space is on record even if the kernel dies mid-sweep
 
     result = SweepResult(parent.run_id, "RUNNING", search, objective, mode, [])
@@ -156,8 +177,14 @@ def _sweep(
                     break
             params = {n: plain(v) for n, v in params.items()}
             run_id, trial_status, metrics, exc = run_trial(k, params, parent.run_id)
-            trial = Trial(k, run_id, trial_status, params, metrics=dict(metrics),
-                          error=f"{type(exc).__name__}: {exc}" if exc else None)
+            trial = Trial(
+                k,
+                run_id,
+                trial_status,
+                params,
+                metrics=dict(metrics),
+                error=f"{type(exc).__name__}: {exc}" if exc else None,
+            )
             result.trials.append(trial)
             if isinstance(exc, KeyboardInterrupt):
                 raise exc
@@ -171,8 +198,11 @@ def _sweep(
                 raw = metrics.get(objective)
                 trial.value = float(raw) if raw is not None else None
             if trial_status == "FAILED":
-                warnings.warn(f"nbops: sweep trial {k} (run {run_id}) failed: {trial.error}; "
-                              "the sweep goes on", stacklevel=3)
+                warnings.warn(
+                    f"nbops: sweep trial {k} (run {run_id}) failed: {trial.error}; "
+                    "the sweep goes on",
+                    stacklevel=3,
+                )
             if isinstance(plan, Bayes):
                 plan.tell(trial.value)
             if better(trial.value, best.value if best else None, mode):
@@ -189,21 +219,32 @@ def _sweep(
     finished = sum(t.status == "FINISHED" for t in result.trials)
     if status == "FINISHED" and result.trials and finished == 0:
         status = "FAILED"
-        error = SweepError(f"all {len(result.trials)} trials of sweep {parent.run_id} failed; "
-                           "see the child runs' errors")
+        error = SweepError(
+            f"all {len(result.trials)} trials of sweep {parent.run_id} failed; "
+            "see the child runs' errors"
+        )
         warnings.warn(f"nbops: {error}", stacklevel=3)
     record: dict[str, Any] = {
-        "search": search, "space": dict(space.text), "trials_planned": total,
-        "objective": objective, "mode": mode, "seed": seed,
+        "search": search,
+        "space": dict(space.text),
+        "trials_planned": total,
+        "objective": objective,
+        "mode": mode,
+        "seed": seed,
         "trial_ids": [t.run_id for t in result.trials],
         "finished": finished,
         "failed": sum(t.status == "FAILED" for t in result.trials),
         "killed": sum(t.status == "KILLED" for t in result.trials),
-        "best_run_id": None, "best_params": None, "best_value": None,
+        "best_run_id": None,
+        "best_params": None,
+        "best_value": None,
     }
     if best is not None:
-        result.best_run_id, result.best_params, result.best_value = \
-            best.run_id, best.params, best.value
+        result.best_run_id, result.best_params, result.best_value = (
+            best.run_id,
+            best.params,
+            best.value,
+        )
         record.update(best_run_id=best.run_id, best_params=best.params, best_value=best.value)
         parent.set_tag("best_trial", best.run_id)
         parent.log_metric(f"best_{objective}", best.value)
@@ -218,8 +259,9 @@ def _sweep(
     return result
 
 
-def _check_objective(objective: str | None, metrics: dict, search: str, k: int,
-                     run_id: str | None) -> str | None:
+def _check_objective(
+    objective: str | None, metrics: dict, search: str, k: int, run_id: str | None
+) -> str | None:
     produced = sorted(metrics)
     if objective is not None:
         if objective not in metrics:
@@ -278,13 +320,18 @@ def sweep(
         code["source"] = inspect.getsource(fn)
     except (OSError, TypeError):
         pass
-    parent = Run(name=parent_name, experiment=experiment, tags=tags, code=code,
-                 env=capture.env_info())
+    parent = Run(
+        name=parent_name, experiment=experiment, tags=tags, code=code, env=capture.env_info()
+    )
 
     def run_trial(k: int, params: dict, parent_id: str):
         """Run trial ``k``; returns (run id, status, metrics, error)."""
-        run = api.start_run(name=f"{parent_name}-{k}", experiment=parent.experiment,
-                            tags={**(tags or {}), "nbops.trial": k}, parent_id=parent_id)
+        run = api.start_run(
+            name=f"{parent_name}-{k}",
+            experiment=parent.experiment,
+            tags={**(tags or {}), "nbops.trial": k},
+            parent_id=parent_id,
+        )
         try:
             run.log_params(params)
             out = fn(**params)
@@ -298,8 +345,17 @@ def sweep(
         run.end("FINISHED")
         return run.run_id, "FINISHED", dict(run.metrics), None
 
-    return _sweep(run_trial, parsed, search=search, trials=trials, objective=objective,
-                  mode=mode, seed=seed, parent=parent, progress=progress)
+    return _sweep(
+        run_trial,
+        parsed,
+        search=search,
+        trials=trials,
+        objective=objective,
+        mode=mode,
+        seed=seed,
+        parent=parent,
+        progress=progress,
+    )
 
 
 def sweep_cell(
@@ -323,10 +379,11 @@ def sweep_cell(
     check_params(parsed, search, trials, seed)
     parent_name = options.name or "sweep"
     parent = Run(
-        name=parent_name, experiment=options.experiment, tags=options.tags,
+        name=parent_name,
+        experiment=options.experiment,
+        tags=options.tags,
         parent_id=options.parent_id,
-        code={"source": source, "notebook": capture.notebook_path(shell),
-              **capture.git_info()},
+        code={"source": source, "notebook": capture.notebook_path(shell), **capture.git_info()},
         env=capture.env_info(),
     )
 
@@ -335,8 +392,12 @@ def sweep_cell(
     def run_trial(k: int, params: dict, parent_id: str):
         """Run trial ``k``; returns (run id, status, metrics, error)."""
         trial_options = replace(
-            options, name=f"{parent_name}-{k}", parent_id=parent_id, overrides=params,
-            tags={**options.tags, "nbops.trial": str(k)}, quiet=True,
+            options,
+            name=f"{parent_name}-{k}",
+            parent_id=parent_id,
+            overrides=params,
+            tags={**options.tags, "nbops.trial": str(k)},
+            quiet=True,
         )
         res = run_tracked_cell(source, trial_options, shell=shell)
         new = res.missing - told
@@ -344,11 +405,22 @@ def sweep_cell(
             told.update(new)
             warnings.warn(
                 f"nbops: the cell has no literal assignment of {sorted(new)}; each trial "
-                "sets those names before the cell runs", stacklevel=user_stacklevel())
+                "sets those names before the cell runs",
+                stacklevel=user_stacklevel(),
+            )
         run = res.run
         if run is None:
             return None, "FAILED", {}, res.error or SweepError("tracking failed")
         return run.run_id, res.status, dict(run.metrics), res.error
 
-    return _sweep(run_trial, parsed, search=search, trials=trials, objective=objective,
-                  mode=mode, seed=seed, parent=parent, progress=progress)
+    return _sweep(
+        run_trial,
+        parsed,
+        search=search,
+        trials=trials,
+        objective=objective,
+        mode=mode,
+        seed=seed,
+        parent=parent,
+        progress=progress,
+    )

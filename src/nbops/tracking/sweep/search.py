@@ -93,8 +93,9 @@ class Bayes:
     def ask(self) -> dict[str, Any]:
         """The params of the next trial."""
         self.trial = self.study.ask(self.dists)
-        return {n: (self.decode[n][v] if n in self.decode else v)
-                for n, v in self.trial.params.items()}
+        return {
+            n: (self.decode[n][v] if n in self.decode else v) for n, v in self.trial.params.items()
+        }
 
     def tell(self, value: float | None) -> None:
         """The objective of the last trial (None or not finite: a failed trial)."""
@@ -105,7 +106,7 @@ class Bayes:
 
 
 def resolve_mode(mode: str | None, objective: str | None) -> str:
-    """"max" or "min": ``mode`` when given, else "min" for loss/error-like objectives."""
+    """ "max" or "min": ``mode`` when given, else "min" for loss/error-like objectives."""
     if mode is None:
         return "min" if objective and _LOSS_LIKE.search(objective) else "max"
     if mode not in ("max", "min"):
@@ -130,8 +131,9 @@ def check_params(space: Space, search: str, trials: int | None, seed: int | None
         raise SweepError(f"seed must be an integer, not {seed!r}")
 
 
-def plan_trials(space: Space, search: str, trials: int | None, seed: int | None, mode: str
-          ) -> tuple[Iterator[dict] | Bayes, int]:
+def plan_trials(
+    space: Space, search: str, trials: int | None, seed: int | None, mode: str
+) -> tuple[Iterator[dict] | Bayes, int]:
     """(params iterator or Bayes, number of trials) for ``search`` over ``space``."""
     if search == "grid":
         points, total = grid(space, trials)

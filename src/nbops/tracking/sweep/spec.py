@@ -66,19 +66,21 @@ def parse_space(spec: str) -> Space:
     """Parse ``"alpha=[0.01,0.1,1] max_depth=range(2,8)"`` into a :class:`Space`.
     Raises SweepSpecError whose message points at the bad token."""
     if not spec or not spec.strip():
-        raise SweepSpecError("it is empty; write name=values pairs such as "
-                             "'alpha=[0.1,1] depth=range(2,6)'")
+        raise SweepSpecError(
+            "it is empty; write name=values pairs such as 'alpha=[0.1,1] depth=range(2,6)'"
+        )
     starts = _top_level_starts(spec)
     head = spec[: starts[0].start()] if starts else spec
     if head.strip(" \t\n,;"):
         s = len(head) - len(head.lstrip())
         raise SweepSpecError(
-            f"{head.strip()!r} is not a name=values pair", spec, s, len(head.rstrip()))
+            f"{head.strip()!r} is not a name=values pair", spec, s, len(head.rstrip())
+        )
     values: dict[str, Any] = {}
     text: dict[str, str] = {}
     for i, m in enumerate(starts):
         stop = starts[i + 1].start() if i + 1 < len(starts) else len(spec)
-        raw = spec[m.end():stop]
+        raw = spec[m.end() : stop]
         expr = raw.strip().rstrip(",;").strip()
         lo = m.end() + (len(raw) - len(raw.lstrip()))
         name = m.group(1)
@@ -90,12 +92,20 @@ def parse_space(spec: str) -> Space:
             at = lo + expr.index(junk, cut)
             raise SweepSpecError(
                 f"unexpected {junk!r} after {name}={expr[:cut].strip()}; write each "
-                "parameter as name=values, separated by spaces", spec, at, at + len(junk))
+                "parameter as name=values, separated by spaces",
+                spec,
+                at,
+                at + len(junk),
+            )
         try:
             values[name] = _parse_values(name, expr)
         except SweepSpecError as exc:
-            raise SweepSpecError(str(exc).removeprefix("bad sweep spec: "), spec,
-                                 m.start(), max(lo + len(expr), m.end())) from None
+            raise SweepSpecError(
+                str(exc).removeprefix("bad sweep spec: "),
+                spec,
+                m.start(),
+                max(lo + len(expr), m.end()),
+            ) from None
         text[name] = expr
     return Space(values, text)
 
@@ -149,8 +159,10 @@ def _choices(name: str, value: Any) -> list:
 
 def _parse_call(name: str, expr: str, node: ast.Call) -> Any:
     if not isinstance(node.func, ast.Name):
-        raise SweepSpecError(f"{name}={expr}: only range(), linspace(), logspace() or a "
-                             "scipy.stats distribution name can be called")
+        raise SweepSpecError(
+            f"{name}={expr}: only range(), linspace(), logspace() or a "
+            "scipy.stats distribution name can be called"
+        )
     fname = node.func.id
     try:
         args = [ast.literal_eval(a) for a in node.args]
@@ -226,8 +238,7 @@ def as_space(space: Space | str | dict[str, Any]) -> Space:
             text[name] = repr([value])
         else:
             try:
-                choices = [plain(v) for v in value] if not isinstance(value, (dict, set)) \
-                    else None
+                choices = [plain(v) for v in value] if not isinstance(value, (dict, set)) else None
             except TypeError:
                 choices = [plain(value)]
             if choices is None:
