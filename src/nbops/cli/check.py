@@ -120,7 +120,6 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--port", type=int, help="the port of --serve (default: a free one)")
 
     def do_monitor(args: argparse.Namespace) -> int:
-        from .._errors import DriftError
         from ..loop import monitor_service
 
         interval = parse_interval(args.every)
@@ -143,7 +142,7 @@ def _add_monitor(sub: argparse._SubParsersAction) -> None:
                 stamp = time.strftime("%Y-%m-%d %H:%M:%S")
                 try:
                     tick = monitor_service(target, act=not args.no_act)
-                except DriftError as exc:
+                except NbopsError as exc:  # no traffic yet, a service restarting: try again
                     print(f"{stamp} {folder.name}: {exc}", flush=True)
                 else:
                     m = tick["metrics"]
