@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import pytest
 from tinydb import Query
@@ -235,4 +236,19 @@ def test_a_format_1_store_is_read_and_converted_by_the_next_write(tmp_path):
     assert (tmp_path / "nbops.db").read_bytes().startswith(b'{"nbops_store":2')
     fresh = Store(tmp_path)
     assert fresh.get_run("old1")["params"] == {"a": 1} and fresh.get_run("new1")
+    assert fresh.check()["healthy"]
+
+
+def test_a_last_line_that_lost_only_its_newline_is_kept(tmp_path):
+    store = Store(tmp_path)
+    store.insert_run({"run_id": "a" * 12, "name": "first"})
+    store.insert_run({"run_id": "b" * 12, "name": "last"})
+    path = tmp_path / "nbops.db"
+    path.write_bytes(path.read_bytes()[:-1])  # the final newline flipped away
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is damaged: no warning
+        assert [r["name"] for r in Store(tmp_path).all_runs()] == ["first", "last"]
+    Store(tmp_path).insert_run({"run_id": "c" * 12, "name": "next"})
+    fresh = Store(tmp_path)
+    assert [r["name"] for r in fresh.all_runs()] == ["first", "last", "next"]
     assert fresh.check()["healthy"]

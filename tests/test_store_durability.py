@@ -182,7 +182,7 @@ def test_every_flipped_byte_is_detected_and_the_rest_still_reads(tmp_path):
     original = log.read_bytes()
     truth = _read_all(tmp_path / "s")
     rng = random.Random(7)
-    silent, hidden = 0, 0
+    silent, hidden = [], []
     for _ in range(200):
         pos = rng.randrange(len(original))
         data = bytearray(original)
@@ -197,11 +197,11 @@ def test_every_flipped_byte_is_detected_and_the_rest_still_reads(tmp_path):
         damaged = any(issubclass(w.category, StoreDamageWarning) for w in caught)
         changed = {k for k in truth if seen.get(k) != truth[k]} | (set(seen) - set(truth))
         if changed and not damaged:
-            silent += 1
+            silent.append(pos)
         if len(truth) - len(changed) < len(truth) - 2:
-            hidden += 1  # one damaged line may cost its own run, never the others
+            hidden.append(pos)  # one damaged line may cost its own run, never the others
     log.write_bytes(original)
-    assert silent == 0 and hidden == 0
+    assert silent == [] and hidden == [], (silent, hidden)
 
 
 def _cli(*args, store):

@@ -217,3 +217,21 @@ def test_the_next_writer_removes_temp_files_of_dead_writers(store):
     with nbops.start_run(capture_env=False):
         pass
     assert not leftover.exists() and mine.exists()
+
+
+def test_one_run_is_read_without_loading_every_run(store):
+    ids = []
+    for i in range(30):
+        with nbops.start_run(name=f"r{i}", capture_env=False) as run:
+            nbops.log_metric("loss", i, step=0)
+            nbops.log_metric("loss", i + 1, step=1)
+        ids.append(run.run_id)
+    Store(store).compact()
+    with nbops.start_run(name="tail", capture_env=False) as run:
+        pass
+    fresh = Store(store)
+    assert fresh.get_run(ids[7][:8])["name"] == "r7"  # from the snapshot, by prefix
+    assert fresh.get_run(run.run_id)["name"] == "tail"  # from the log's tail
+    assert fresh.get_steps(ids[3], "loss")["values"] == [3, 4]
+    assert fresh.get_steps(ids[3], "nope") is None
+    assert not fresh.storage.loaded("runs") and not fresh.storage.loaded("metric_steps")

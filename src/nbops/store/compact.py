@@ -80,7 +80,8 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
         pos = 0
         line_no = 1
         while pos < len(data):
-            nl = data.index(b"\n", pos)
+            nl = data.find(b"\n", pos)
+            nl = nl if nl >= 0 else len(data)  # the reader accepted an unended last line
             raw = data[pos:nl]
             line_no += 1
             pos = nl + 1
@@ -183,7 +184,11 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
             with open(storage.path, "rb") as fh:
                 fh.seek(x)
                 rest = fh.read()
-            rest = rest[: rest.rfind(b"\n") + 1]
+            cut = rest.rfind(b"\n") + 1
+            if cut < len(rest) and logfile.unseal(rest[cut:]) is not None:
+                rest += b"\n"  # a whole transaction that lost its newline
+            else:
+                rest = rest[:cut]
             log_id = logfile.new_id()
             fresh = root / f".nbops.db.compact-{os.getpid()}-{log_id}"
             with open(fresh, "wb") as out:

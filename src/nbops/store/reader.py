@@ -194,9 +194,16 @@ class LogReader:
                 chunk = fh.read(pos - start)
                 i = chunk.rfind(b"\n")
                 if i >= 0:
-                    return start + i + 1
+                    end = start + i + 1
+                    break
                 pos = start
-        return self.offset
+            else:
+                end = self.offset
+            if end < size:  # a whole transaction that lost its newline is read too
+                fh.seek(end)
+                if logfile.unseal(fh.read(size - end)) is not None:
+                    return size
+            return end
 
     def _read_tail(self) -> None:
         for ops, end, _ in self._lines(self.offset, None):
@@ -227,10 +234,13 @@ class LogReader:
         except OSError as exc:
             raise StoreError(f"cannot read the store file {self.path}: {exc}") from exc
         end = data.rfind(b"\n") + 1
+        if end < len(data) and logfile.unseal(data[end:]) is not None:
+            end = len(data)  # a complete transaction whose newline is missing: keep it
         pos = 0
         legacy = self.header.format == 1
         while pos < end:
-            nl = data.index(b"\n", pos)
+            nl = data.find(b"\n", pos)
+            nl = nl if nl >= 0 else len(data)
             raw = data[pos:nl]
             here = start + pos
             pos = nl + 1

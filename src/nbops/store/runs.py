@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import RunNotFoundError
 from . import procs
+from .lookup import field_values, point_get
 from .reader import copy_doc
 
 if TYPE_CHECKING:
@@ -60,6 +61,16 @@ class RunTables:
         if not isinstance(run_id, str) or not run_id:
             raise RunNotFoundError(f"run id {run_id!r} is not a run id; list runs with "
                                    "nbops.runs() or `nbops runs`")
+        if not self.storage.loaded("runs"):  # answer without parsing every run
+            found = self._lookup(run_id)
+            if found is not None:
+                return found["run_id"]
+            if len(run_id) >= MIN_PREFIX:
+                hits = [d for d in (self._lookup(c) for c in
+                                    field_values(self.storage, "runs", "run_id", run_id))
+                        if d is not None]
+                if len(hits) == 1:
+                    return hits[0]["run_id"]
         index = self.storage.index("runs", "run_id")
         if run_id in index:
             return run_id
@@ -80,6 +91,12 @@ class RunTables:
             "or `nbops runs`"
         )
 
+    def _lookup(self, run_id: str) -> dict[str, Any] | None:
+        """The run with exactly this id, found by its derived document id without
+        loading the table (None if not there or stored under another id)."""
+        doc = point_get(self.storage, "runs", str(key_id(run_id)))
+        return doc if doc is not None and doc.get("run_id") == run_id else None
+
     def run_doc_id(self, run_id: str) -> int:
         """The TinyDB document id of a run (full id or unique prefix)."""
         return int(self.storage.index("runs", "run_id")[self.resolve_run_id(run_id)])
@@ -90,11 +107,19 @@ class RunTables:
         its environment and cell source included; a run whose writer died reads as
         KILLED. Raises RunNotFoundError naming the id, or the candidates of an
         ambiguous prefix."""
-        doc = self.storage.live_table("runs")[str(self.run_doc_id(run_id))]
-        return self._expand(doc)
+        full = self.resolve_run_id(run_id)
+        if not self.storage.loaded("runs"):
+            doc = self._lookup(full)
+            if doc is not None:
+                return self._expand(doc)
+        return self._expand(self.storage.live_table("runs")[str(self.run_doc_id(full))])
 
     def find_run(self, run_id: str) -> dict[str, Any] | None:
         """A copy of the run with exactly this id (as :meth:`get_run`), or None."""
+        if not self.storage.loaded("runs"):
+            doc = self._lookup(run_id)
+            if doc is not None:
+                return self._expand(doc)
         doc_id = self.storage.index("runs", "run_id").get(run_id)
         if doc_id is None:
             return None
@@ -102,14 +127,11 @@ class RunTables:
 
     def _expand(self, doc: dict[str, Any]) -> dict[str, Any]:
         out = copy_doc(doc)
-        ref = out.pop("env_ref", None)
-        if ref is not None:
-            blob = self.storage.live_table("environments").get(str(key_id(ref)))
-            out["env"] = copy_doc(blob["env"]) if blob else {}
-        ref = out.pop("code_ref", None)
-        if ref is not None:
-            blob = self.storage.live_table("code").get(str(key_id(ref)))
-            out["code"] = copy_doc(blob["code"]) if blob else {}
+        for field, table in (("env", "environments"), ("code", "code")):
+            ref = out.pop(f"{field}_ref", None)
+            if ref is not None:
+                blob = point_get(self.storage, table, str(key_id(ref)))
+                out[field] = blob[field] if blob else {}
         if procs.orphaned(out):
             out["status"] = "KILLED"
             out["error"] = out.get("error") or {
@@ -288,11 +310,14 @@ class RunTables:
 
     def get_steps(self, run_id: str, key: str) -> dict[str, Any] | None:
         """A copy of ``{steps, values, timestamps, ...}`` of one metric of one run, or None."""
-        docs = self.storage.live_table("metric_steps")
-        doc = docs.get(str(key_id(f"{run_id}/{key}")))
-        if doc is None:
-            doc_id = self.storage.index("metric_steps", "ref").get(f"{run_id}/{key}")
-            doc = docs.get(doc_id) if doc_id is not None else None
+        ref = f"{run_id}/{key}"
+        doc = point_get(self.storage, "metric_steps", str(key_id(ref)))
+        if doc is not None or (not self.storage.loaded("metric_steps")
+                               and ref not in field_values(self.storage, "metric_steps",
+                                                           "ref", ref)):
+            return doc
+        doc_id = self.storage.index("metric_steps", "ref").get(ref)  # an older id scheme
+        doc = self.storage.live_table("metric_steps").get(doc_id) if doc_id else None
         return copy_doc(doc) if doc is not None else None
 
     def step_keys(self, run_id: str) -> list[str]:

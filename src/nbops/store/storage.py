@@ -176,14 +176,32 @@ class LogStorage(LogReader, Storage):
         self.refresh()
         if self.header is None:
             return
-        size = os.path.getsize(self.path)
-        if size > self.offset:  # a writer died mid-line: that write was never acknowledged
-            from .leftovers import quarantine_bytes
+        with open(self.path, "r+b") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            fh.seek(size - 1)
+            if size > self.header.size and fh.read(1) != b"\n":
+                start = size
+                while start > self.header.size:  # the start of the unended last line
+                    chunk_at = max(self.header.size, start - (1 << 16))
+                    fh.seek(chunk_at)
+                    i = fh.read(start - chunk_at).rfind(b"\n")
+                    if i >= 0:
+                        start = chunk_at + i + 1
+                        break
+                    start = chunk_at
+                fh.seek(start)
+                line = fh.read()
+                if logfile.unseal(line) is not None:
+                    # a whole, checked transaction that lost its newline (a damaged byte,
+                    # or a writer that died before its last byte): keep it, end the line
+                    fh.seek(0, os.SEEK_END)
+                    fh.write(b"\n")
+                else:  # a writer died mid-line: that write was never acknowledged
+                    from .leftovers import quarantine_bytes
 
-            with open(self.path, "r+b") as fh:
-                fh.seek(self.offset)
-                quarantine_bytes(self.root, "torn", fh.read())
-                fh.truncate(self.offset)
+                    quarantine_bytes(self.root, "torn", line)
+                    fh.truncate(start)
+        self.refresh()  # the offset after any line just completed
         if not self._cleaned:
             self._cleaned = True
             from .leftovers import clean_temp_files
