@@ -196,6 +196,22 @@ def test_a_passing_evaluation_is_reused_for_the_same_move(store):
     assert actions.count("gates") == 1
 
 
+def test_every_evaluation_is_kept_with_the_version(store):
+    X, y = frame()
+    v = version(X, y, accuracy=0.85)
+    nbops.set_gates("churn", ["accuracy >= 0.9"])
+    nbops.evaluate_gates("churn", v, stage="Staging")
+    nbops.set_gates("churn", ["accuracy >= 0.8"])
+    nbops.evaluate_gates("churn", v, stage="Production")
+    rec = nbops.get_model("churn", version=v)
+    assert [(e["stage"], e["passed"]) for e in rec["gate_history"]] == [
+        ("Staging", False),
+        ("Production", True),
+    ]
+    assert rec["gate_evaluations"]["Staging"]["passed"] is False
+    assert rec["gates"] == rec["gate_history"][-1]
+
+
 # -- each kind measured ----------------------------------------------------------------
 def test_production_baseline_with_a_factor(store):
     X, y = frame()

@@ -31,6 +31,8 @@ from .gates import gates, parse_rule
 from .naming import resolve, versions_of
 
 GATED_STAGES = ("Staging", "Production")
+#: how many evaluations a version keeps in ``gate_history`` (the audit log keeps all)
+GATE_HISTORY = 20
 _OPS = {
     ">=": operator.ge,
     "<=": operator.le,
@@ -272,7 +274,8 @@ def evaluate_gates(
     version (default the latest; also ``"latest"``, a number). Returns
     ``{name, version, stage, when, passed, baseline_version, rules, results}``; with
     ``record`` the evaluation is kept with the version (``get(...)["gates"]`` is the
-    last one, ``["gate_evaluations"][stage]`` the last per stage) and
+    last one, ``["gate_evaluations"][stage]`` the last per stage, ``["gate_history"]``
+    the last :data:`GATE_HISTORY`, oldest first) and
     written to the audit log as a ``gates`` event (when the model has rules for
     ``stage``; without any the evaluation passes and records nothing). Evaluation never raises for a rule
     that fails or cannot be measured (that rule fails, with ``detail``); it raises
@@ -300,9 +303,13 @@ def evaluate_gates(
     }
     if record and rules:  # a model without gate rules leaves no trace
         with store.transaction():
-            by_stage = {**(rec.get("gate_evaluations") or {}), stage: evaluation}
+            current = store.get_model(name, rec["version"]) or rec
+            by_stage = {**(current.get("gate_evaluations") or {}), stage: evaluation}
+            kept = [*(current.get("gate_history") or []), evaluation][-GATE_HISTORY:]
             store.update_model(
-                name, rec["version"], {"gates": evaluation, "gate_evaluations": by_stage}
+                name,
+                rec["version"],
+                {"gates": evaluation, "gate_evaluations": by_stage, "gate_history": kept},
             )
             record_event(
                 store,
