@@ -295,13 +295,16 @@ def plan_cell_models(
     return jobs
 
 
-def write_models(run: Any, jobs: list[ModelJob]) -> list[str]:
+def write_models(run: Any, jobs: list[ModelJob]) -> dict[str, str]:
     """Write the model files of ``jobs`` to ``run`` (``log_model``; the training frame
-    becomes each model's stored drift reference). Returns the names logged."""
-    names = []
+    becomes each model's stored drift reference). One model that cannot be written
+    does not stop the others. Returns {name: why} of the models not written."""
+    failed = {}
     for job in jobs:
-        entry = log_model(
-            job.model(), name=job.name, signature=job.signature, run=run, reference=job.frame
-        )
-        names.append(entry["name"])
-    return names
+        try:
+            log_model(
+                job.model(), name=job.name, signature=job.signature, run=run, reference=job.frame
+            )
+        except Exception as exc:  # noqa: BLE001 - named on the run, the others still written
+            failed[job.name] = f"{type(exc).__name__}: {exc}"[:500]
+    return failed

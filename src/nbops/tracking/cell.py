@@ -415,15 +415,18 @@ def _record(
 def _write_and_end(
     run: Run, jobs: list[autolog.ModelJob], status: str, error: BaseException | None
 ) -> None:
-    """The background job of a cell with models: write them, then end the run."""
+    """The background job of a cell with models: write them, then end the run. A model
+    that could not be written is named in ``models_missing`` with the reason."""
     try:
-        autolog.write_models(run, jobs)
-    except Exception as exc:  # noqa: BLE001 - the run ends, saying which models are missing
+        failed = autolog.write_models(run, jobs)
+    except Exception as exc:  # noqa: BLE001 - the run still ends, saying what is missing
+        failed = {j.name: f"{type(exc).__name__}: {exc}" for j in jobs}
+    if failed:
         warnings.warn(
-            f"nbops: could not write the models of run {run.run_id} ({type(exc).__name__}: {exc})",
+            f"nbops: run {run.run_id} could not write the models {sorted(failed)}: "
+            f"{next(iter(failed.values()))}",
             stacklevel=1,
         )
-        written = {m["name"] for m in run.recorded("models") or []}
-        run.update_info(models_missing=[j.name for j in jobs if j.name not in written])
+        run.update_info(models_missing=failed)
     run.update_info(models_pending=[])
     run.end(status, error=error)
