@@ -134,9 +134,12 @@ def add_oip_routes(
         ("/v2/models/{name}", ""),
         ("/v2/models/{name}/versions/{version}", " of one version"),
     ):
+        # the contract names what this service serves: its model and its versions
+        served = {"name": [service.name], "version": [v.label for v in service.versions()]}
         params = {
             "parameters": [
-                {"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": p, "in": "path", "required": True,
+                 "schema": {"type": "string", "enum": served[p]}}
                 for p in ("name", "version")
                 if "{" + p + "}" in base
             ]

@@ -59,6 +59,12 @@ INFER_RESPONSE = {
         "outputs": {"type": "array", "items": TENSOR},
     },
 }
+# in metadata a shape may hold -1: "any number of rows"
+TENSOR_METADATA = {"type": "object", "required": ["name", "shape", "datatype"],
+                   "properties": {"name": {"type": "string"},
+                                  "shape": {"type": "array", "items": {"type": "integer",
+                                                                       "minimum": -1}},
+                                  "datatype": {"type": "string", "enum": DATATYPES}}}
 MODEL_METADATA = {
     "type": "object",
     "required": ["name", "versions", "platform", "inputs", "outputs"],
@@ -66,8 +72,8 @@ MODEL_METADATA = {
         "name": {"type": "string"},
         "versions": {"type": "array", "items": {"type": "string"}},
         "platform": {"type": "string"},
-        "inputs": {"type": "array", "items": TENSOR},
-        "outputs": {"type": "array", "items": TENSOR},
+        "inputs": {"type": "array", "items": TENSOR_METADATA},
+        "outputs": {"type": "array", "items": TENSOR_METADATA},
     },
 }
 OBJECT = {"type": "object"}
