@@ -22,6 +22,7 @@ from ._errors import (
     GateRuleError,
     ModelIntegrityError,
     NbopsError,
+    QualityError,
     RegistryError,
     ReproduceWarning,
     RunNotFoundError,
@@ -115,13 +116,16 @@ _DEPRECATED: dict[str, str] = {
     "compare": "compare_widget",
 }
 
-__all__ = sorted(
-    [*_LAZY, "__version__", "NbopsError", "StoreError", "RunNotFoundError", "ArtifactError",
-     "ModelIntegrityError", "RegistryError", "DriftError", "SyncError", "GateError",
-     "GateRuleError", "CheckConfigError", "AlertError",
-     "AlertDeliveryWarning", "SweepError", "SweepSpecError", "ReproduceWarning",
-     "ExportError", "ServiceStartError", "StoreDamageWarning", "load_ipython_extension"]
-)
+def _error_names() -> list[str]:
+    from . import _errors
+
+    return [name for name, obj in vars(_errors).items()
+            if isinstance(obj, type) and issubclass(obj, (Exception, Warning))
+            and obj.__module__ == _errors.__name__]
+
+
+# every error class of _errors.py is public (they are imported above by name)
+__all__ = sorted([*_LAZY, *_error_names(), "__version__", "load_ipython_extension"])
 
 
 # subpackages reachable as attributes after a plain `import nbops` (nbops.registry.get())

@@ -90,6 +90,10 @@ class ReproduceWarning(UserWarning):
     package version, git commit, or a dirty tree)."""
 
 
+class QualityError(NbopsError):
+    """The data cannot be checked for quality (not a DataFrame, bad limits)."""
+
+
 class CheckConfigError(NbopsError):
     """``nbops check`` cannot run a check: the check file or one of its inputs is wrong
     (``nbops check`` exits 2)."""

@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ._errors import NbopsError
+from ._errors import QualityError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -27,10 +27,6 @@ DEFAULT_LIMITS: dict[str, tuple[float, float]] = {
     "duplicates": (0.01, 0.10),
     "new_categories": (0.0, 0.05),  # share of rows whose category the reference lacks
 }
-
-
-class QualityError(NbopsError):
-    """The data cannot be checked (not a DataFrame, bad limits)."""
 
 
 @dataclass
