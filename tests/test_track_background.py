@@ -163,3 +163,28 @@ def test_gpu_use_is_sampled_through_nvidia_ml_py(monkeypatch):
     sample = sysmetrics._Sampler().sample()
     assert sample["system.gpu_percent"] == 37.0 and sample["system.gpu_memory_mb"] == 3072
     assert sample["system.memory_mb"] > 10
+
+
+def test_a_kernel_shutdown_waits_for_the_model_files(tmp_path):
+    env = {**os.environ, "NBOPS_STORE": str(tmp_path / "store"), "PYTHONPATH": str(ROOT / "src")}
+    k = Kernel(tmp_path, env)
+    try:
+        assert k.run("%load_ext nbops")["status"] == "ok"
+        slow = "import time\nbackground.submit('slow', lambda: time.sleep(1.0))\n"
+        assert k.run(SETUP + slow)["status"] == "ok"
+        res = k.run("%%track -q -n shut\nclf = LogisticRegression(max_iter=500).fit(X, y)\n")
+        assert res["status"] == "ok", res
+        run_id = newest_id(k)
+    finally:
+        k.kc.stop_channels()
+        k.km.shutdown_kernel(now=False)  # a normal shutdown: the kernel exits after its writes
+    import nbops
+    from nbops.store import get_store
+
+    nbops.set_store(tmp_path / "store")
+    try:
+        run = get_store().get_run(run_id)
+    finally:
+        nbops.set_store(None)
+    assert run["status"] == "FINISHED" and run["models_pending"] == []
+    assert [m["name"] for m in run["models"]] == ["clf"]
