@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._errors import NbopsError
 from .._util import utc_now
 from . import autolog, background, capture, provenance, results, sysmetrics
 from .run import Run, user_stacklevel
@@ -307,6 +308,22 @@ def _named(ns: dict[str, Any], names: list[str], option: str) -> dict[str, Any]:
     return found
 
 
+def _each(log: Any, items: dict[str, Any], what: str) -> None:
+    """Log ``items`` one by one: a name or value the store refuses is named in a
+    warning and the rest is still recorded."""
+    refused = []
+    for key, value in items.items():
+        try:
+            log({key: value})
+        except NbopsError as exc:
+            refused.append(f"{key} ({exc})")
+    if refused:
+        warnings.warn(
+            f"nbops: {len(refused)} {what}s not recorded: {'; '.join(refused)[:500]}",
+            stacklevel=user_stacklevel(),
+        )
+
+
 def _record(
     cell: TrackedCell, recorder: Any, status: str, result: CellResult
 ) -> list[autolog.ModelJob]:
@@ -323,7 +340,7 @@ def _record(
     }
     params.update({k: v for k, v in options.overrides.items() if k not in params})
     params.update(_named(ns, options.params, "--params"))
-    run.log_params(params)
+    _each(run.log_params, params, "param")
 
     values: dict[str, Any] = {}
     metric_pairs: list[tuple[str, float]] = []
@@ -345,7 +362,7 @@ def _record(
                 "number, so it was not recorded",
                 stacklevel=user_stacklevel(),
             )
-    run.log_metrics(metrics)
+    _each(run.log_metrics, metrics, "metric")
 
     fps = dict(cell.read)
     for name in sorted(changed):
