@@ -78,7 +78,7 @@ def test_register_counts_versions_per_name(store, data):
     run_id = train_run(data)
     assert [reg.register(run_id, "a")["version"] for _ in range(3)] == [1, 2, 3]
     assert reg.register(run_id, "b")["version"] == 1
-    rec = reg.get("a", version=2)
+    rec = reg.get_model("a", version=2)
     assert rec["run_id"] == run_id and rec["stage"] is None and rec["aliases"] == []
     assert rec["trusted_types"] == [] and rec["file_name"] == "model.skops"
     assert set(rec["library_versions"]) == {"python", "sklearn", "skops", "numpy", "pandas"}
@@ -130,7 +130,7 @@ def test_promotion_archives_the_previous_production(three_versions):
     assert rec["stage"] == "Production"
     stages = reg.models("churn").set_index("version")["stage"].to_dict()
     assert stages == {1: "Archived", 2: "Production", 3: None}
-    hist = reg.history("churn")
+    hist = reg.model_history("churn")
     archived = hist[(hist.version == 1) & (hist.to == "Archived")].iloc[0]
     assert archived["from"] == "Production" and "superseded by version 2" in archived.reason
 
@@ -142,39 +142,39 @@ def test_archive_existing_false_allows_two_in_production(three_versions):
 
 
 def test_unknown_stage_lists_the_valid_ones(three_versions):
-    before = len(reg.history("churn"))
+    before = len(reg.model_history("churn"))
     with pytest.raises(RegistryError, match="'Staging', 'Production', 'Archived'"):
         reg.transition("churn", 1, "Prod")
-    assert len(reg.history("churn")) == before
+    assert len(reg.model_history("churn")) == before
 
 
 def test_unknown_version_and_model_say_what_exists(three_versions):
     with pytest.raises(RegistryError, match=r"no version 7; it has v1 \(None\), v2"):
         reg.transition("churn", 7, "Staging")
     with pytest.raises(RegistryError, match=r"no registered model 'churm'.*\['churn'\]"):
-        reg.get("churm")
+        reg.get_model("churm")
     with pytest.raises(RegistryError, match="not a version number"):
-        reg.get("churn", version="two")
+        reg.get_model("churn", version="two")
 
 
 def test_same_stage_is_a_no_op(three_versions):
     reg.transition("churn", 1, "Staging")
-    n = len(reg.history("churn"))
+    n = len(reg.model_history("churn"))
     reg.transition("churn", 1, "Staging")
-    assert len(reg.history("churn")) == n
+    assert len(reg.model_history("churn")) == n
 
 
 # -- aliases and lookup ----------------------------------------------------------------
 def test_alias_moves_between_versions(three_versions):
     reg.set_alias("churn", "champion", 1)
     reg.set_alias("churn", "champion", 3, reason="retrained")
-    assert reg.get("churn", alias="champion")["version"] == 3
-    assert reg.get("churn", version=1)["aliases"] == []
-    last = reg.history("churn").iloc[-1]
+    assert reg.get_model("churn", alias="champion")["version"] == 3
+    assert reg.get_model("churn", version=1)["aliases"] == []
+    last = reg.model_history("churn").iloc[-1]
     assert (last.action, last.alias, last["from"], last.to) == ("set_alias", "champion", 1, 3)
     reg.delete_alias("churn", "champion")
     with pytest.raises(RegistryError, match="no alias 'champion'"):
-        reg.get("churn", alias="champion")
+        reg.get_model("churn", alias="champion")
 
 
 def test_bad_aliases_are_refused(three_versions):
@@ -184,13 +184,13 @@ def test_bad_aliases_are_refused(three_versions):
 
 
 def test_get_by_stage_and_default_latest(three_versions):
-    assert reg.get("churn")["version"] == 3
+    assert reg.get_model("churn")["version"] == 3
     reg.transition("churn", 2, "Staging")
-    assert reg.get("churn", stage="Staging")["version"] == 2
+    assert reg.get_model("churn", stage="Staging")["version"] == 2
     with pytest.raises(RegistryError, match="no version of 'churn' is in stage Production"):
-        reg.get("churn", stage="Production")
+        reg.get_model("churn", stage="Production")
     with pytest.raises(RegistryError, match="one of version=, stage= or alias="):
-        reg.get("churn", version=1, stage="Staging")
+        reg.get_model("churn", version=1, stage="Staging")
 
 
 # -- loading -------------------------------------------------------------------------
@@ -205,8 +205,8 @@ def test_load_returns_a_working_model(store, data):
 def test_load_tree_model_without_listing_types(store, data):
     X, y = data
     reg.register(train_run(data, DecisionTreeClassifier(max_depth=3)), "tree")
-    assert reg.get("tree")["trusted_types"] == ["sklearn.tree._tree.Tree"]
-    np.testing.assert_array_equal(reg.load("tree", version=1).predict(X),
+    assert reg.get_model("tree")["trusted_types"] == ["sklearn.tree._tree.Tree"]
+    np.testing.assert_array_equal(reg.load_model("tree", version=1).predict(X),
                                   DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X))
 
 
@@ -218,7 +218,7 @@ def test_tampered_model_file_raises_integrity_error(store, data):
     data_bytes[len(data_bytes) // 2] ^= 0x01
     path.write_bytes(bytes(data_bytes))
     with pytest.raises(ModelIntegrityError, match=rec["sha256"][:12]):
-        reg.load("m")
+        reg.load_model("m")
 
 
 def test_record_with_other_trusted_types_refuses_the_file(store, data):
@@ -226,7 +226,7 @@ def test_record_with_other_trusted_types_refuses_the_file(store, data):
     store_ = get_store()
     store_.models.update({"trusted_types": []}, doc_ids=[store_.models.doc_id_of("ref", "tree/1")])
     with pytest.raises(ModelIntegrityError, match="refuses to load"):
-        reg.load("tree", version=rec["version"])
+        reg.load_model("tree", version=rec["version"])
 
 
 # -- rollback --------------------------------------------------------------------------
@@ -235,8 +235,8 @@ def test_rollback_restores_the_previous_production(three_versions):
     reg.transition("churn", 3, "Production")
     rec = nbops.rollback("churn", reason="v3 drifted")
     assert rec["version"] == 1 and rec["stage"] == "Production"
-    assert reg.get("churn", version=3)["stage"] == "Archived"
-    moves = reg.history("churn").query("action == 'rollback'")
+    assert reg.get_model("churn", version=3)["stage"] == "Archived"
+    moves = reg.model_history("churn").query("action == 'rollback'")
     assert moves[["version", "from", "to"]].values.tolist() == [
         [3, "Production", "Archived"], [1, "Archived", "Production"]]
     assert set(moves.reason) == {"v3 drifted"}
@@ -248,7 +248,7 @@ def test_rollback_skips_deleted_versions(three_versions):
     reg.transition("churn", 1, "Production")
     reg.transition("churn", 2, "Production")
     reg.transition("churn", 3, "Production")
-    reg.delete("churn", 2)
+    reg.delete_model_version("churn", 2)
     assert reg.rollback("churn")["version"] == 1
 
 
@@ -258,7 +258,7 @@ def test_rollback_without_previous_production_is_clear(three_versions):
     reg.transition("churn", 2, "Production")
     with pytest.raises(RegistryError, match="no earlier Production version"):
         reg.rollback("churn")
-    assert reg.get("churn", version=2)["stage"] == "Production"
+    assert reg.get_model("churn", version=2)["stage"] == "Production"
 
 
 # -- history, models, lineage ----------------------------------------------------------
@@ -272,7 +272,7 @@ def test_history_has_who_when_from_to_why(three_versions):
                                                                   "looks good")
     assert last.user and str(hist.time.dtype).startswith("datetime64")
     with pytest.raises(RegistryError, match="no registered model"):
-        reg.history("nothing")
+        reg.model_history("nothing")
 
 
 def test_models_lists_versions_with_run_metrics(store, data):
@@ -306,17 +306,17 @@ def test_delete_refuses_production_and_removes_unshared_files(store, data):
     own = reg.register(train_run(data, LogisticRegression(C=3.0)), "m")  # v3
     reg.transition("m", 3, "Production")
     with pytest.raises(RegistryError, match="in Production and cannot be deleted"):
-        reg.delete("m", 3)
+        reg.delete_model_version("m", 3)
     reg.transition("m", 3, "Archived")
     path3 = get_store().artifacts.path(own["sha256"])
-    reg.delete("m", 3)
+    reg.delete_model_version("m", 3)
     assert not path3.exists()
-    shared = reg.get("m", version=1)
-    reg.delete("m", 1)
+    shared = reg.get_model("m", version=1)
+    reg.delete_model_version("m", 1)
     assert get_store().artifacts.path(shared["sha256"]).exists()
-    assert reg.load("m", version=2) is not None
+    assert reg.load_model("m", version=2) is not None
     assert list(reg.models("m").version) == [2]
-    assert reg.history("m").action.tolist()[-2:] == ["delete", "delete"]
+    assert reg.model_history("m").action.tolist()[-2:] == ["delete", "delete"]
 
 
 # -- several processes -----------------------------------------------------------------
@@ -328,7 +328,7 @@ WORKER = textwrap.dedent("""
         time.sleep(0.001)
     for i in range(rounds):
         reg.transition("churn", version, "Production", reason=f"p{version} round {i}")
-        reg.register(reg.get("churn", version=1)["run_id"], "other")
+        reg.register(reg.get_model("churn", version=1)["run_id"], "other")
 """)
 
 
@@ -341,7 +341,7 @@ def test_concurrent_transitions_keep_one_production(three_versions, store):
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     frame = reg.models("churn")
     assert (frame.stage == "Production").sum() == 1
-    hist = reg.history("churn")
+    hist = reg.model_history("churn")
     promotions = hist[(hist.to == "Production") & (hist.action == "transition")]
     # every call that changed the stage is in the log, and the log replays to the state
     assert len(promotions) >= 2

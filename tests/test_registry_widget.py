@@ -33,7 +33,7 @@ def test_shows_versions_history_and_lineage(versions):
     assert "register" in w.history.value
     assert "a, b" in w.lineage.value and "40×2" in w.lineage.value
     w.version.value = 1
-    assert reg.get("churn", version=1)["sha256"][:12] in w.lineage.value
+    assert reg.get_model("churn", version=1)["sha256"][:12] in w.lineage.value
 
 
 def test_move_needs_a_reason_then_calls_transition(versions):
@@ -41,13 +41,13 @@ def test_move_needs_a_reason_then_calls_transition(versions):
     w.version.value = 2
     w.stage.value = "Production"
     w.move_button.click()
-    assert "reason" in w.status.value and reg.get("churn", version=2)["stage"] is None
+    assert "reason" in w.status.value and reg.get_model("churn", version=2)["stage"] is None
     w.reason.value = "better recall"
     w.move_button.click()
-    assert reg.get("churn", version=2)["stage"] == "Production"
-    assert reg.get("churn", version=1)["stage"] == "Archived"
+    assert reg.get_model("churn", version=2)["stage"] == "Production"
+    assert reg.get_model("churn", version=1)["stage"] == "Archived"
     assert "v2 is now Production" in w.status.value
-    assert reg.history("churn").iloc[-2].reason == "better recall"
+    assert reg.model_history("churn").iloc[-2].reason == "better recall"
     assert "better recall" in w.history.value and w.reason.value == ""
 
 
@@ -60,12 +60,12 @@ def test_gates_tab_and_a_blocked_move_forced_with_a_reason(versions):
     w.reason.value = "try"
     w.move_button.click()
     assert "did not move to Staging" in w.status.value and "FAIL" in w.status.value
-    assert reg.get("churn", version=1)["stage"] == "Production"  # unchanged
+    assert reg.get_model("churn", version=1)["stage"] == "Production"  # unchanged
     assert "failed" in w.gates.value and "0.125" in w.gates.value
     w.force.value = True
     w.reason.value = "demo, approved"
     w.move_button.click()
-    assert reg.get("churn", version=1)["stage"] == "Staging"
+    assert reg.get_model("churn", version=1)["stage"] == "Staging"
     assert w.force.value is False  # an override is for one move only
     assert "gate_override" in w.history.value
 
@@ -78,11 +78,11 @@ def test_alias_and_rollback_buttons(versions):
     w.alias.value = "champion"
     w.reason.value = "new best"
     w.alias_button.click()
-    assert reg.get("churn", alias="champion")["version"] == 3
+    assert reg.get_model("churn", alias="champion")["version"] == 3
     assert "@champion" in w.table.value
     w.reason.value = "latency regression"
     w.rollback_button.click()
-    assert reg.get("churn", stage="Production")["version"] == 1
+    assert reg.get_model("churn", stage="Production")["version"] == 1
     assert "v1 is Production again" in w.status.value
 
 

@@ -71,15 +71,15 @@ _LAZY: dict[str, tuple[str, str]] = {
     "transition": ("nbops.registry.stages", "transition"),
     "set_alias": ("nbops.registry.versions", "set_alias"),
     "delete_alias": ("nbops.registry.versions", "delete_alias"),
-    "get_model": ("nbops.registry.versions", "get"),
-    "load_model": ("nbops.registry.versions", "load"),
+    "get_model": ("nbops.registry.versions", "get_model"),
+    "load_model": ("nbops.registry.versions", "load_model"),
     "load_reference": ("nbops.registry.versions", "load_reference"),
     "models": ("nbops.registry.views", "models"),
-    "model_history": ("nbops.registry.audit", "history"),
+    "model_history": ("nbops.registry.audit", "model_history"),
     "rollback": ("nbops.registry.stages", "rollback"),
     "lineage": ("nbops.registry.views", "lineage"),
-    "archive_model": ("nbops.registry.stages", "archive"),
-    "delete_model_version": ("nbops.registry.versions", "delete"),
+    "archive_model": ("nbops.registry.stages", "archive_model"),
+    "delete_model_version": ("nbops.registry.versions", "delete_model_version"),
     "set_gates": ("nbops.registry.gates", "set_gates"),
     "gates": ("nbops.registry.gates", "gates"),
     "evaluate_gates": ("nbops.registry.gate_checks", "evaluate_gates"),
@@ -128,7 +128,7 @@ def _error_names() -> list[str]:
 __all__ = sorted([*_LAZY, *_error_names(), "__version__", "load_ipython_extension"])
 
 
-# subpackages reachable as attributes after a plain `import nbops` (nbops.registry.get())
+# subpackages reachable as attributes after a plain `import nbops` (nbops.registry.get_model())
 _SUBMODULES = {"registry", "evaluation", "quality", "serving", "store", "tracking", "widgets"}
 
 

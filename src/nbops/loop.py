@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import GateError, NbopsError, RegistryError, ReproduceWarning
-from .registry import evaluate_gates, get, record_event, register, transition
+from .registry import evaluate_gates, get_model, record_event, register, transition
 from .store import get_store
 
 DEFAULT_STEPS = [10, 50, 100]
@@ -136,7 +136,7 @@ def retrain(
 
     store = get_store()
     try:
-        prod = get(name, stage="Production")
+        prod = get_model(name, stage="Production")
     except RegistryError:
         raise RegistryError(
             f"model {name!r} has no Production version to retrain; promote "
@@ -328,9 +328,9 @@ def start_canary(
 
     folder = _folder(service)
     if stable is None:
-        stable = get(name, stage="Production")["version"]
+        stable = get_model(name, stage="Production")["version"]
     if applicable_rules(name, "Production"):
-        rec = get(name, version=candidate)
+        rec = get_model(name, version=candidate)
         evaluation = reusable_evaluation(get_store(), rec, "Production") or evaluate_gates(
             name, candidate, stage="Production"
         )
@@ -445,12 +445,12 @@ def monitor_service(
 
 
 def _last_retrain(model: str | None) -> Any:
-    from .registry import history
+    from .registry import model_history
 
     if not model:
         return None
     try:
-        events = history(model)
+        events = model_history(model)
     except RegistryError:
         return None
     started = events[events["action"] == "retrain_started"]

@@ -50,7 +50,7 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     def do_history(args: argparse.Namespace) -> int:
         from .. import registry
 
-        show(registry.history(args.name), args.format, "no registry events yet")
+        show(registry.model_history(args.name), args.format, "no registry events yet")
         return 0
 
     q.set_defaults(handler=do_history)
@@ -135,7 +135,7 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
         from .. import registry
 
         rec = registry.rollback(args.name, reason=args.reason)
-        moves = registry.history(args.name).tail(2)
+        moves = registry.model_history(args.name).tail(2)
         old = [v for v in moves["version"] if v != rec["version"]]
         print(f"{args.name}: version {old[0] if old else '?'} -> Archived, "
               f"version {rec['version']} -> Production")

@@ -27,12 +27,20 @@ from __future__ import annotations
 
 from ..datasets import read_reference_file, reference_max_rows
 from ..tracking.log_model import log_model
-from .audit import EVENT_SOURCE, HISTORY_COLUMNS, history, record_event
+from .audit import EVENT_SOURCE, HISTORY_COLUMNS, model_history, record_event
 from .gate_checks import evaluate_gates, find_seed_param
 from .gates import add_gate, gates, parse_rule, remove_gate, set_gates
 from .naming import STAGES
-from .stages import archive, rollback, transition
-from .versions import delete, delete_alias, get, load, load_reference, register, set_alias
+from .stages import archive_model, rollback, transition
+from .versions import (
+    delete_alias,
+    delete_model_version,
+    get_model,
+    load_model,
+    load_reference,
+    register,
+    set_alias,
+)
 from .views import MODEL_COLUMNS, format_gate_results, format_lineage, lineage, models
 
 __all__ = [
@@ -41,18 +49,18 @@ __all__ = [
     "MODEL_COLUMNS",
     "STAGES",
     "add_gate",
-    "archive",
-    "delete",
+    "archive_model",
+    "delete_model_version",
     "delete_alias",
     "evaluate_gates",
     "find_seed_param",
     "format_gate_results",
     "format_lineage",
     "gates",
-    "get",
-    "history",
+    "get_model",
+    "model_history",
     "lineage",
-    "load",
+    "load_model",
     "load_reference",
     "log_model",
     "models",
@@ -67,3 +75,19 @@ __all__ = [
     "set_gates",
     "transition",
 ]
+
+
+# the names these functions had before they took their public names; kept one release
+_OLD_NAMES = {"get": "get_model", "load": "load_model", "history": "model_history",
+              "archive": "archive_model", "delete": "delete_model_version"}
+
+
+def __getattr__(name: str):
+    if name in _OLD_NAMES:
+        import warnings
+
+        new = _OLD_NAMES[name]
+        warnings.warn(f"nbops.registry.{name} is deprecated and goes away in the next "
+                      f"release; use nbops.{new}", DeprecationWarning, stacklevel=2)
+        return globals()[new]
+    raise AttributeError(f"module 'nbops.registry' has no attribute {name!r}")

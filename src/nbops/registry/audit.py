@@ -56,7 +56,7 @@ def events(store: Store, name: str | None = None) -> list[dict[str, Any]]:
     ]
 
 
-def history(name: str | None = None) -> pd.DataFrame:
+def model_history(name: str | None = None) -> pd.DataFrame:
     """Every registry event of model ``name`` (all models if None), oldest first:
     DataFrame(time, user, name, action, version, from, to, alias, reason). Raises
     RegistryError for a name that has neither versions nor events."""

@@ -273,7 +273,7 @@ def evaluate_gates(
     """Measure every gate rule of model ``name`` that applies to ``stage`` on one
     version (default the latest; also ``"latest"``, a number). Returns
     ``{name, version, stage, when, passed, baseline_version, rules, results}``; with
-    ``record`` the evaluation is kept with the version (``get(...)["gates"]`` is the
+    ``record`` the evaluation is kept with the version (``get_model(...)["gates"]`` is the
     last one, ``["gate_evaluations"][stage]`` the last per stage, ``["gate_history"]``
     the last :data:`GATE_HISTORY`, oldest first) and
     written to the audit log as a ``gates`` event (when the model has rules for

@@ -58,7 +58,7 @@ def transition(
 
     A move to Staging or Production evaluates the model's gate rules for that stage
     first (see :func:`nbops.set_gates`); the results are kept with the version
-    (``get(...)["gates"]``) and in the audit log. With ``archive_existing`` (the
+    (``get_model(...)["gates"]``) and in the audit log. With ``archive_existing`` (the
     default), moving a version to Production archives the version(s) in Production
     before it. Returns the updated record; moving a version to the stage it is in
     changes nothing. Raises GateError (listing every rule with its measured value,
@@ -117,7 +117,7 @@ def transition(
         return copy.deepcopy(resolve(store, name, version=rec["version"]))
 
 
-def archive(name: str, version: Any, reason: str | None = None) -> dict[str, Any]:
+def archive_model(name: str, version: Any, reason: str | None = None) -> dict[str, Any]:
     """Move a version to Archived; returns its record (RegistryError for an unknown one)."""
     return transition(name, version, "Archived", reason=reason)
 

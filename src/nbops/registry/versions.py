@@ -122,7 +122,7 @@ def register(
     return copy.deepcopy(record)
 
 
-def get(
+def get_model(
     name: str, version: Any = None, stage: Any = None, alias: str | None = None
 ) -> dict[str, Any]:
     """The record of one version, picked by ``version`` (a number or ``"latest"``),
@@ -132,7 +132,7 @@ def get(
     return copy.deepcopy(resolve(get_store(), name, version, stage, alias))
 
 
-def load(name: str, version: Any = None, stage: Any = None, alias: str | None = None) -> Any:
+def load_model(name: str, version: Any = None, stage: Any = None, alias: str | None = None) -> Any:
     """The model of one version (see :func:`get`), loaded with skops after checking
     its sha256 and trusted types. Raises ModelIntegrityError, and loads nothing, when
     the file was changed."""
@@ -209,7 +209,7 @@ def delete_alias(name: str, alias: str, reason: str | None = None) -> dict[str, 
 
 
 # -- removing ------------------------------------------------------------------------
-def delete(name: str, version: Any, reason: str | None = None) -> dict[str, Any]:
+def delete_model_version(name: str, version: Any, reason: str | None = None) -> dict[str, Any]:
     """Delete a version that is not in Production. Its model file is removed too, unless
     another registered version shares it. Returns the deleted record; RegistryError for a
     Production version."""

@@ -38,17 +38,28 @@ __all__ = ["ExportError", "export", "sample_request"]
 
 RUNTIME_DIR = Path(__file__).with_name("runtime")
 ENTRY_FILE = Path(__file__).with_name("serve_entry.py")
-CANARY_KEYS = {"version", "stage", "alias", "steps", "min_requests", "max_error_rate",
-               "max_p99_ms"}
-CANARY_DEFAULTS = {"steps": [10, 50, 100], "min_requests": 200, "max_error_rate": 0.01,
-                   "max_p99_ms": 200.0}
+CANARY_KEYS = {"version", "stage", "alias", "steps", "min_requests", "max_error_rate", "max_p99_ms"}
+CANARY_DEFAULTS = {
+    "steps": [10, 50, 100],
+    "min_requests": 200,
+    "max_error_rate": 0.01,
+    "max_p99_ms": 200.0,
+}
 
 
-def export(name: str, version: Any = None, stage: Any = None, alias: str | None = None,
-           path: str | os.PathLike = "service", canary: dict | None = None,
-           reference: Any = None, reference_target: Any = None,
-           overwrite: bool = False, image: str | None = None,
-           canary_percent: int | None = None) -> dict[str, Any]:
+def export(
+    name: str,
+    version: Any = None,
+    stage: Any = None,
+    alias: str | None = None,
+    path: str | os.PathLike = "service",
+    canary: dict | None = None,
+    reference: Any = None,
+    reference_target: Any = None,
+    overwrite: bool = False,
+    image: str | None = None,
+    canary_percent: int | None = None,
+) -> dict[str, Any]:
     """Write model ``name`` (picked by ``version``, ``stage`` or ``alias``; default the
     latest version) as a service folder at ``path``.
 
@@ -70,25 +81,37 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
     from ..store import get_store
 
     store = get_store()
-    rec = registry.get(name, version=version, stage=stage, alias=alias)
+    rec = registry.get_model(name, version=version, stage=stage, alias=alias)
     plan = _canary_plan(canary, rec) if canary is not None else None
-    if canary_percent is not None and (isinstance(canary_percent, bool) or not isinstance(
-            canary_percent, int) or not 0 < canary_percent < 100):
-        raise ExportError(f"canary_percent must be a whole percentage from 1 to 99, got "
-                          f"{canary_percent!r}")
-    image = image or f"{deploy.k8s_name(rec['name'], rec['version']).rsplit('-v', 1)[0]}:" \
-        f"{rec['version']}"
+    if canary_percent is not None and (
+        isinstance(canary_percent, bool)
+        or not isinstance(canary_percent, int)
+        or not 0 < canary_percent < 100
+    ):
+        raise ExportError(
+            f"canary_percent must be a whole percentage from 1 to 99, got {canary_percent!r}"
+        )
+    image = (
+        image
+        or f"{deploy.k8s_name(rec['name'], rec['version']).rsplit('-v', 1)[0]}:{rec['version']}"
+    )
     if not isinstance(image, str) or not image.strip() or any(c.isspace() for c in image):
-        raise ExportError(f"image must be an image reference such as "
-                          f"'registry.example.com/wine:1', got {image!r}")
+        raise ExportError(
+            f"image must be an image reference such as 'registry.example.com/wine:1', got {image!r}"
+        )
     ref_frame, ref_meta = _reference_for(store, rec, reference, reference_target)
     folder = Path(path).expanduser().resolve()
     _prepare_folder(folder, overwrite)
 
     model = _write_version(store, rec, folder, ref_frame)
-    out = {"path": str(folder), "model_name": rec["name"], "version": rec["version"],
-           "candidate_version": None, "compiled": (folder / "model.npz").is_file(),
-           "reference": None}
+    out = {
+        "path": str(folder),
+        "model_name": rec["name"],
+        "version": rec["version"],
+        "candidate_version": None,
+        "compiled": (folder / "model.npz").is_file(),
+        "reference": None,
+    }
     if plan is not None:
         cand = plan.pop("record")
         _write_version(store, cand, folder / "canary", ref_frame)
@@ -103,13 +126,15 @@ def export(name: str, version: Any = None, stage: Any = None, alias: str | None 
         out["reference"] = ref_meta
     shutil.copyfile(ENTRY_FILE, folder / "serve.py")
     shutil.rmtree(folder / "runtime", ignore_errors=True)
-    shutil.copytree(RUNTIME_DIR, folder / "runtime",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shutil.copytree(
+        RUNTIME_DIR, folder / "runtime", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+    )
     (folder / "requirements.txt").write_text(deploy.requirements(rec))
     (folder / "Dockerfile").write_text(deploy.dockerfile(rec))
     (folder / ".dockerignore").write_text(deploy.DOCKERIGNORE)
     (folder / "kserve.yaml").write_text(
-        deploy.to_yaml([deploy.kserve_manifest(rec, image, canary_percent)]))
+        deploy.to_yaml([deploy.kserve_manifest(rec, image, canary_percent)])
+    )
     (folder / "k8s.yaml").write_text(deploy.to_yaml(deploy.k8s_manifests(rec, image)))
     (folder / "README.md").write_text(deploy.readme(rec, out["candidate_version"], image))
     out["image"] = image
@@ -121,31 +146,40 @@ def _canary_plan(canary: Any, rec: dict[str, Any]) -> dict[str, Any]:
     from .. import registry
 
     if not isinstance(canary, dict):
-        raise ExportError("canary must be a dict such as {'version': 4, 'steps': [10, 50, "
-                          "100]}")
+        raise ExportError("canary must be a dict such as {'version': 4, 'steps': [10, 50, 100]}")
     unknown = sorted(set(canary) - CANARY_KEYS)
     if unknown:
         raise ExportError(f"unknown canary keys {unknown}; use {sorted(CANARY_KEYS)}")
     picks = {k: canary.get(k) for k in ("version", "stage", "alias") if canary.get(k) is not None}
     if len(picks) != 1:
-        raise ExportError("canary needs exactly one of 'version', 'stage' or 'alias' to pick "
-                          "the candidate, e.g. canary={'version': 4}")
-    cand = registry.get(rec["name"], **picks)
+        raise ExportError(
+            "canary needs exactly one of 'version', 'stage' or 'alias' to pick "
+            "the candidate, e.g. canary={'version': 4}"
+        )
+    cand = registry.get_model(rec["name"], **picks)
     if cand["version"] == rec["version"]:
-        raise ExportError(f"the canary candidate is version {cand['version']}, the version "
-                          "being exported; pick a different version for the candidate")
+        raise ExportError(
+            f"the canary candidate is version {cand['version']}, the version "
+            "being exported; pick a different version for the candidate"
+        )
     plan = {**CANARY_DEFAULTS, **{k: v for k, v in canary.items() if k not in picks}}
     steps = plan["steps"]
-    if (not isinstance(steps, list) or not steps
-            or not all(isinstance(s, int | float) and 0 < s <= 100 for s in steps)
-            or steps != sorted(steps) or len(set(steps)) != len(steps)):
-        raise ExportError(f"canary steps {steps!r} must be rising percentages in (0, 100], "
-                          "e.g. [10, 50, 100]")
+    if (
+        not isinstance(steps, list)
+        or not steps
+        or not all(isinstance(s, int | float) and 0 < s <= 100 for s in steps)
+        or steps != sorted(steps)
+        or len(set(steps)) != len(steps)
+    ):
+        raise ExportError(
+            f"canary steps {steps!r} must be rising percentages in (0, 100], e.g. [10, 50, 100]"
+        )
     if steps[-1] != 100:
         plan["steps"] = [*steps, 100]
     if not isinstance(plan["min_requests"], int) or plan["min_requests"] < 1:
-        raise ExportError(f"canary min_requests must be a positive int, got "
-                          f"{plan['min_requests']!r}")
+        raise ExportError(
+            f"canary min_requests must be a positive int, got {plan['min_requests']!r}"
+        )
     rate = plan["max_error_rate"]
     if not isinstance(rate, int | float) or not 0 <= rate <= 1:
         raise ExportError(f"canary max_error_rate must be in [0, 1], got {rate!r}")
@@ -162,14 +196,25 @@ def _prepare_folder(folder: Path, overwrite: bool) -> None:
         raise ExportError(f"{folder} is a file; pass path= a folder to export into")
     if folder.is_dir() and any(folder.iterdir()):
         if not overwrite:
-            raise ExportError(f"{folder} is not empty; pass overwrite=True to replace the "
-                              "export there (its logs/ are kept), or choose another path")
+            raise ExportError(
+                f"{folder} is not empty; pass overwrite=True to replace the "
+                "export there (its logs/ are kept), or choose another path"
+            )
         if not (folder / "model.json").is_file():
-            raise ExportError(f"{folder} holds files that are not an nbops export; refusing "
-                              "to overwrite them. Choose another path")
-        for stale in ("canary", "canary.json", "canary_state.json", "model.npz",
-                      "reference.parquet", "reference.csv", "logs/canary_state.json",
-                      "logs/metrics"):
+            raise ExportError(
+                f"{folder} holds files that are not an nbops export; refusing "
+                "to overwrite them. Choose another path"
+            )
+        for stale in (
+            "canary",
+            "canary.json",
+            "canary_state.json",
+            "model.npz",
+            "reference.parquet",
+            "reference.csv",
+            "logs/canary_state.json",
+            "logs/metrics",
+        ):
             p = folder / stale
             if p.is_dir():
                 shutil.rmtree(p)
@@ -193,20 +238,21 @@ def _write_version(store: Any, rec: dict[str, Any], folder: Path, reference: Any
     meta.pop("reference", None)
     # the service never needs the exporting machine's paths (the store is found through
     # NBOPS_STORE or nbops' default when events are synced)
-    meta.update({"model_name": rec["name"], "source_run": rec.get("run_id"),
-                 "file_name": file_name})
+    meta.update(
+        {"model_name": rec["name"], "source_run": rec.get("run_id"), "file_name": file_name}
+    )
     inputs = (rec.get("signature") or {}).get("inputs") or []
     if inputs and compile_model(model, folder / "model.npz", reference, inputs=inputs):
         from .runtime.codec import sha256_file
 
-        meta["compiled"] = {"file": "model.npz",
-                            "sha256": sha256_file(folder / "model.npz")}
+        meta["compiled"] = {"file": "model.npz", "sha256": sha256_file(folder / "model.npz")}
     (folder / "model.json").write_text(json.dumps(meta, indent=1, default=str))
     return model
 
 
-def _reference_for(store: Any, rec: dict[str, Any], reference: Any,
-                   target: Any) -> tuple[Any, dict[str, Any] | None]:
+def _reference_for(
+    store: Any, rec: dict[str, Any], reference: Any, target: Any
+) -> tuple[Any, dict[str, Any] | None]:
     """(DataFrame, what model.json says about it) of the reference to export, or
     (None, None): the given DataFrame, else the version's stored training sample."""
     if reference is False:
@@ -220,7 +266,8 @@ def _reference_for(store: Any, rec: dict[str, Any], reference: Any,
         if target is not None:
             raise ExportError(
                 f"reference_target was given but version {rec['version']} of {rec['name']!r} "
-                "has no stored training sample to label; pass reference=X_train as well")
+                "has no stored training sample to label; pass reference=X_train as well"
+            )
         return None, None
     from ..registry import read_reference_file
 
@@ -229,14 +276,20 @@ def _reference_for(store: Any, rec: dict[str, Any], reference: Any,
         raise ExportError(
             f"reference_target has {len(list(target))} values, but the training sample of "
             f"version {rec['version']} keeps {len(frame)} of {stored.get('total_rows')} rows; "
-            "pass the matching rows as reference= together with reference_target=")
-    return frame, {"source": "training sample", "run_id": rec.get("run_id"),
-                   "total_rows": stored.get("total_rows"), "sampled": stored.get("sampled"),
-                   "sample_sha256": stored["sha256"]}
+            "pass the matching rows as reference= together with reference_target="
+        )
+    return frame, {
+        "source": "training sample",
+        "run_id": rec.get("run_id"),
+        "total_rows": stored.get("total_rows"),
+        "sampled": stored.get("sampled"),
+        "sample_sha256": stored["sha256"],
+    }
 
 
-def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: Any,
-                     target: Any) -> dict[str, Any]:
+def _write_reference(
+    folder: Path, model: Any, rec: dict[str, Any], reference: Any, target: Any
+) -> dict[str, Any]:
     """Write the reference with the model's ``prediction`` (and ``target``); returns
     file, format, rows, sha256 and columns for model.json."""
     import pandas as pd
@@ -244,8 +297,9 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
     from .runtime.codec import sha256_file
 
     if not isinstance(reference, pd.DataFrame):
-        raise ExportError("reference must be the training DataFrame (with the model's input "
-                          "columns)")
+        raise ExportError(
+            "reference must be the training DataFrame (with the model's input columns)"
+        )
     cols = [i["name"] for i in (rec.get("signature") or {}).get("inputs") or []]
     missing = [c for c in cols if c not in reference.columns]
     if missing:
@@ -259,8 +313,9 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
     if target is not None:
         values = list(target)
         if len(values) != len(frame):
-            raise ExportError(f"reference_target has {len(values)} values for "
-                              f"{len(frame)} reference rows")
+            raise ExportError(
+                f"reference_target has {len(values)} values for {len(frame)} reference rows"
+            )
         frame["target"] = values
     try:
         frame.to_parquet(folder / "reference.parquet", index=False)
@@ -268,6 +323,10 @@ def _write_reference(folder: Path, model: Any, rec: dict[str, Any], reference: A
     except ImportError:  # no pyarrow: CSV, which monitor reads as well
         frame.to_csv(folder / "reference.csv", index=False)
         name, fmt = "reference.csv", "csv"
-    return {"file": name, "format": fmt, "rows": len(frame),
-            "sha256": sha256_file(folder / name),
-            "columns": [str(c) for c in frame.columns]}
+    return {
+        "file": name,
+        "format": fmt,
+        "rows": len(frame),
+        "sha256": sha256_file(folder / name),
+        "columns": [str(c) for c in frame.columns],
+    }

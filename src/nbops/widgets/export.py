@@ -99,7 +99,7 @@ class ExportWidget:
         except NbopsError as exc:
             self._say(str(exc), error=True)
             return None
-        rec = registry.get(self.info["model_name"], version=self.info["version"])
+        rec = registry.get_model(self.info["model_name"], version=self.info["version"])
         body = json.dumps(sample_request(rec))
         self._say(f"running at {self.service.url}")
         self.sample.value = ("<pre>" + html.escape(

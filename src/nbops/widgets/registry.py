@@ -93,7 +93,7 @@ def versions_html(frame: Any, selected: int | None = None, max_metrics: int = 3)
 
 
 def history_html(frame: Any, limit: int = 50) -> str:
-    """The audit log table (a :func:`nbops.registry.history` frame), newest first."""
+    """The audit log table (a :func:`nbops.model_history` frame), newest first."""
     if not len(frame):
         return '<div class="nbops-reg-muted">no events</div>'
     head = "".join(
@@ -177,7 +177,7 @@ def lineage_html(lin: dict[str, Any]) -> str:
 
 def gates_html(rules: list[str], evaluation: dict[str, Any] | None) -> str:
     """The model's gate rules and one version's last evaluation (rule, measured,
-    threshold, pass/fail), as the API returns them (``nbops.gates``, ``get()["gates"]``)."""
+    threshold, pass/fail), as the API returns them (``nbops.gates``, ``get_model()["gates"]``)."""
     if not rules:
         head = (
             '<div class="nbops-reg-muted">no gate rules: any version may be promoted. '
@@ -340,10 +340,10 @@ class RegistryWidget(W.VBox):
         if not name or version is None:
             return
         self.table.value = versions_html(registry.models(name), selected=version)
-        self.history.value = history_html(registry.history(name))
+        self.history.value = history_html(registry.model_history(name))
         self.lineage.value = lineage_html(registry.lineage(name, version))
         self.gates.value = gates_html(
-            registry.gates(name), registry.get(name, version=version).get("gates")
+            registry.gates(name), registry.get_model(name, version=version).get("gates")
         )
 
     # -- actions: each one calls the API and reports what came back --------------------
