@@ -40,11 +40,13 @@ class QualityReport:
 
     @property
     def level(self) -> str:
+        """The worst finding's level: "ok", "warn" or "fail" (see ``LEVELS``)."""
         worst = max((LEVELS.index(f["level"]) for f in self.findings), default=0)
         return LEVELS[worst]
 
     @property
     def ok(self) -> bool:
+        """True when no finding is worse than "ok"."""
         return self.level == "ok"
 
     @property
@@ -61,11 +63,13 @@ class QualityReport:
         return [f for f in self.findings if LEVELS.index(f["level"]) >= floor]
 
     def to_dict(self) -> dict[str, Any]:
+        """The report as plain data: level, rows, columns, limits and every finding."""
         return {"level": self.level, "rows": self.rows, "columns": self.columns,
                 "limits": {k: list(v) for k, v in self.limits.items()},
                 "findings": [dict(f) for f in self.findings]}
 
     def to_json(self, indent: int | None = None) -> str:
+        """:meth:`to_dict` as a JSON string."""
         return json.dumps(self.to_dict(), indent=indent, default=str)
 
     def __repr__(self) -> str:
