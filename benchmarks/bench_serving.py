@@ -36,8 +36,9 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BENCH_PY = Path(os.environ.get("NBOPS_BENCH_PYTHON", ROOT / ".venv-bench" / "bin" / "python"))
-MLSERVER_BIN = Path(os.environ.get("NBOPS_BENCH_MLSERVER",
-                                   ROOT / ".venv-bench-mlserver" / "bin" / "mlserver"))
+MLSERVER_BIN = Path(
+    os.environ.get("NBOPS_BENCH_MLSERVER", ROOT / ".venv-bench-mlserver" / "bin" / "mlserver")
+)
 sys.path.insert(0, str(HERE))
 
 from loadgen import run_load  # noqa: E402
@@ -72,11 +73,13 @@ def ping(port: int, path: str = "/ping") -> bool:
         return False
 
 
-def start(cmd: list[str], port: int, env: dict | None = None, ready: str = "/ping",
-          cwd: str | None = None) -> tuple[subprocess.Popen, float]:
+def start(
+    cmd: list[str], port: int, env: dict | None = None, ready: str = "/ping", cwd: str | None = None
+) -> tuple[subprocess.Popen, float]:
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
-                            cwd=cwd)
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, cwd=cwd
+    )
     while not ping(port, ready):
         if proc.poll() is not None:
             raise RuntimeError(f"{cmd[:3]} exited: {proc.stderr.read().decode()[-2000:]}")
@@ -97,8 +100,11 @@ def stop(proc: subprocess.Popen) -> None:
 
 
 def post(port: int, body: bytes) -> list:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=body,
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/invocations",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())["predictions"]
 
@@ -115,8 +121,9 @@ def measure(name: str, cmd_for_port, body: bytes, check: bytes, env=None) -> tup
     try:
         predictions = post(port, check)
         print(f"{name}: cold start {statistics.median(colds):.2f} s; load...", flush=True)
-        result = run_load("127.0.0.1", port, "/invocations", body, concurrency=CONCURRENCY,
-                          duration=DURATION)
+        result = run_load(
+            "127.0.0.1", port, "/invocations", body, concurrency=CONCURRENCY, duration=DURATION
+        )
     finally:
         stop(proc)
     result["cold_start_s"] = round(statistics.median(colds), 3)
@@ -128,8 +135,11 @@ def measure(name: str, cmd_for_port, body: bytes, check: bytes, env=None) -> tup
 def mlflow_comparison() -> dict | None:
     """Section 1: returns the result dict, or None when the two disagree."""
     if not BENCH_PY.is_file():
-        print(f"{BENCH_PY} is missing: run `make bench-serving` (creates .venv-bench with "
-              "mlflow==3.17.2)", file=sys.stderr)
+        print(
+            f"{BENCH_PY} is missing: run `make bench-serving` (creates .venv-bench with "
+            "mlflow==3.17.2)",
+            file=sys.stderr,
+        )
         raise SystemExit(2)
     from sklearn.datasets import load_wine
     from sklearn.ensemble import RandomForestClassifier
@@ -137,10 +147,12 @@ def mlflow_comparison() -> dict | None:
     import nbops
 
     X, y = load_wine(return_X_y=True, as_frame=True)
-    one_row = json.dumps({"dataframe_split": {"columns": list(X.columns),
-                                              "data": X.iloc[:1].to_numpy().tolist()}}).encode()
-    check = json.dumps({"dataframe_split": {"columns": list(X.columns),
-                                            "data": X.to_numpy().tolist()}}).encode()
+    one_row = json.dumps(
+        {"dataframe_split": {"columns": list(X.columns), "data": X.iloc[:1].to_numpy().tolist()}}
+    ).encode()
+    check = json.dumps(
+        {"dataframe_split": {"columns": list(X.columns), "data": X.to_numpy().tolist()}}
+    ).encode()
     with tempfile.TemporaryDirectory(prefix="nbops-bench-serving-") as tmp:
         tmp = Path(tmp)
         os.environ["NBOPS_STORE"] = str(tmp / "store")
@@ -151,27 +163,48 @@ def mlflow_comparison() -> dict | None:
         nbops.register(run.run_id, "wine")
         info = nbops.export("wine", version=1, path=tmp / "nbops-service")
         serve_py = str(Path(info["path"]) / "serve.py")
-        nb, nb_preds = measure("nbops", lambda port: [sys.executable, serve_py, "--port",
-                                                      str(port)], one_row, check)
+        nb, nb_preds = measure(
+            "nbops", lambda port: [sys.executable, serve_py, "--port", str(port)], one_row, check
+        )
 
-        subprocess.run([str(BENCH_PY), "-c", MLFLOW_SAVE, str(tmp / "mlflow-model")],
-                       check=True)
-        env = {**os.environ, "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
-               # mlflow starts `uvicorn` from PATH: its own venv's
-               "PATH": f"{BENCH_PY.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+        subprocess.run([str(BENCH_PY), "-c", MLFLOW_SAVE, str(tmp / "mlflow-model")], check=True)
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": f"file://{tmp / 'mlruns'}",
+            # mlflow starts `uvicorn` from PATH: its own venv's
+            "PATH": f"{BENCH_PY.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+        }
         mlflow_bin = str(BENCH_PY.parent / "mlflow")
         ml, ml_preds = measure(
-            "mlflow", lambda port: [mlflow_bin, "models", "serve", "-m",
-                                    str(tmp / "mlflow-model"), "--env-manager", "local",
-                                    "-h", "127.0.0.1", "-p", str(port)], one_row, check, env)
+            "mlflow",
+            lambda port: [
+                mlflow_bin,
+                "models",
+                "serve",
+                "-m",
+                str(tmp / "mlflow-model"),
+                "--env-manager",
+                "local",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            one_row,
+            check,
+            env,
+        )
     if nb_preds != ml_preds:
         print("nbops and mlflow disagree on the predictions", file=sys.stderr)
         return None
     out = {
         "what": "nbops export (serve.py) vs `mlflow models serve` (MLflow 3.17.2): 50-tree "
-                "RandomForest on wine, one-row dataframe_split requests, concurrency 8",
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+        "RandomForest on wine, one-row dataframe_split requests, concurrency 8",
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
         "same_predictions": True,
         "nbops": nb,
         "mlflow": ml,
@@ -203,32 +236,53 @@ def _models():
     X, y = load_wine(return_X_y=True, as_frame=True)
     D, t = load_diabetes(return_X_y=True, as_frame=True)
     return {
-        "random-forest": (RandomForestClassifier(50, random_state=0).fit(X.to_numpy(), y), X,
-                          "50-tree RandomForestClassifier, wine"),
-        "scaled-logistic": (make_pipeline(StandardScaler(), LogisticRegression())
-                            .fit(X.to_numpy(), y), X,
-                            "StandardScaler + LogisticRegression, wine"),
-        "gradient-boosting": (GradientBoostingRegressor(random_state=0).fit(D.to_numpy(), t),
-                              D, "100-stage GradientBoostingRegressor, diabetes"),
+        "random-forest": (
+            RandomForestClassifier(50, random_state=0).fit(X.to_numpy(), y),
+            X,
+            "50-tree RandomForestClassifier, wine",
+        ),
+        "scaled-logistic": (
+            make_pipeline(StandardScaler(), LogisticRegression()).fit(X.to_numpy(), y),
+            X,
+            "StandardScaler + LogisticRegression, wine",
+        ),
+        "gradient-boosting": (
+            GradientBoostingRegressor(random_state=0).fit(D.to_numpy(), t),
+            D,
+            "100-stage GradientBoostingRegressor, diabetes",
+        ),
     }
 
 
 def _infer_body(rows) -> bytes:
-    return json.dumps({"inputs": [{"name": "input-0", "shape": list(rows.shape),
-                                   "datatype": "FP64",
-                                   "data": rows.ravel().tolist()}]}).encode()
+    return json.dumps(
+        {
+            "inputs": [
+                {
+                    "name": "input-0",
+                    "shape": list(rows.shape),
+                    "datatype": "FP64",
+                    "data": rows.ravel().tolist(),
+                }
+            ]
+        }
+    ).encode()
 
 
 def _infer(port: int, name: str, body: bytes) -> list:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/v2/models/{name}/infer",
-                                 data=body, headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/v2/models/{name}/infer",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=60) as r:
         out = json.loads(r.read())["outputs"][0]
     return [v[0] if isinstance(v, list) else v for v in out["data"]]
 
 
-def _measure_oip(label: str, cmd_for_port, name: str, body: bytes, check: bytes, env=None,
-                 cwd=None) -> tuple[dict, list]:
+def _measure_oip(
+    label: str, cmd_for_port, name: str, body: bytes, check: bytes, env=None, cwd=None
+) -> tuple[dict, list]:
     ready = f"/v2/models/{name}/ready"
     colds = []
     for _ in range(COLD_RUNS):
@@ -240,8 +294,14 @@ def _measure_oip(label: str, cmd_for_port, name: str, body: bytes, check: bytes,
     proc, _ = start(cmd_for_port(port), port, env, ready, cwd)
     try:
         predictions = _infer(port, name, check)
-        result = run_load("127.0.0.1", port, f"/v2/models/{name}/infer", body,
-                          concurrency=CONCURRENCY, duration=DURATION)
+        result = run_load(
+            "127.0.0.1",
+            port,
+            f"/v2/models/{name}/infer",
+            body,
+            concurrency=CONCURRENCY,
+            duration=DURATION,
+        )
     finally:
         stop(proc)
     result["cold_start_s"] = round(statistics.median(colds), 3)
@@ -255,9 +315,15 @@ def _mlserver_folder(folder: Path, name: str, model) -> None:
 
     folder.mkdir(parents=True)
     joblib.dump(model, folder / "model.joblib")
-    (folder / "model-settings.json").write_text(json.dumps({
-        "name": name, "implementation": "mlserver_sklearn.SKLearnModel",
-        "parameters": {"uri": "./model.joblib", "version": "1"}}))
+    (folder / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": name,
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": "./model.joblib", "version": "1"},
+            }
+        )
+    )
 
 
 def oip_comparison() -> dict | None:
@@ -281,49 +347,87 @@ def oip_comparison() -> dict | None:
             serve_py = str(Path(info["path"]) / "serve.py")
             rows = frame.to_numpy()
             body, check = _infer_body(rows[:1]), _infer_body(rows)
-            nb, nb_preds = _measure_oip(f"nbops {name}", lambda port, sp=serve_py: [
-                sys.executable, sp, "--port", str(port)], name, body, check)
-            nb2, nb2_preds = _measure_oip(f"nbops --workers 2 {name}", lambda port, sp=serve_py: [
-                sys.executable, sp, "--port", str(port), "--workers", "2"], name, body, check)
+            nb, nb_preds = _measure_oip(
+                f"nbops {name}",
+                lambda port, sp=serve_py: [sys.executable, sp, "--port", str(port)],
+                name,
+                body,
+                check,
+            )
+            nb2, nb2_preds = _measure_oip(
+                f"nbops --workers 2 {name}",
+                lambda port, sp=serve_py: [
+                    sys.executable,
+                    sp,
+                    "--port",
+                    str(port),
+                    "--workers",
+                    "2",
+                ],
+                name,
+                body,
+                check,
+            )
             repo = tmp / f"mlserver-{name}"
             _mlserver_folder(repo / name, name, model)
 
-            env_ml = {**os.environ, "MLSERVER_PARALLEL_WORKERS": "0",
-                      "PATH": f"{MLSERVER_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+            env_ml = {
+                **os.environ,
+                "MLSERVER_PARALLEL_WORKERS": "0",
+                "PATH": f"{MLSERVER_BIN.parent}{os.pathsep}{os.environ.get('PATH', '')}",
+            }
 
             def ml_cmd(port: int, repo: Path = repo, env_ml: dict = env_ml) -> list[str]:
-                env_ml.update({"MLSERVER_HTTP_PORT": str(port),
-                               "MLSERVER_GRPC_PORT": str(free_port()),
-                               "MLSERVER_METRICS_PORT": str(free_port())})
+                env_ml.update(
+                    {
+                        "MLSERVER_HTTP_PORT": str(port),
+                        "MLSERVER_GRPC_PORT": str(free_port()),
+                        "MLSERVER_METRICS_PORT": str(free_port()),
+                    }
+                )
                 return [str(MLSERVER_BIN), "start", str(repo)]
 
-            ml, ml_preds = _measure_oip(f"mlserver {name}", ml_cmd, name, body, check,
-                                        env=env_ml)
+            ml, ml_preds = _measure_oip(f"mlserver {name}", ml_cmd, name, body, check, env=env_ml)
             expected = model.predict(rows).tolist()
             same = nb_preds == ml_preds == nb2_preds == expected
             if not same:
                 print(f"{name}: the servers disagree on the predictions", file=sys.stderr)
                 return None
             results[name] = {
-                "model": what, "compiled": info["compiled"], "same_predictions": same,
-                "nbops": nb, "nbops_workers_2": nb2, "mlserver": ml,
-                "ratios": {"rps_nbops_over_mlserver": round(nb["rps"] / ml["rps"], 2),
-                           "rps_nbops_2_workers_over_mlserver": round(nb2["rps"] / ml["rps"],
-                                                                      2),
-                           "p99_mlserver_over_nbops": round(ml["p99_ms"] / nb["p99_ms"], 2),
-                           "cold_start_mlserver_over_nbops":
-                               round(ml["cold_start_s"] / nb["cold_start_s"], 2)},
-                "targets": {"rps_at_least_3x": nb["rps"] >= 3 * ml["rps"],
-                            "lower_p99": nb["p99_ms"] < ml["p99_ms"],
-                            "cold_start_under_half_a_second": nb["cold_start_s"] < 0.5},
+                "model": what,
+                "compiled": info["compiled"],
+                "same_predictions": same,
+                "nbops": nb,
+                "nbops_workers_2": nb2,
+                "mlserver": ml,
+                "ratios": {
+                    "rps_nbops_over_mlserver": round(nb["rps"] / ml["rps"], 2),
+                    "rps_nbops_2_workers_over_mlserver": round(nb2["rps"] / ml["rps"], 2),
+                    "p99_mlserver_over_nbops": round(ml["p99_ms"] / nb["p99_ms"], 2),
+                    "cold_start_mlserver_over_nbops": round(
+                        ml["cold_start_s"] / nb["cold_start_s"], 2
+                    ),
+                },
+                "targets": {
+                    "rps_at_least_3x": nb["rps"] >= 3 * ml["rps"],
+                    "lower_p99": nb["p99_ms"] < ml["p99_ms"],
+                    "cold_start_under_half_a_second": nb["cold_start_s"] < 0.5,
+                },
             }
-            print(name, json.dumps(results[name]["ratios"]),
-                  json.dumps(results[name]["targets"]), flush=True)
-    return {"what": "OIP v2 POST /v2/models/{name}/infer, one-row [1, n] FP64 tensor, "
-                    "concurrency 8: nbops serve.py (1 process, and --workers 2) vs MLServer "
-                    "1.7.1 + mlserver-sklearn (parallel_workers 0: one process)",
-            "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-            "duration_s": DURATION, "models": results}
+            print(
+                name,
+                json.dumps(results[name]["ratios"]),
+                json.dumps(results[name]["targets"]),
+                flush=True,
+            )
+    return {
+        "what": "OIP v2 POST /v2/models/{name}/infer, one-row [1, n] FP64 tensor, "
+        "concurrency 8: nbops serve.py (1 process, and --workers 2) vs MLServer "
+        "1.7.1 + mlserver-sklearn (parallel_workers 0: one process)",
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "duration_s": DURATION,
+        "models": results,
+    }
 
 
 def main() -> int:

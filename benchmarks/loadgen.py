@@ -35,8 +35,15 @@ async def _read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length or 0)
 
 
-async def _worker(host: str, port: int, request: bytes, stop_at: float, warm_until: float,
-                  latencies: list[float], errors: list[int]) -> None:
+async def _worker(
+    host: str,
+    port: int,
+    request: bytes,
+    stop_at: float,
+    warm_until: float,
+    latencies: list[float],
+    errors: list[int],
+) -> None:
     reader, writer = await asyncio.open_connection(host, port)
     try:
         while True:
@@ -55,13 +62,23 @@ async def _worker(host: str, port: int, request: bytes, stop_at: float, warm_unt
         writer.close()
 
 
-def run_load(host: str, port: int, path: str, body: bytes, *, concurrency: int = 8,
-             duration: float = 10.0, warmup: float = 2.0,
-             content_type: str = "application/json") -> dict:
+def run_load(
+    host: str,
+    port: int,
+    path: str,
+    body: bytes,
+    *,
+    concurrency: int = 8,
+    duration: float = 10.0,
+    warmup: float = 2.0,
+    content_type: str = "application/json",
+) -> dict:
     """POST ``body`` to ``path`` from ``concurrency`` connections for ``duration``
     seconds after ``warmup``; returns rps, p50/p90/p99 in ms, requests and errors."""
-    request = (f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}"
-               f"\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: {content_type}"
+        f"\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
     latencies: list[float] = []
     errors: list[int] = []
 
@@ -69,8 +86,12 @@ def run_load(host: str, port: int, path: str, body: bytes, *, concurrency: int =
         start = time.perf_counter()
         warm_until = start + warmup
         stop_at = warm_until + duration
-        await asyncio.gather(*(_worker(host, port, request, stop_at, warm_until, latencies,
-                                       errors) for _ in range(concurrency)))
+        await asyncio.gather(
+            *(
+                _worker(host, port, request, stop_at, warm_until, latencies, errors)
+                for _ in range(concurrency)
+            )
+        )
         return time.perf_counter() - warm_until
 
     elapsed = asyncio.run(main())
@@ -81,7 +102,13 @@ def run_load(host: str, port: int, path: str, body: bytes, *, concurrency: int =
             return float("nan")
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 2)
 
-    return {"requests": len(latencies), "errors": len(errors),
-            "rps": round(len(latencies) / elapsed, 1), "p50_ms": pct(0.50),
-            "p90_ms": pct(0.90), "p99_ms": pct(0.99), "concurrency": concurrency,
-            "duration_s": round(elapsed, 2)}
+    return {
+        "requests": len(latencies),
+        "errors": len(errors),
+        "rps": round(len(latencies) / elapsed, 1),
+        "p50_ms": pct(0.50),
+        "p90_ms": pct(0.90),
+        "p99_ms": pct(0.99),
+        "concurrency": concurrency,
+        "duration_s": round(elapsed, 2),
+    }

@@ -32,11 +32,11 @@ def export(tmp_path_factory):
     nbops.set_store(None)
     X, y = load_wine(return_X_y=True, as_frame=True)
     with nbops.start_run(name="wine") as run:
-        nbops.log_model(DecisionTreeClassifier(max_depth=3).fit(X, y), signature=X,
-                        reference=X)
+        nbops.log_model(DecisionTreeClassifier(max_depth=3).fit(X, y), signature=X, reference=X)
     nbops.register(run.run_id, "Wine_Quality")
-    info = nbops.export("Wine_Quality", version=1, path=root / "svc", image=IMAGE,
-                        canary_percent=20)
+    info = nbops.export(
+        "Wine_Quality", version=1, path=root / "svc", image=IMAGE, canary_percent=20
+    )
     (Path(info["path"]) / "logs").mkdir(exist_ok=True)
     (Path(info["path"]) / "logs" / "predictions.jsonl").write_text("{}\n")
     yield {"info": info, "path": Path(info["path"]), "root": root}
@@ -78,8 +78,9 @@ def build(klass, data, where="spec"):
     by_key = {v: k for k, v in klass.attribute_map.items()}
     unknown = sorted(set(data) - set(by_key))
     assert not unknown, f"{where}: {klass.__name__} has no fields {unknown}"
-    kwargs = {by_key[k]: build(klass.openapi_types[by_key[k]], v, f"{where}.{k}")
-              for k, v in data.items()}
+    kwargs = {
+        by_key[k]: build(klass.openapi_types[by_key[k]], v, f"{where}.{k}") for k, v in data.items()
+    }
     return klass(**kwargs)
 
 
@@ -134,11 +135,28 @@ def test_bad_canary_percent_is_refused(export, tmp_path, bad):
 
 
 def test_cli_export_takes_image_and_canary_percent(export, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "nbops.cli", "--store",
-                          str(export["root"] / "store"), "export", "Wine_Quality",
-                          "--version", "1", "--path", str(tmp_path / "cli"), "--image",
-                          "r.example/w:7", "--canary-percent", "5"],
-                         capture_output=True, text=True, timeout=120)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "--store",
+            str(export["root"] / "store"),
+            "export",
+            "Wine_Quality",
+            "--version",
+            "1",
+            "--path",
+            str(tmp_path / "cli"),
+            "--image",
+            "r.example/w:7",
+            "--canary-percent",
+            "5",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert res.returncode == 0, res.stderr
     (doc,) = _docs(tmp_path / "cli" / "kserve.yaml")
     assert doc["spec"]["predictor"]["canaryTrafficPercent"] == 5
@@ -151,8 +169,9 @@ def test_dockerfile_is_hardened(export):
     lines = [line.strip() for line in text.splitlines()]
     user = [line for line in lines if line.startswith("USER ")]
     assert user and user[-1].split()[1] not in ("root", "0")
-    assert lines.index(user[-1]) > max(i for i, line in enumerate(lines)
-                                       if line.startswith(("RUN", "COPY")))
+    assert lines.index(user[-1]) > max(
+        i for i, line in enumerate(lines) if line.startswith(("RUN", "COPY"))
+    )
     health = next(i for i, line in enumerate(lines) if line.startswith("HEALTHCHECK"))
     assert "/v2/health/ready" in lines[health] + lines[health + 1]
     assert "PORT" in lines[health] + lines[health + 1]
@@ -170,8 +189,12 @@ def test_dockerignore_keeps_logs_and_caches_out(export):
 
 
 def test_no_exported_file_names_a_path_of_the_exporting_machine(export):
-    machine = {str(export["root"]), str(Path.home()), str(Path(nbops.__file__).parents[2]),
-               os.environ["NBOPS_STORE"]}
+    machine = {
+        str(export["root"]),
+        str(Path.home()),
+        str(Path(nbops.__file__).parents[2]),
+        os.environ["NBOPS_STORE"],
+    }
     for path in export["path"].rglob("*"):
         if not path.is_file() or "logs" in path.parts:
             continue
@@ -189,27 +212,34 @@ def test_no_exported_file_names_a_path_of_the_exporting_machine(export):
 def test_image_builds_runs_and_turns_healthy(export):
     docker = shutil.which("docker") or shutil.which("podman")
     if docker is None or subprocess.run([docker, "info"], capture_output=True).returncode:
-        pytest.skip("no container engine on this machine: the Dockerfile, .dockerignore and "
-                    "manifests are checked statically by the other tests of this module")
+        pytest.skip(
+            "no container engine on this machine: the Dockerfile, .dockerignore and "
+            "manifests are checked statically by the other tests of this module"
+        )
     tag = "nbops-test-wine:1"
-    subprocess.run([docker, "build", "-t", tag, str(export["path"])], check=True,
-                   timeout=900)
-    cid = subprocess.run([docker, "run", "-d", "-P", tag], check=True, capture_output=True,
-                         text=True).stdout.strip()
+    subprocess.run([docker, "build", "-t", tag, str(export["path"])], check=True, timeout=900)
+    cid = subprocess.run(
+        [docker, "run", "-d", "-P", tag], check=True, capture_output=True, text=True
+    ).stdout.strip()
     try:
         deadline = time.monotonic() + 120
         while True:
-            state = subprocess.run([docker, "inspect", "-f", "{{.State.Health.Status}}", cid],
-                                   capture_output=True, text=True).stdout.strip()
+            state = subprocess.run(
+                [docker, "inspect", "-f", "{{.State.Health.Status}}", cid],
+                capture_output=True,
+                text=True,
+            ).stdout.strip()
             if state == "healthy":
                 break
             assert time.monotonic() < deadline, state
             time.sleep(2)
-        user = subprocess.run([docker, "exec", cid, "id", "-u"], capture_output=True,
-                              text=True).stdout.strip()
+        user = subprocess.run(
+            [docker, "exec", cid, "id", "-u"], capture_output=True, text=True
+        ).stdout.strip()
         assert user != "0"
-        files = subprocess.run([docker, "exec", cid, "ls", "/service/logs"],
-                               capture_output=True, text=True).stdout
+        files = subprocess.run(
+            [docker, "exec", cid, "ls", "/service/logs"], capture_output=True, text=True
+        ).stdout
         assert "predictions.jsonl" not in files  # logs/ stayed out of the image
     finally:
         subprocess.run([docker, "rm", "-f", cid], capture_output=True)

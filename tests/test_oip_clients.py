@@ -52,15 +52,16 @@ def services(tmp_path_factory):
     gbr = GradientBoostingRegressor(n_estimators=40, random_state=0).fit(D, t)
     _register("diabetes", gbr, D)
     rng = np.random.default_rng(0)
-    S = pd.DataFrame({"colour": rng.choice(["red", "green", "blue"], 200),
-                      "size": rng.normal(size=200)})
+    S = pd.DataFrame(
+        {"colour": rng.choice(["red", "green", "blue"], 200), "size": rng.normal(size=200)}
+    )
     labels = np.where((S["colour"] == "red") | (S["size"] > 0.5), "keep", "drop")
-    words = make_pipeline(make_column_transformer((OneHotEncoder(), ["colour"]),
-                                                  (StandardScaler(), ["size"])),
-                          LogisticRegression()).fit(S, labels)
+    words = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["colour"]), (StandardScaler(), ["size"])),
+        LogisticRegression(),
+    ).fit(S, labels)
     _register("words", words, S)
-    out = {"X": X, "D": D, "S": S, "models": {"wine": forest, "diabetes": gbr,
-                                                "words": words}}
+    out = {"X": X, "D": D, "S": S, "models": {"wine": forest, "diabetes": gbr, "words": words}}
     running = []
     for name in ("wine", "diabetes", "words"):
         info = nbops.export(name, version=1, path=root / name)
@@ -110,11 +111,15 @@ def test_tritonclient_defaults_binary_in_and_out_match_the_model(services):
 def test_tritonclient_json_tensors_match_the_model(services):
     client = _triton(services["diabetes"])
     rows = services["D"].iloc[:20]
-    result = client.infer("diabetes", _triton_inputs(rows, binary=False),
-                          outputs=[triton.InferRequestedOutput("predict", binary_data=False)])
+    result = client.infer(
+        "diabetes",
+        _triton_inputs(rows, binary=False),
+        outputs=[triton.InferRequestedOutput("predict", binary_data=False)],
+    )
     assert "data" in result.get_response()["outputs"][0]
-    assert result.as_numpy("predict").tolist() == \
-        services["models"]["diabetes"].predict(rows).tolist()
+    assert (
+        result.as_numpy("predict").tolist() == services["models"]["diabetes"].predict(rows).tolist()
+    )
 
 
 def test_tritonclient_bytes_inputs_and_outputs(services):
@@ -145,8 +150,9 @@ def test_metadata_datatypes_equal_what_infer_returns(services):
         meta = client.get_model_metadata(name)
         result = client.infer(name, _triton_inputs(services[frame].iloc[:3]))
         assert meta["outputs"][0]["datatype"] == result.get_output("predict")["datatype"]
-    assert _triton(services["words"]).get_model_metadata("words")["outputs"][0][
-        "datatype"] == "BYTES"
+    assert (
+        _triton(services["words"]).get_model_metadata("words")["outputs"][0]["datatype"] == "BYTES"
+    )
 
 
 def test_server_metadata_declares_the_binary_extension(services):
@@ -161,7 +167,8 @@ def test_one_matrix_tensor_in_fp32(services):
     inp.set_data_from_numpy(rows)
     got = client.infer("wine", [inp]).as_numpy("predict")
     expected = services["models"]["wine"].predict(
-        pd.DataFrame(rows.astype(np.float64), columns=services["X"].columns))
+        pd.DataFrame(rows.astype(np.float64), columns=services["X"].columns)
+    )
     assert got.tolist() == expected.tolist()
 
 
@@ -172,8 +179,9 @@ def _kserve_request(frame, name, binary=True):
         values = frame[col].to_numpy()
         dt = "BYTES" if values.dtype.kind == "O" else "FP64"
         inp = kserve.InferInput(col, [len(frame)], dt)
-        inp.set_data_from_numpy(values.astype(object if dt == "BYTES" else np.float64),
-                                binary_data=binary)
+        inp.set_data_from_numpy(
+            values.astype(object if dt == "BYTES" else np.float64), binary_data=binary
+        )
         inputs.append(inp)
     return kserve.InferRequest(model_name=name, infer_inputs=inputs, request_id="r-1")
 
@@ -188,28 +196,34 @@ def test_kserve_client_infer_matches_the_model(services, binary):
         async with kserve.InferenceRESTClient(config) as client:
             assert await client.is_server_ready(services["wine"].url)
             assert await client.is_model_ready(services["wine"].url, "wine")
-            return await client.infer(services["wine"].url,
-                                      _kserve_request(rows, "wine", binary), model_name="wine")
+            return await client.infer(
+                services["wine"].url, _kserve_request(rows, "wine", binary), model_name="wine"
+            )
 
     response = asyncio.run(call())
     assert response.id == "r-1"
-    assert response.outputs[0].as_numpy().tolist() == \
-        services["models"]["wine"].predict(rows).tolist()
+    assert (
+        response.outputs[0].as_numpy().tolist() == services["models"]["wine"].predict(rows).tolist()
+    )
 
 
 def test_kserve_request_on_the_versioned_route(services):
     needs(kserve is not None, "the kserve SDK is not installed (make test installs it)")
     rows = services["S"].iloc[:12]
     body, json_length = _kserve_request(rows, "words").to_rest()
-    headers = {"Inference-Header-Content-Length": str(json_length),
-               "Content-Type": "application/octet-stream"}
-    r = httpx.post(services["words"].url + "/v2/models/words/versions/1/infer",
-                   content=body, headers=headers)
+    headers = {
+        "Inference-Header-Content-Length": str(json_length),
+        "Content-Type": "application/octet-stream",
+    }
+    r = httpx.post(
+        services["words"].url + "/v2/models/words/versions/1/infer", content=body, headers=headers
+    )
     assert r.status_code == 200, r.text
     length = int(r.headers.get("Inference-Header-Content-Length", len(r.content)))
     response = kserve.InferResponse.from_bytes(r.content, length)
-    got = [v.decode() if isinstance(v, bytes) else v
-           for v in response.outputs[0].as_numpy().tolist()]
+    got = [
+        v.decode() if isinstance(v, bytes) else v for v in response.outputs[0].as_numpy().tolist()
+    ]
     assert got == services["models"]["words"].predict(rows).tolist()
 
 
@@ -218,12 +232,15 @@ def _post_json(svc, path, body):
     return httpx.post(svc.url + path, json=body)
 
 
-@pytest.mark.parametrize("datatype,data,needle", [
-    ("INT64", [1.5], "declared INT64 but holds 1.5"),
-    ("BOOL", [True], "takes a number type"),
-    ("BYTES", ["1.0"], "takes a number type"),
-    ("UINT8", [300], "declared UINT8 but holds 300"),
-])
+@pytest.mark.parametrize(
+    "datatype,data,needle",
+    [
+        ("INT64", [1.5], "declared INT64 but holds 1.5"),
+        ("BOOL", [True], "takes a number type"),
+        ("BYTES", ["1.0"], "takes a number type"),
+        ("UINT8", [300], "declared UINT8 but holds 300"),
+    ],
+)
 def test_declared_datatypes_are_checked(services, datatype, data, needle):
     cols = list(services["X"].columns)
     inputs = [{"name": c, "shape": [1], "datatype": "FP64", "data": [1.0]} for c in cols]
@@ -234,16 +251,27 @@ def test_declared_datatypes_are_checked(services, datatype, data, needle):
 
 
 def test_binary_sizes_that_do_not_add_up_are_refused(services):
-    header = b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", ' \
-             b'"parameters": {"binary_data_size": 16}}]}'
-    r = httpx.post(services["wine"].url + "/v2/models/wine/infer", content=header + b"\0" * 8,
-                   headers={"Inference-Header-Content-Length": str(len(header))})
+    header = (
+        b'{"inputs": [{"name": "x", "shape": [2], "datatype": "FP64", '
+        b'"parameters": {"binary_data_size": 16}}]}'
+    )
+    r = httpx.post(
+        services["wine"].url + "/v2/models/wine/infer",
+        content=header + b"\0" * 8,
+        headers={"Inference-Header-Content-Length": str(len(header))},
+    )
     assert r.status_code == 400 and "binary data" in r.json()["error"]
 
 
 def test_unknown_version_and_model_are_404_in_oip_shape(services):
-    for path in ("/v2/models/wine/versions/9", "/v2/models/wine/versions/9/ready",
-                 "/v2/models/nosuch/infer"):
-        r = httpx.request("POST" if path.endswith("infer") else "GET",
-                          services["wine"].url + path, json={"inputs": []})
+    for path in (
+        "/v2/models/wine/versions/9",
+        "/v2/models/wine/versions/9/ready",
+        "/v2/models/nosuch/infer",
+    ):
+        r = httpx.request(
+            "POST" if path.endswith("infer") else "GET",
+            services["wine"].url + path,
+            json={"inputs": []},
+        )
         assert r.status_code == 404 and set(r.json()) == {"error"}, (path, r.text)

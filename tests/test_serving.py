@@ -35,8 +35,8 @@ def world(tmp_path_factory):
     X, y = load_wine(return_X_y=True, as_frame=True)
     models = {}
     for version, (trees, seed, cols) in enumerate(
-            [(50, 0, list(X.columns)), (20, 1, list(X.columns)), (10, 2, list(X.columns)[:12])],
-            start=1):
+        [(50, 0, list(X.columns)), (20, 1, list(X.columns)), (10, 2, list(X.columns)[:12])], start=1
+    ):
         model = RandomForestClassifier(trees, random_state=seed).fit(X[cols].to_numpy(), y)
         signature = {"inputs": [{"name": c, "dtype": "float64"} for c in X.columns]}
         with nbops.start_run(name=f"wine-v{version}") as run:
@@ -44,12 +44,20 @@ def world(tmp_path_factory):
         nbops.register(run.run_id, "wine")
         models[version] = model
     nbops.transition("wine", 1, "Production")
-    info = nbops.export("wine", stage="Production", path=root / "svc", reference=X,
-                        reference_target=y)
+    info = nbops.export(
+        "wine", stage="Production", path=root / "svc", reference=X, reference_target=y
+    )
     service = LocalService(info["path"])
     client = httpx.Client(base_url=service.url, timeout=30)
-    yield {"root": root, "X": X, "y": y, "models": models, "service": service,
-           "client": client, "info": info}
+    yield {
+        "root": root,
+        "X": X,
+        "y": y,
+        "models": models,
+        "service": service,
+        "client": client,
+        "info": info,
+    }
     client.close()
     service.stop()
     nbops.set_store(None)
@@ -70,8 +78,16 @@ def post(world, body, **kw):
 # -- export ---------------------------------------------------------------------------
 def test_export_writes_a_self_contained_folder(world):
     folder = Path(world["info"]["path"])
-    for name in ("serve.py", "model.skops", "model.json", "model.npz", "requirements.txt",
-                 "Dockerfile", "README.md", "reference.parquet"):
+    for name in (
+        "serve.py",
+        "model.skops",
+        "model.json",
+        "model.npz",
+        "requirements.txt",
+        "Dockerfile",
+        "README.md",
+        "reference.parquet",
+    ):
         assert (folder / name).is_file(), name
     meta = json.loads((folder / "model.json").read_text())
     assert meta["model_name"] == "wine" and meta["version"] == 1
@@ -89,8 +105,9 @@ def test_export_refuses_bad_input(world, tmp_path):
     with pytest.raises(nbops.NbopsError, match="being exported"):
         nbops.export("wine", version=1, path=tmp_path / "b", canary={"version": 1})
     with pytest.raises(nbops.NbopsError, match="steps"):
-        nbops.export("wine", version=1, path=tmp_path / "c",
-                     canary={"version": 2, "steps": [50, 10]})
+        nbops.export(
+            "wine", version=1, path=tmp_path / "c", canary={"version": 2, "steps": [50, 10]}
+        )
     with pytest.raises(nbops.RegistryError, match="no version 9"):
         nbops.export("wine", version=9, path=tmp_path / "d")
     with pytest.raises(nbops.NbopsError, match="not empty"):
@@ -106,8 +123,9 @@ def test_health_and_version(world):
     assert v["model_name"] == "wine" and v["version"] == 1 and v["candidate_version"] is None
 
 
-@pytest.mark.parametrize("fmt", ["split", "records", "instances", "instances_dicts",
-                                 "inputs_columns", "inputs_rows"])
+@pytest.mark.parametrize(
+    "fmt", ["split", "records", "instances", "instances_dicts", "inputs_columns", "inputs_rows"]
+)
 def test_every_json_format_scores_like_the_model(world, fmt):
     rows = world["X"].iloc[:7]
     cols = list(rows.columns)
@@ -129,15 +147,23 @@ def test_every_json_format_scores_like_the_model(world, fmt):
 def test_columns_in_another_order_are_reordered(world):
     rows = world["X"].iloc[:3]
     shuffled = rows[list(reversed(rows.columns))]
-    r = post(world, {"dataframe_split": {"columns": list(shuffled.columns),
-                                         "data": shuffled.to_numpy().tolist()}})
+    r = post(
+        world,
+        {
+            "dataframe_split": {
+                "columns": list(shuffled.columns),
+                "data": shuffled.to_numpy().tolist(),
+            }
+        },
+    )
     assert r.json()["predictions"] == expected(world, rows)
 
 
 def test_csv_scores_like_the_model(world):
     rows = world["X"].iloc[10:15]
-    r = world["client"].post("/invocations", content=rows.to_csv(index=False),
-                             headers={"Content-Type": "text/csv"})
+    r = world["client"].post(
+        "/invocations", content=rows.to_csv(index=False), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == expected(world, rows)
 
@@ -153,8 +179,15 @@ def test_missing_and_extra_columns_are_named(world):
     assert "'proline'" in body["message"] and "'colour'" in body["message"]
 
 
-@pytest.mark.parametrize("value,needle", [("abc", "expects float64"), (None, "missing"),
-                                          (True, "expects float64"), ([1], "expects float64")])
+@pytest.mark.parametrize(
+    "value,needle",
+    [
+        ("abc", "expects float64"),
+        (None, "missing"),
+        (True, "expects float64"),
+        ([1], "expects float64"),
+    ],
+)
 def test_wrongly_typed_values_name_the_column(world, value, needle):
     rec = world["X"].iloc[0].to_dict()
     rec["hue"] = value
@@ -163,27 +196,40 @@ def test_wrongly_typed_values_name_the_column(world, value, needle):
     assert "'hue'" in r.json()["message"] and needle in r.json()["message"]
 
 
-@pytest.mark.parametrize("body", [
-    b"{not json", b"[1, 2]", b'{"dataframe_split": {"data": [[1]]}}',
-    b'{"instances": [[1, 2, 3]]}', b'{"instances": [[1e999]]}', b'{"instances": NaN}',
-    b'{"inputs": {"a": [1], "b": [1, 2]}}', b'{"instances": [], "inputs": []}',
-    b'{"dataframe_records": [{"alcohol": 1}, 5]}', b'{"instances": [1, 2]}',
-    b'{"dataframe_split": {"columns": [1, {}], "data": [[1]]}}', b'""', b"null",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{not json",
+        b"[1, 2]",
+        b'{"dataframe_split": {"data": [[1]]}}',
+        b'{"instances": [[1, 2, 3]]}',
+        b'{"instances": [[1e999]]}',
+        b'{"instances": NaN}',
+        b'{"inputs": {"a": [1], "b": [1, 2]}}',
+        b'{"instances": [], "inputs": []}',
+        b'{"dataframe_records": [{"alcohol": 1}, 5]}',
+        b'{"instances": [1, 2]}',
+        b'{"dataframe_split": {"columns": [1, {}], "data": [[1]]}}',
+        b'""',
+        b"null",
+    ],
+)
 def test_malformed_bodies_get_400(world, body):
     r = world["client"].post("/invocations", content=body, headers=ROUTE_HEADERS)
     assert r.status_code == 400, (body, r.text)
     assert set(r.json()) == {"error_code", "message"}
 
 
-@pytest.mark.parametrize("csv_text,needle", [
-    ("alcohol\n1.0\n", "missing columns"),
-    ("", "empty"),
-    ("1,2,3,4,5,6,7,8,9,10,11,12,13\n", "header row"),
-])
+@pytest.mark.parametrize(
+    "csv_text,needle",
+    [
+        ("alcohol\n1.0\n", "missing columns"),
+        ("", "empty"),
+        ("1,2,3,4,5,6,7,8,9,10,11,12,13\n", "header row"),
+    ],
+)
 def test_bad_csv_gets_400(world, csv_text, needle):
-    r = world["client"].post("/invocations", content=csv_text,
-                             headers={"Content-Type": "text/csv"})
+    r = world["client"].post("/invocations", content=csv_text, headers={"Content-Type": "text/csv"})
     assert r.status_code == 400 and needle in r.json()["message"]
 
 
@@ -212,8 +258,9 @@ def test_empty_batch_scores_nothing(world):
 def test_large_batch_is_scored_exactly(world):
     X = world["X"]
     big = X.sample(5000, replace=True, random_state=0)
-    r = post(world, {"dataframe_split": {"columns": list(X.columns),
-                                         "data": big.to_numpy().tolist()}})
+    r = post(
+        world, {"dataframe_split": {"columns": list(X.columns), "data": big.to_numpy().tolist()}}
+    )
     assert r.json()["predictions"] == expected(world, big)
 
 
@@ -233,18 +280,32 @@ def test_v2_health_and_metadata(world):
 def test_v2_infer_one_tensor_and_per_column(world):
     rows = world["X"].iloc[20:24]
     c = world["client"]
-    one = {"id": "abc", "inputs": [{"name": "x", "shape": [4, 13], "datatype": "FP64",
-                                    "data": rows.to_numpy().ravel().tolist()}]}
+    one = {
+        "id": "abc",
+        "inputs": [
+            {
+                "name": "x",
+                "shape": [4, 13],
+                "datatype": "FP64",
+                "data": rows.to_numpy().ravel().tolist(),
+            }
+        ],
+    }
     r = c.post("/v2/models/wine/infer", json=one)
     assert r.status_code == 200, r.text
     out = r.json()
     assert out["id"] == "abc" and out["model_name"] == "wine"
     assert out["outputs"][0]["data"] == expected(world, rows)
     assert out["outputs"][0]["shape"] == [4]
-    per_col = {"inputs": [{"name": col, "shape": [4], "datatype": "FP64",
-                           "data": rows[col].tolist()} for col in rows.columns]}
-    assert c.post("/v2/models/wine/infer", json=per_col).json()["outputs"][0]["data"] == \
-        expected(world, rows)
+    per_col = {
+        "inputs": [
+            {"name": col, "shape": [4], "datatype": "FP64", "data": rows[col].tolist()}
+            for col in rows.columns
+        ]
+    }
+    assert c.post("/v2/models/wine/infer", json=per_col).json()["outputs"][0]["data"] == expected(
+        world, rows
+    )
     bad = {"inputs": [{"name": "x", "shape": [4, 13], "datatype": "FP64", "data": [1.0]}]}
     r = c.post("/v2/models/wine/infer", json=bad)
     assert r.status_code == 400 and "shape" in r.json()["error"]
@@ -271,9 +332,11 @@ def test_prediction_log_and_feedback_feed_monitor(world):
     X, y = world["X"], world["y"]
     shifted = X.sample(150, replace=True, random_state=1)
     shifted["proline"] = shifted["proline"] * 2.5
-    r = post(world, {"dataframe_split": {"columns": list(X.columns),
-                                         "data": shifted.to_numpy().tolist()}},
-             headers={"X-Request-ID": "drifted-batch"})
+    r = post(
+        world,
+        {"dataframe_split": {"columns": list(X.columns), "data": shifted.to_numpy().tolist()}},
+        headers={"X-Request-ID": "drifted-batch"},
+    )
     preds = r.json()["predictions"]
     truth = y.loc[shifted.index].tolist()
     ids = [f"drifted-batch-{i}" for i in range(len(preds))]
@@ -297,8 +360,12 @@ def test_prediction_log_and_feedback_feed_monitor(world):
 
 def test_feedback_rejects_bad_bodies(world):
     c = world["client"]
-    for body in ({"ids": ["a"]}, {"ids": ["a"], "labels": [1, 2]}, {"ids": [1], "labels": [1]},
-                 [1]):
+    for body in (
+        {"ids": ["a"]},
+        {"ids": ["a"], "labels": [1, 2]},
+        {"ids": [1], "labels": [1]},
+        [1],
+    ):
         assert c.post("/feedback", json=body).status_code == 400
 
 
@@ -310,8 +377,9 @@ def test_prediction_log_rotates_by_size(world, tmp_path):
     from nbops.serving.local import free_port
 
     port = free_port()
-    proc = subprocess.Popen([sys.executable, str(folder / "serve.py"), "--port", str(port),
-                             "--log-max-bytes", "20000"])
+    proc = subprocess.Popen(
+        [sys.executable, str(folder / "serve.py"), "--port", str(port), "--log-max-bytes", "20000"]
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         _wait(url)
@@ -351,9 +419,11 @@ def test_batch_predict_without_nbops(world, tmp_path, suffix):
     dest = tmp_path / f"out{suffix}"
     rows = world["X"].iloc[:40]
     rows.to_csv(src, index=False) if suffix == ".csv" else rows.to_parquet(src)
-    code = ("import runpy, sys; sys.modules['nbops'] = None; "
-            f"sys.argv = ['serve.py', 'predict', '--input', {str(src)!r}, '--output', "
-            f"{str(dest)!r}]; runpy.run_path({str(folder / 'serve.py')!r}, run_name='__main__')")
+    code = (
+        "import runpy, sys; sys.modules['nbops'] = None; "
+        f"sys.argv = ['serve.py', 'predict', '--input', {str(src)!r}, '--output', "
+        f"{str(dest)!r}]; runpy.run_path({str(folder / 'serve.py')!r}, run_name='__main__')"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     got = pd.read_csv(dest) if suffix == ".csv" else pd.read_parquet(dest)
@@ -363,9 +433,19 @@ def test_batch_predict_without_nbops(world, tmp_path, suffix):
 def test_batch_predict_reports_bad_columns(world, tmp_path):
     src = tmp_path / "in.csv"
     world["X"].iloc[:5].drop(columns=["ash"]).to_csv(src, index=False)
-    out = subprocess.run([sys.executable, str(Path(world["info"]["path"]) / "serve.py"),
-                          "predict", "--input", str(src), "--output", str(tmp_path / "o.csv")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(Path(world["info"]["path"]) / "serve.py"),
+            "predict",
+            "--input",
+            str(src),
+            "--output",
+            str(tmp_path / "o.csv"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "'ash'" in out.stderr
 
 
@@ -391,11 +471,16 @@ def test_bearer_token_protects_all_but_health(world, tmp_path):
         assert httpx.get(svc.url + "/ping").status_code == 200
         r = httpx.post(svc.url + "/invocations", json=body)
         assert r.status_code == 401 and r.json()["error_code"] == "UNAUTHENTICATED"
-        assert httpx.post(svc.url + "/invocations", json=body,
-                          headers={"Authorization": "Bearer wrong"}).status_code == 401
+        assert (
+            httpx.post(
+                svc.url + "/invocations", json=body, headers={"Authorization": "Bearer wrong"}
+            ).status_code
+            == 401
+        )
         assert httpx.get(svc.url + "/metrics").status_code == 401
-        ok = httpx.post(svc.url + "/invocations", json=body,
-                        headers={"Authorization": "Bearer s3cret"})
+        ok = httpx.post(
+            svc.url + "/invocations", json=body, headers={"Authorization": "Bearer s3cret"}
+        )
         assert ok.status_code == 200
 
 
@@ -423,19 +508,35 @@ def _registry_events(kind, wait=5.0):
 
 
 def test_canary_promotes_a_good_candidate_step_by_step(world, tmp_path):
-    info = nbops.export("wine", version=1, path=tmp_path / "canary-ok",
-                        canary={"version": 2, "steps": [10, 50], "min_requests": 20,
-                                "max_error_rate": 0.0, "max_p99_ms": 5000})
+    info = nbops.export(
+        "wine",
+        version=1,
+        path=tmp_path / "canary-ok",
+        canary={
+            "version": 2,
+            "steps": [10, 50],
+            "min_requests": 20,
+            "max_error_rate": 0.0,
+            "max_p99_ms": 5000,
+        },
+    )
     assert info["candidate_version"] == 2 and info["compiled"]
     with LocalService(info["path"]) as svc:
         state = _drive(svc, world, lambda s: s["status"] != "running")
         assert state["status"] == "promoted", state
         steps = [(e["kind"], e["from_share"], e["to_share"]) for e in state["history"]]
-        assert steps == [("canary_step", 10, 50), ("canary_step", 50, 100),
-                         ("canary_promoted", 100, 100)]
-        versions = {httpx.post(svc.url + "/invocations", json={
-            "instances": world["X"].iloc[:1].to_numpy().tolist()}).headers["x-model-version"]
-            for _ in range(5)}
+        assert steps == [
+            ("canary_step", 10, 50),
+            ("canary_step", 50, 100),
+            ("canary_promoted", 100, 100),
+        ]
+        versions = {
+            httpx.post(
+                svc.url + "/invocations",
+                json={"instances": world["X"].iloc[:1].to_numpy().tolist()},
+            ).headers["x-model-version"]
+            for _ in range(5)
+        }
         assert versions == {"2"}
         assert _registry_events("canary_promoted").shape[0] == 1
     assert nbops.get_model("wine", stage="Production")["version"] == 2
@@ -444,9 +545,12 @@ def test_canary_promotes_a_good_candidate_step_by_step(world, tmp_path):
 
 
 def test_canary_rolls_back_a_failing_candidate(world, tmp_path):
-    info = nbops.export("wine", version=1, path=tmp_path / "canary-bad",
-                        canary={"version": 3, "steps": [50, 100], "min_requests": 20,
-                                "max_error_rate": 0.1})
+    info = nbops.export(
+        "wine",
+        version=1,
+        path=tmp_path / "canary-bad",
+        canary={"version": 3, "steps": [50, 100], "min_requests": 20, "max_error_rate": 0.1},
+    )
     with LocalService(info["path"]) as svc:
         # clients never see the candidate's failures: the stable version answers
         state = _drive(svc, world, lambda s: s["status"] != "running")
@@ -454,8 +558,9 @@ def test_canary_rolls_back_a_failing_candidate(world, tmp_path):
         assert "error rate" in state["reason"] and "ValueError" in state["reason"]
         assert state["share"] == 0
         assert "canary_rollback" in [e["kind"] for e in state["history"]]
-        r = httpx.post(svc.url + "/invocations",
-                       json={"instances": world["X"].iloc[:1].to_numpy().tolist()})
+        r = httpx.post(
+            svc.url + "/invocations", json={"instances": world["X"].iloc[:1].to_numpy().tolist()}
+        )
         assert r.headers["x-model-version"] == "1"
         text = httpx.get(svc.url + "/metrics").text
         assert 'nbops_canary_share{candidate="3"} 0.0' in text
@@ -467,21 +572,29 @@ def test_canary_rolls_back_a_failing_candidate(world, tmp_path):
 
 
 def test_canary_rolls_back_on_slow_candidate(world, tmp_path):
-    info = nbops.export("wine", version=1, path=tmp_path / "canary-slow",
-                        canary={"version": 2, "steps": [50], "min_requests": 30,
-                                "max_p99_ms": 0.0001})
+    info = nbops.export(
+        "wine",
+        version=1,
+        path=tmp_path / "canary-slow",
+        canary={"version": 2, "steps": [50], "min_requests": 30, "max_p99_ms": 0.0001},
+    )
     with LocalService(info["path"]) as svc:
         state = _drive(svc, world, lambda s: s["status"] != "running")
     assert state["status"] == "rolled_back" and "p99" in state["reason"]
-    events = [json.loads(line) for line in
-              (Path(info["path"]) / "logs" / "events.jsonl").read_text().splitlines()]
+    events = [
+        json.loads(line)
+        for line in (Path(info["path"]) / "logs" / "events.jsonl").read_text().splitlines()
+    ]
     assert [e["kind"] for e in events] == ["canary_rollback"]
 
 
 def test_canary_state_survives_a_restart(world, tmp_path):
-    info = nbops.export("wine", version=1, path=tmp_path / "canary-restart",
-                        canary={"version": 3, "steps": [100], "min_requests": 5,
-                                "max_error_rate": 0.0})
+    info = nbops.export(
+        "wine",
+        version=1,
+        path=tmp_path / "canary-restart",
+        canary={"version": 3, "steps": [100], "min_requests": 5, "max_error_rate": 0.0},
+    )
     with LocalService(info["path"]) as svc:
         _drive(svc, world, lambda s: s["status"] != "running")
     with LocalService(info["path"]) as svc:
@@ -501,34 +614,54 @@ def test_fuzzed_requests_never_get_a_5xx(world):
             routes.append((method.upper(), path.replace("{name}", "wine")))
     assert ("POST", "/invocations") in routes and ("POST", "/v2/models/wine/infer") in routes
     cols = list(world["X"].columns)
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
-                        st.text(max_size=5))
-    json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
-                               | st.dictionaries(st.sampled_from(cols + ["x", "data"]), inner,
-                                                 max_size=4), max_leaves=20)
+    scalars = st.one_of(
+        st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=5)
+    )
+    json_values = st.recursive(
+        scalars,
+        lambda inner: (
+            st.lists(inner, max_size=4)
+            | st.dictionaries(st.sampled_from(cols + ["x", "data"]), inner, max_size=4)
+        ),
+        max_leaves=20,
+    )
     bodies = st.one_of(
         json_values,
-        st.builds(lambda k, v: {k: v}, st.sampled_from(["dataframe_split", "dataframe_records",
-                                                        "instances", "inputs", "ids"]),
-                  json_values),
-        st.builds(lambda data: {"dataframe_split": {"columns": cols, "data": data}},
-                  st.lists(st.lists(scalars, min_size=12, max_size=14), max_size=3)),
-        st.builds(lambda shape, data: {"inputs": [{"name": "x", "shape": shape,
-                                                   "datatype": "FP64", "data": data}]},
-                  st.lists(st.integers(-2, 20), max_size=3), st.lists(scalars, max_size=30)),
+        st.builds(
+            lambda k, v: {k: v},
+            st.sampled_from(["dataframe_split", "dataframe_records", "instances", "inputs", "ids"]),
+            json_values,
+        ),
+        st.builds(
+            lambda data: {"dataframe_split": {"columns": cols, "data": data}},
+            st.lists(st.lists(scalars, min_size=12, max_size=14), max_size=3),
+        ),
+        st.builds(
+            lambda shape, data: {
+                "inputs": [{"name": "x", "shape": shape, "datatype": "FP64", "data": data}]
+            },
+            st.lists(st.integers(-2, 20), max_size=3),
+            st.lists(scalars, max_size=30),
+        ),
     )
     raw = st.one_of(st.binary(max_size=200), st.text(max_size=200).map(str.encode))
-    ctypes = st.sampled_from(["application/json", "text/csv", "text/plain", "",
-                              "application/json; charset=utf-8"])
+    ctypes = st.sampled_from(
+        ["application/json", "text/csv", "text/plain", "", "application/json; charset=utf-8"]
+    )
 
     @settings(max_examples=250, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(route=st.sampled_from(routes), body=bodies, blob=raw, use_raw=st.booleans(),
-           ctype=ctypes)
+    @given(
+        route=st.sampled_from(routes), body=bodies, blob=raw, use_raw=st.booleans(), ctype=ctypes
+    )
     def check(route, body, blob, use_raw, ctype):
         method, path = route
         content = blob if use_raw else json.dumps(body).encode()
-        r = c.request(method, path, content=content if method == "POST" else None,
-                      headers={"Content-Type": ctype} if ctype else {})
+        r = c.request(
+            method,
+            path,
+            content=content if method == "POST" else None,
+            headers={"Content-Type": ctype} if ctype else {},
+        )
         assert r.status_code < 500, (method, path, content[:300], r.text[:300])
 
     check()

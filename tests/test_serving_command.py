@@ -45,9 +45,14 @@ class Serve:
     """serve.py as a child process whose stdout is read line by line."""
 
     def __init__(self, folder, args=(), env=None):
-        self.proc = subprocess.Popen([sys.executable, "serve.py", *args], cwd=folder,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env={**os.environ, **(env or {})})
+        self.proc = subprocess.Popen(
+            [sys.executable, "serve.py", *args],
+            cwd=folder,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, **(env or {})},
+        )
 
     def first_line(self, timeout=30):
         deadline = time.monotonic() + timeout
@@ -64,8 +69,11 @@ class Serve:
 
 def _score(url, folder, n=3):
     rows = folder["X"].iloc[:n]
-    r = httpx.post(url + "/invocations", json={"dataframe_split": {
-        "columns": list(rows.columns), "data": rows.to_numpy().tolist()}}, timeout=10)
+    r = httpx.post(
+        url + "/invocations",
+        json={"dataframe_split": {"columns": list(rows.columns), "data": rows.to_numpy().tolist()}},
+        timeout=10,
+    )
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == folder["model"].predict(rows).tolist()
 
@@ -109,8 +117,13 @@ def test_a_taken_port_is_a_one_line_error(folder):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        res = subprocess.run([sys.executable, "serve.py", "--port", str(port)],
-                             cwd=folder["path"], capture_output=True, text=True, timeout=60)
+        res = subprocess.run(
+            [sys.executable, "serve.py", "--port", str(port)],
+            cwd=folder["path"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     assert res.returncode == 2
     assert len(res.stderr.strip().splitlines()) == 1, res.stderr
     assert f"cannot listen on 127.0.0.1:{port}" in res.stderr and "--port" in res.stderr
@@ -121,10 +134,25 @@ def test_nbops_serve_refuses_a_taken_port_before_exporting(folder, tmp_path):
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        res = subprocess.run([sys.executable, "-m", "nbops.cli", "--store",
-                              str(folder["store"]), "serve", "wine", "--version", "1",
-                              "--port", str(port)], capture_output=True, text=True,
-                             timeout=60, env={**os.environ, "TMPDIR": str(tmp_path)})
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbops.cli",
+                "--store",
+                str(folder["store"]),
+                "serve",
+                "wine",
+                "--version",
+                "1",
+                "--port",
+                str(port),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, "TMPDIR": str(tmp_path)},
+        )
     assert res.returncode == 2
     assert res.stderr.strip().count("\n") == 0 and f"port {port}" in res.stderr, res.stderr
     assert "Traceback" not in res.stderr
@@ -151,9 +179,12 @@ def test_workers_share_the_socket_and_add_up_their_metrics(folder):
                 _score_with(c, url, folder)
         time.sleep(1.5)  # workers share their counters every second
         text = httpx.get(url + "/metrics").text
-        served = sum(int(n) for n in re.findall(
-            r'nbops_requests_total\{route="/invocations",status="200",version="1"\} (\d+)',
-            text))
+        served = sum(
+            int(n)
+            for n in re.findall(
+                r'nbops_requests_total\{route="/invocations",status="200",version="1"\} (\d+)', text
+            )
+        )
         assert served == 30, text
     finally:
         svc.stop()
@@ -171,10 +202,15 @@ def test_workers_are_refused_with_a_canary(folder, tmp_path):
 
     svc = tmp_path / "svc"
     shutil.copytree(folder["path"], svc)
-    shutil.copytree(folder["path"], svc / "canary", ignore=shutil.ignore_patterns(
-        "canary", "runtime", "logs"))
+    shutil.copytree(
+        folder["path"], svc / "canary", ignore=shutil.ignore_patterns("canary", "runtime", "logs")
+    )
     (svc / "canary.json").write_text(json.dumps({"folder": "canary", "steps": [50]}))
-    res = subprocess.run([sys.executable, "serve.py", "--workers", "2", "--port",
-                          str(free_port())], cwd=svc, capture_output=True, text=True,
-                         timeout=60)
+    res = subprocess.run(
+        [sys.executable, "serve.py", "--workers", "2", "--port", str(free_port())],
+        cwd=svc,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2 and "canary runs in one process" in res.stderr

@@ -4,6 +4,7 @@ error rate of its scoring routes, as metrics alert rules can fire on."""
 from __future__ import annotations
 
 import os
+import time
 
 import httpx
 import pytest
@@ -24,8 +25,9 @@ def running(tmp_path_factory):
     nbops.set_store(None)
     X, y = load_wine(return_X_y=True, as_frame=True)
     with nbops.start_run(name="wine") as run:
-        nbops.log_model(RandomForestClassifier(10, random_state=0).fit(X, y), signature=X,
-                        reference=X)
+        nbops.log_model(
+            RandomForestClassifier(10, random_state=0).fit(X, y), signature=X, reference=X
+        )
     nbops.register(run.run_id, "wine")
     info = nbops.export("wine", version=1, path=root / "svc")
     svc = LocalService(info["path"])
@@ -36,6 +38,9 @@ def running(tmp_path_factory):
         for _ in range(10):  # refused: a row too short
             assert c.post("/invocations", json={"instances": [[1.0]]}).status_code == 400
         c.get("/ping")  # health checks are not scoring traffic
+    deadline = time.monotonic() + 10  # the log is written every 0.2 s
+    while len(nbops.prediction_log(info["path"])) < 40 and time.monotonic() < deadline:
+        time.sleep(0.1)
     nbops.alerts.clear()
     yield {"svc": svc, "path": info["path"]}
     svc.stop()

@@ -44,8 +44,9 @@ def wine(tmp_path_factory):
 # -- MLflow habits ---------------------------------------------------------------------
 def test_csv_with_pandas_default_index_column_scores(wine):
     rows = wine["X"].iloc[5:15]
-    r = httpx.post(wine["url"] + "/invocations", content=rows.to_csv(),
-                   headers={"Content-Type": "text/csv"})
+    r = httpx.post(
+        wine["url"] + "/invocations", content=rows.to_csv(), headers={"Content-Type": "text/csv"}
+    )
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == wine["model"].predict(rows).tolist()
 
@@ -54,15 +55,21 @@ def test_parquet_body_scores(wine):
     rows = wine["X"].iloc[:12]
     buf = io.BytesIO()
     rows.to_parquet(buf)
-    r = httpx.post(wine["url"] + "/invocations", content=buf.getvalue(),
-                   headers={"Content-Type": "application/vnd.apache.parquet"})
+    r = httpx.post(
+        wine["url"] + "/invocations",
+        content=buf.getvalue(),
+        headers={"Content-Type": "application/vnd.apache.parquet"},
+    )
     assert r.status_code == 200, r.text
     assert r.json()["predictions"] == wine["model"].predict(rows).tolist()
 
 
 def test_bad_parquet_is_a_400(wine):
-    r = httpx.post(wine["url"] + "/invocations", content=b"PAR1 not really",
-                   headers={"Content-Type": "application/vnd.apache.parquet"})
+    r = httpx.post(
+        wine["url"] + "/invocations",
+        content=b"PAR1 not really",
+        headers={"Content-Type": "application/vnd.apache.parquet"},
+    )
     assert r.status_code == 400 and r.json()["error_code"] == "MALFORMED_REQUEST"
 
 
@@ -78,16 +85,18 @@ def test_mlflow_scoring_client_scores_like_the_model(wine):
 
 
 # -- errors in the shape of their protocol ----------------------------------------------
-@pytest.mark.parametrize("method,path,status,shape", [
-    ("GET", "/nope", 404, {"error_code", "message"}),
-    ("GET", "/v2/nope", 404, {"error"}),
-    ("DELETE", "/invocations", 405, {"error_code", "message"}),
-    ("PUT", "/v2/models/wine/infer", 405, {"error"}),
-    ("POST", "/v2/models/wine/versions/1/ready", 405, {"error"}),
-    ("GET", "/v2/models/wine/versions/7/infer", 405, {"error"}),
-])
-def test_unknown_routes_and_methods_answer_in_protocol_shape(wine, method, path, status,
-                                                              shape):
+@pytest.mark.parametrize(
+    "method,path,status,shape",
+    [
+        ("GET", "/nope", 404, {"error_code", "message"}),
+        ("GET", "/v2/nope", 404, {"error"}),
+        ("DELETE", "/invocations", 405, {"error_code", "message"}),
+        ("PUT", "/v2/models/wine/infer", 405, {"error"}),
+        ("POST", "/v2/models/wine/versions/1/ready", 405, {"error"}),
+        ("GET", "/v2/models/wine/versions/7/infer", 405, {"error"}),
+    ],
+)
+def test_unknown_routes_and_methods_answer_in_protocol_shape(wine, method, path, status, shape):
     r = httpx.request(method, wine["url"] + path)
     assert r.status_code == status
     assert r.headers["content-type"] == "application/json"
@@ -98,8 +107,9 @@ def test_unknown_routes_and_methods_answer_in_protocol_shape(wine, method, path,
 
 def test_v2_errors_are_oip_json_and_mlflow_errors_are_mlflow_json(wine):
     oip = httpx.post(wine["url"] + "/v2/models/wine/infer", content=b"{")
-    mlflow = httpx.post(wine["url"] + "/invocations", content=b"{",
-                        headers={"Content-Type": "application/json"})
+    mlflow = httpx.post(
+        wine["url"] + "/invocations", content=b"{", headers={"Content-Type": "application/json"}
+    )
     assert oip.status_code == mlflow.status_code == 400
     assert set(oip.json()) == {"error"}
     assert mlflow.json()["error_code"] == "MALFORMED_REQUEST"
@@ -112,13 +122,19 @@ def test_openapi_lists_every_status_and_content_type(wine):
     inv = paths["/invocations"]["post"]
     assert {"200", "400", "401", "413", "415"} <= set(inv["responses"])
     assert set(inv["requestBody"]["content"]) == {
-        "application/json", "text/csv", "application/vnd.apache.parquet"}
+        "application/json",
+        "text/csv",
+        "application/vnd.apache.parquet",
+    }
     infer = paths["/v2/models/{name}/versions/{version}/infer"]["post"]
-    assert set(infer["responses"]["200"]["content"]) == {"application/json",
-                                                         "application/octet-stream"}
+    assert set(infer["responses"]["200"]["content"]) == {
+        "application/json",
+        "application/octet-stream",
+    }
     assert {"400", "404", "413", "415"} <= set(infer["responses"])
-    assert infer["responses"]["400"]["content"]["application/json"]["schema"][
-        "required"] == ["error"]
+    assert infer["responses"]["400"]["content"]["application/json"]["schema"]["required"] == [
+        "error"
+    ]
     assert set(paths["/metrics"]["get"]["responses"]["200"]["content"]) == {"text/plain"}
     assert "503" in paths["/v2/health/ready"]["get"]["responses"]
     for path, ops in paths.items():
@@ -139,13 +155,19 @@ def test_schemathesis_finds_no_failing_check(wine, mode):
     from schemathesis.generation import GenerationMode
 
     config = SchemathesisConfig.from_dict(
-        {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}}})
+        {"checks": {"positive_data_acceptance": {"expected-statuses": ["2xx", "400"]}}}
+    )
     schema = schemathesis.openapi.from_url(wine["url"] + "/openapi.json", config=config)
     seen = set()
 
     @given(case=schema.as_strategy(generation_mode=GenerationMode(mode)))
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck),
-              database=None, derandomize=True)
+    @settings(
+        max_examples=150,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+        database=None,
+        derandomize=True,
+    )
     def check(case):
         seen.add((case.method, case.path))
         case.call_and_validate()

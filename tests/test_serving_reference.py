@@ -41,8 +41,16 @@ def served(tmp_path_factory, wine):
     record = nbops.register(run.run_id, "wine")
     info = nbops.export("wine", version=1, path=root / "svc")
     service = LocalService(info["path"])
-    yield {"X": X, "y": y, "model": model, "entry": entry, "record": record, "info": info,
-           "service": service, "root": root}
+    yield {
+        "X": X,
+        "y": y,
+        "model": model,
+        "entry": entry,
+        "record": record,
+        "info": info,
+        "service": service,
+        "root": root,
+    }
     service.stop()
     nbops.set_store(None)
     if old is None:
@@ -82,9 +90,13 @@ def test_monitor_uses_the_stored_reference_on_a_shifted_stream(served):
     live = X.sample(150, replace=True, random_state=3)
     live["proline"] = live["proline"] * 2.5
     with httpx.Client(base_url=served["service"].url, timeout=30) as client:
-        r = client.post("/invocations", json={"dataframe_split": {
-            "columns": list(X.columns), "data": live.to_numpy().tolist()}},
-            headers={"X-Request-ID": "shifted"})
+        r = client.post(
+            "/invocations",
+            json={
+                "dataframe_split": {"columns": list(X.columns), "data": live.to_numpy().tolist()}
+            },
+            headers={"X-Request-ID": "shifted"},
+        )
     assert r.status_code == 200, r.text
     time.sleep(0.5)  # the service flushes its log every 0.2 s
     report = nbops.monitor(served["info"]["path"])  # no reference= given
@@ -98,8 +110,9 @@ def test_a_large_training_frame_keeps_a_deterministic_bounded_sample(store, monk
 
     monkeypatch.setenv("NBOPS_REFERENCE_ROWS", "100")
     rng = np.random.default_rng(0)
-    X = pd.DataFrame({"a": rng.normal(size=500), "b": rng.integers(0, 9, 500)},
-                     index=np.arange(1000, 1500))
+    X = pd.DataFrame(
+        {"a": rng.normal(size=500), "b": rng.integers(0, 9, 500)}, index=np.arange(1000, 1500)
+    )
     frame = X.assign(extra=1.0)  # columns beyond the model's inputs are not kept
     model = LinearRegression().fit(X, X.a + X.b)
     entries = []
@@ -126,7 +139,9 @@ def test_no_sample_is_stored_when_turned_off(store, monkeypatch, wine):
     X, y = wine
     monkeypatch.setenv("NBOPS_REFERENCE_ROWS", "0")
     with nbops.start_run() as run:
-        entry = nbops.log_model(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), reference=X)
+        entry = nbops.log_model(
+            DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), reference=X
+        )
     assert "reference" not in entry
     assert not [a for a in nbops.get_run(run.run_id)["artifacts"] if a["kind"] == "reference"]
 
@@ -173,7 +188,9 @@ def test_reference_false_and_a_mismatched_target(store, tmp_path, wine, monkeypa
     X, y = wine
     monkeypatch.setenv("NBOPS_REFERENCE_ROWS", "50")
     with nbops.start_run() as run:
-        nbops.log_model(DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), signature=X, reference=X)
+        nbops.log_model(
+            DecisionTreeClassifier(max_depth=3, random_state=0).fit(X, y), signature=X, reference=X
+        )
     nbops.register(run.run_id, "small")
     info = nbops.export("small", path=tmp_path / "none", reference=False)
     assert info["reference"] is None and not list(Path(info["path"]).glob("reference.*"))
@@ -189,14 +206,26 @@ def test_cli_export_keeps_the_sample_unless_told_not_to(store, tmp_path, wine):
 
     X, y = wine
     with nbops.start_run() as run:
-        nbops.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), signature=X,
-                        reference=X)
+        nbops.log_model(DecisionTreeClassifier(max_depth=2).fit(X, y), signature=X, reference=X)
     nbops.register(run.run_id, "wine")
     for flag, expected in (([], True), (["--no-reference"], False)):
         out = tmp_path / f"svc{len(flag)}"
-        res = subprocess.run([sys.executable, "-m", "nbops.cli", "--store", str(store),
-                              "export", "wine", "--path", str(out), *flag],
-                             capture_output=True, text=True)
+        res = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "nbops.cli",
+                "--store",
+                str(store),
+                "export",
+                "wine",
+                "--path",
+                str(out),
+                *flag,
+            ],
+            capture_output=True,
+            text=True,
+        )
         assert res.returncode == 0, res.stderr
         assert (out / "reference.parquet").is_file() is expected
         assert ("reference" in json.loads((out / "model.json").read_text())) is expected

@@ -131,15 +131,43 @@ def test_cli_export_writes_a_runnable_folder(store, tmp_path):
     with nbops.start_run() as run:
         nbops.log_model(RandomForestClassifier(3, random_state=0).fit(X, y), signature=X)
     nbops.register(run.run_id, "wine")
-    out = subprocess.run([sys.executable, "-m", "nbops.cli", "--store", str(store), "export",
-                          "wine", "--version", "1", "--path", str(tmp_path / "svc")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "--store",
+            str(store),
+            "export",
+            "wine",
+            "--version",
+            "1",
+            "--path",
+            str(tmp_path / "svc"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "exported wine v1" in out.stdout
     assert (tmp_path / "svc" / "serve.py").is_file()
-    bad = subprocess.run([sys.executable, "-m", "nbops.cli", "--store", str(store), "export",
-                          "wine", "--version", "7", "--path", str(tmp_path / "x")],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "--store",
+            str(store),
+            "export",
+            "wine",
+            "--version",
+            "7",
+            "--path",
+            str(tmp_path / "x"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "no version 7" in bad.stderr
 
 
@@ -165,10 +193,25 @@ def test_cli_serve_scores_a_registered_model_until_terminated(store, tmp_path):
     tmp_root = tmp_path / "tmp"
     tmp_root.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "nbops.cli", "--store", str(store), "serve", "wine", "--stage",
-         "Production", "--port", str(port)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(tmp_root)}, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "--store",
+            str(store),
+            "serve",
+            "wine",
+            "--stage",
+            "Production",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "TMPDIR": str(tmp_root)},
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -183,8 +226,13 @@ def test_cli_serve_scores_a_registered_model_until_terminated(store, tmp_path):
         (folder,) = tmp_root.glob("nbops-serve-*/service")
         assert json.loads((folder / "model.json").read_text())["reference"]["rows"] == len(X)
         rows = X.iloc[:5]
-        r = httpx.post(url + "/invocations", json={"dataframe_split": {
-            "columns": list(X.columns), "data": rows.to_numpy().tolist()}}, timeout=10)
+        r = httpx.post(
+            url + "/invocations",
+            json={
+                "dataframe_split": {"columns": list(X.columns), "data": rows.to_numpy().tolist()}
+            },
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         assert r.json()["predictions"] == model.predict(rows).tolist()
         assert r.headers["x-model-version"] == "1"

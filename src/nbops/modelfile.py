@@ -54,8 +54,12 @@ __all__ = [
 def library_versions() -> dict[str, str | None]:
     """Versions of the libraries a model file depends on (None when not installed)."""
     out: dict[str, str | None] = {"python": platform.python_version()}
-    for key, dist in (("sklearn", "scikit-learn"), ("skops", "skops"), ("numpy", "numpy"),
-                      ("pandas", "pandas")):
+    for key, dist in (
+        ("sklearn", "scikit-learn"),
+        ("skops", "skops"),
+        ("numpy", "numpy"),
+        ("pandas", "pandas"),
+    ):
         try:
             out[key] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -162,8 +166,11 @@ def infer_signature(model: Any, X: Any = None) -> dict[str, Any]:
         import numpy as np
 
         classes = np.asarray(classes)
-        outputs = {"task": "classification", "dtype": _dtype_name(classes.dtype),
-                   "classes": _jsonable(classes.tolist())}
+        outputs = {
+            "task": "classification",
+            "dtype": _dtype_name(classes.dtype),
+            "classes": _jsonable(classes.tolist()),
+        }
     elif is_regressor(model):
         outputs = {"task": "regression", "dtype": "float64"}
     else:
@@ -243,8 +250,9 @@ def dump_model(model: Any, path: str | os.PathLike) -> dict[str, Any]:
 
 
 # -- reading -------------------------------------------------------------------------
-def check_model_bytes(data: bytes, sha256: str, trusted_types: Iterable[str],
-                      source: str = "the model file") -> list[str]:
+def check_model_bytes(
+    data: bytes, sha256: str, trusted_types: Iterable[str], source: str = "the model file"
+) -> list[str]:
     """Check model bytes against their record; returns the types to trust when loading.
 
     Raises ModelIntegrityError if the bytes do not hash to ``sha256`` or if the file

@@ -15,30 +15,49 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     store_check(p)
     _pick_args(p)
     p.add_argument("--path", "-o", default="service", help="target folder (default: service)")
-    p.add_argument("--canary", help='canary plan as JSON, e.g. \'{"version": 4, "steps": [10, 50, '
-                   '100]}\'')
+    p.add_argument(
+        "--canary", help='canary plan as JSON, e.g. \'{"version": 4, "steps": [10, 50, 100]}\''
+    )
     p.add_argument("--overwrite", action="store_true", help="replace an earlier export there")
-    p.add_argument("--no-reference", action="store_true",
-                   help="leave out the training-data sample stored with the version")
+    p.add_argument(
+        "--no-reference",
+        action="store_true",
+        help="leave out the training-data sample stored with the version",
+    )
     p.add_argument("--image", help="container image the manifests run (default NAME:VERSION)")
-    p.add_argument("--canary-percent", type=int, metavar="N",
-                   help="kserve.yaml: send N%% of traffic to this version (canaryTrafficPercent)")
+    p.add_argument(
+        "--canary-percent",
+        type=int,
+        metavar="N",
+        help="kserve.yaml: send N%% of traffic to this version (canaryTrafficPercent)",
+    )
 
     def handle(args: argparse.Namespace) -> int:
         import nbops
 
         canary = _canary_plan(args.canary) if args.canary else None
-        info = nbops.export(args.name, version=args.version, stage=args.stage,
-                            alias=args.alias, path=args.path, canary=canary,
-                            overwrite=args.overwrite,
-                            reference=False if args.no_reference else None,
-                            image=args.image, canary_percent=args.canary_percent)
-        print(f"exported {info['model_name']} v{info['version']}"
-              + (f" with canary v{info['candidate_version']}" if info["candidate_version"]
-                 else "") + f" to {info['path']}")
+        info = nbops.export(
+            args.name,
+            version=args.version,
+            stage=args.stage,
+            alias=args.alias,
+            path=args.path,
+            canary=canary,
+            overwrite=args.overwrite,
+            reference=False if args.no_reference else None,
+            image=args.image,
+            canary_percent=args.canary_percent,
+        )
+        print(
+            f"exported {info['model_name']} v{info['version']}"
+            + (f" with canary v{info['candidate_version']}" if info["candidate_version"] else "")
+            + f" to {info['path']}"
+        )
         print(f"run it: python {Path(info['path']) / 'serve.py'} --port 8000")
-        print(f"deploy it: docker build -t {info['image']} {info['path']}, push, then "
-              "kubectl apply -f kserve.yaml (KServe) or -f k8s.yaml")
+        print(
+            f"deploy it: docker build -t {info['image']} {info['path']}, push, then "
+            "kubectl apply -f kserve.yaml (KServe) or -f k8s.yaml"
+        )
         return 0
 
     p.set_defaults(handler=handle)
@@ -74,13 +93,23 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:
         if args.workers < 1:
             fail(f"--workers must be at least 1, got {args.workers}")
         with tempfile.TemporaryDirectory(prefix="nbops-serve-") as tmp:
-            info = nbops.export(args.name, version=args.version, stage=args.stage,
-                                alias=args.alias, path=Path(tmp) / "service")
+            info = nbops.export(
+                args.name,
+                version=args.version,
+                stage=args.stage,
+                alias=args.alias,
+                path=Path(tmp) / "service",
+            )
             # the service prints where it listens once the port is bound
-            print(f"serving {info['model_name']} v{info['version']} (Ctrl-C stops)",
-                  flush=True)
-            cmd = [sys.executable, str(Path(info["path"]) / "serve.py"), "--port",
-                   str(args.port), "--workers", str(args.workers)]
+            print(f"serving {info['model_name']} v{info['version']} (Ctrl-C stops)", flush=True)
+            cmd = [
+                sys.executable,
+                str(Path(info["path"]) / "serve.py"),
+                "--port",
+                str(args.port),
+                "--workers",
+                str(args.workers),
+            ]
             cmd += ["--token", args.token] if args.token else []
             cmd += ["--access-log"] if args.access_log else []
             return _run_until_stopped(cmd)
@@ -100,8 +129,10 @@ def _check_port_free(host: str, port: int) -> None:
         try:
             s.bind((host, port))
         except OSError as exc:
-            fail(f"port {port} on {host} is not available ({exc.strerror or exc}); pick "
-                 "another with --port")
+            fail(
+                f"port {port} on {host} is not available ({exc.strerror or exc}); pick "
+                "another with --port"
+            )
 
 
 def _run_until_stopped(cmd: list[str]) -> int:

@@ -449,8 +449,11 @@ def compile_model(
     tmp = dest.with_name(dest.name + ".tmp.npz")
     linear = spec["model"]["op"] == "linear"
     fortran_first = names is not None  # a DataFrame reaches the model column-major
-    layouts = [(seq, fortran) for seq in (False, True)
-               for fortran in (fortran_first, not fortran_first)] if linear else [(False, False)]
+    layouts = (
+        [(seq, fortran) for seq in (False, True) for fortran in (fortran_first, not fortran_first)]
+        if linear
+        else [(False, False)]
+    )
     for sequential, fortran in layouts:
         spec["model"]["sequential"] = sequential
         spec["model"]["fortran"] = fortran

@@ -35,13 +35,20 @@ class LocalService:
     (``logs/events.jsonl``) into the audit log of ``store`` (default: the store in use
     when it started), as the service itself never imports nbops."""
 
-    def __init__(self, path: str | os.PathLike, port: int | None = None,
-                 token: str | None = None, timeout: float = 30.0,
-                 store: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        port: int | None = None,
+        token: str | None = None,
+        timeout: float = 30.0,
+        store: str | os.PathLike | None = None,
+    ) -> None:
         self.path = Path(path).expanduser().resolve()
         if not (self.path / "serve.py").is_file():
-            raise NbopsError(f"{self.path} has no serve.py; export a model there first with "
-                             "nbops.export(name, path=...)")
+            raise NbopsError(
+                f"{self.path} has no serve.py; export a model there first with "
+                "nbops.export(name, path=...)"
+            )
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.token = token
@@ -50,13 +57,13 @@ class LocalService:
             cmd += ["--token", token]
         (self.path / "logs").mkdir(exist_ok=True)
         self._stderr = open(self.path / "logs" / "service.stderr", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(cmd, cwd=self.path, stdout=subprocess.DEVNULL,
-                                        stderr=self._stderr)
+        self.process = subprocess.Popen(
+            cmd, cwd=self.path, stdout=subprocess.DEVNULL, stderr=self._stderr
+        )
         self._wait_ready(timeout)
         self._store = store
         self._events_done = threading.Event()
-        self._events = threading.Thread(target=self._sync_loop, name="canary-events",
-                                        daemon=True)
+        self._events = threading.Thread(target=self._sync_loop, name="canary-events", daemon=True)
         self._events.start()
 
     def _sync_loop(self) -> None:
@@ -94,8 +101,9 @@ class LocalService:
             if self.process.poll() is not None:
                 self._stderr.close()
                 err = (self.path / "logs" / "service.stderr").read_text().strip()
-                raise ServiceStartError(f"the service in {self.path} exited at start-up: "
-                                        f"{err[-2000:] or 'no message'}")
+                raise ServiceStartError(
+                    f"the service in {self.path} exited at start-up: {err[-2000:] or 'no message'}"
+                )
             try:
                 with urllib.request.urlopen(self.url + "/ping", timeout=1) as r:
                     if r.status == 200:
@@ -140,15 +148,18 @@ class LocalService:
         """Requests so far by route and status, e.g. {"/invocations 200": 12}, from
         /metrics."""
         counts: dict[str, int] = {}
-        pattern = re.compile(r'nbops_requests_total\{route="([^"]*)",status="(\d+)",'
-                             r'version="[^"]*"\} (\d+)')
+        pattern = re.compile(
+            r'nbops_requests_total\{route="([^"]*)",status="(\d+)",'
+            r'version="[^"]*"\} (\d+)'
+        )
         for route, status, n in pattern.findall(self.get("/metrics")):
             key = f"{route} {status}"
             counts[key] = counts.get(key, 0) + int(n)
         return counts
 
-    def watch(self, on_counts: Callable[[dict[str, int]], Any], interval: float = 2.0,
-              **options: Any) -> CountsPoller:
+    def watch(
+        self, on_counts: Callable[[dict[str, int]], Any], interval: float = 2.0, **options: Any
+    ) -> CountsPoller:
         """Start a :class:`CountsPoller` that passes this service's request counts to
         ``on_counts`` every ``interval`` seconds (when they changed) until it stops."""
         return CountsPoller(self, on_counts, interval=interval, **options).start()
@@ -164,8 +175,9 @@ class LocalService:
         return f"<LocalService {self.url} {state} ({self.path})>"
 
 
-def start_service(path: str | os.PathLike, port: int | None = None,
-                  token: str | None = None) -> LocalService:
+def start_service(
+    path: str | os.PathLike, port: int | None = None, token: str | None = None
+) -> LocalService:
     """Start ``serve.py`` of an export on 127.0.0.1 and wait until ``/ping`` answers.
     Returns a LocalService (``.url``, ``.stop()``). Raises ServiceStartError with the
     service's own message when it cannot start (e.g. a changed model file)."""
@@ -183,12 +195,18 @@ class CountsPoller:
     polling goes on. This is what keeps the export widget's counts live; it is plain
     Python, usable and testable without a browser."""
 
-    def __init__(self, service: LocalService, on_counts: Callable[[dict[str, int]], Any],
-                 interval: float = 2.0, keep_going: Callable[[], bool] | None = None,
-                 on_exit: Callable[[int | None], Any] | None = None) -> None:
+    def __init__(
+        self,
+        service: LocalService,
+        on_counts: Callable[[dict[str, int]], Any],
+        interval: float = 2.0,
+        keep_going: Callable[[], bool] | None = None,
+        on_exit: Callable[[int | None], Any] | None = None,
+    ) -> None:
         if not interval > 0:
-            raise NbopsError(f"the poll interval must be a positive number of seconds, "
-                             f"not {interval!r}")
+            raise NbopsError(
+                f"the poll interval must be a positive number of seconds, not {interval!r}"
+            )
         self.service = service
         self.on_counts = on_counts
         self.interval = float(interval)
@@ -199,8 +217,9 @@ class CountsPoller:
         self.error: BaseException | None = None
         self.reason: str | None = None  # why it stopped: "stopped", "service exited", "closed"
         self._halt = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True,
-                                        name=f"nbops-counts-{service.port}")
+        self._thread = threading.Thread(
+            target=self._loop, daemon=True, name=f"nbops-counts-{service.port}"
+        )
 
     def start(self) -> CountsPoller:
         """Start polling; returns self."""

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
 def _log_files(folder: Path, name: str) -> list[Path]:
     """Oldest first: name.N ... name.1, name."""
     base = folder / "logs" / name
-    rotated = sorted(base.parent.glob(name + ".*"), key=lambda p: -int(p.suffix[1:])
-                     if p.suffix[1:].isdigit() else 0)
+    rotated = sorted(
+        base.parent.glob(name + ".*"),
+        key=lambda p: -int(p.suffix[1:]) if p.suffix[1:].isdigit() else 0,
+    )
     rotated = [p for p in rotated if p.suffix[1:].isdigit()]
     return rotated + ([base] if base.is_file() else [])
 
@@ -48,8 +50,10 @@ def _read_lines(files: list[Path]) -> list[dict[str, Any]]:
 def _folder(service_path: str | os.PathLike) -> Path:
     folder = Path(service_path).expanduser()
     if not (folder / "model.json").is_file():
-        raise NbopsError(f"{folder} is not an nbops service folder (no model.json); pass the "
-                         "path given to nbops.export(...)")
+        raise NbopsError(
+            f"{folder} is not an nbops service folder (no model.json); pass the "
+            "path given to nbops.export(...)"
+        )
     return folder
 
 
@@ -61,17 +65,20 @@ def prediction_log(service_path: str | os.PathLike) -> pd.DataFrame:
     folder = _folder(service_path)
     records = _read_lines(_log_files(folder, "predictions.jsonl"))
     if not records:
-        return pd.DataFrame(columns=["id", "request_id", "time", "version", "latency_ms",
-                                     "prediction"])
+        return pd.DataFrame(
+            columns=["id", "request_id", "time", "version", "latency_ms", "prediction"]
+        )
     inputs = pd.DataFrame.from_records([r.get("inputs") or {} for r in records])
-    meta = pd.DataFrame({
-        "id": [r["id"] for r in records],
-        "request_id": [r.get("request_id") for r in records],
-        "time": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
-        "version": [str(r.get("version")) for r in records],
-        "latency_ms": [r.get("latency_ms") for r in records],
-        "prediction": [r.get("prediction") for r in records],
-    })
+    meta = pd.DataFrame(
+        {
+            "id": [r["id"] for r in records],
+            "request_id": [r.get("request_id") for r in records],
+            "time": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
+            "version": [str(r.get("version")) for r in records],
+            "latency_ms": [r.get("latency_ms") for r in records],
+            "prediction": [r.get("prediction") for r in records],
+        }
+    )
     frame = pd.concat([meta, inputs], axis=1)
     labels = feedback_log(folder)
     if len(labels):
@@ -85,10 +92,13 @@ def feedback_log(service_path: str | os.PathLike) -> pd.DataFrame:
     import pandas as pd
 
     records = _read_lines(_log_files(Path(service_path), "feedback.jsonl"))
-    return pd.DataFrame({"id": [r["id"] for r in records],
-                         "label": [r["label"] for r in records],
-                         "time": pd.to_datetime([r["ts"] for r in records], unit="s",
-                                                utc=True)})
+    return pd.DataFrame(
+        {
+            "id": [r["id"] for r in records],
+            "label": [r["label"] for r in records],
+            "time": pd.to_datetime([r["ts"] for r in records], unit="s", utc=True),
+        }
+    )
 
 
 def accuracy_over_time(service_path: str | os.PathLike, freq: str = "1h") -> pd.DataFrame:
@@ -100,8 +110,9 @@ def accuracy_over_time(service_path: str | os.PathLike, freq: str = "1h") -> pd.
     if "target" not in log.columns:
         return pd.DataFrame(columns=["time", "n", "accuracy"])
     labelled = log[log["target"].notna()].copy()
-    labelled["correct"] = [_same(p, t) for p, t in zip(labelled["prediction"],
-                                                       labelled["target"], strict=True)]
+    labelled["correct"] = [
+        _same(p, t) for p, t in zip(labelled["prediction"], labelled["target"], strict=True)
+    ]
     grouped = labelled.groupby(pd.Grouper(key="time", freq=freq))["correct"]
     out = pd.DataFrame({"n": grouped.size(), "accuracy": grouped.mean()}).reset_index()
     return out[out["n"] > 0].reset_index(drop=True)
@@ -121,11 +132,13 @@ def read_reference(service_path: str | os.PathLike) -> pd.DataFrame | None:
 
     folder = Path(service_path)
     try:
-        named = (json.loads((folder / "model.json").read_text()).get("reference") or {})
+        named = json.loads((folder / "model.json").read_text()).get("reference") or {}
     except (OSError, json.JSONDecodeError):
         named = {}
-    candidates = ([named["file"]] if named.get("file") else []) + ["reference.parquet",
-                                                                   "reference.csv"]
+    candidates = ([named["file"]] if named.get("file") else []) + [
+        "reference.parquet",
+        "reference.csv",
+    ]
     for name in candidates:
         path = folder / name
         if path.is_file():
@@ -133,9 +146,12 @@ def read_reference(service_path: str | os.PathLike) -> pd.DataFrame | None:
     return None
 
 
-SCORING_ROUTES = ("/invocations", "/v2/models/{name}/infer",
-                  "/v2/models/{name}/versions/{version}/infer")
-_SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} ([0-9.eE+-]+|NaN|\+Inf)$')
+SCORING_ROUTES = (
+    "/invocations",
+    "/v2/models/{name}/infer",
+    "/v2/models/{name}/versions/{version}/infer",
+)
+_SAMPLE = re.compile(r"^(\w+)\{([^}]*)\} ([0-9.eE+-]+|NaN|\+Inf)$")
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
 
@@ -165,8 +181,7 @@ def _quantile(q: float, buckets: list[tuple[float, float]]) -> float | None:
     return lower
 
 
-def service_metrics(url: str, token: str | None = None, timeout: float = 5.0
-                    ) -> dict[str, Any]:
+def service_metrics(url: str, token: str | None = None, timeout: float = 5.0) -> dict[str, Any]:
     """Latency and errors of a running service, from its Prometheus ``/metrics``, over
     its scoring routes (``/invocations`` and the OIP v2 ``infer`` routes) since it
     started: ``requests``, ``errors`` (status >= 400), ``error_rate``,
@@ -183,8 +198,10 @@ def service_metrics(url: str, token: str | None = None, timeout: float = 5.0
         with urllib.request.urlopen(req, timeout=timeout) as r:
             text = r.read().decode()
     except (urllib.error.URLError, OSError) as exc:
-        raise NbopsError(f"cannot read {url}/metrics: {exc}; is the service running (and "
-                         "is token= its bearer token)?") from None
+        raise NbopsError(
+            f"cannot read {url}/metrics: {exc}; is the service running (and "
+            "is token= its bearer token)?"
+        ) from None
     requests = errors = server_errors = 0.0
     buckets: dict[float, float] = {}
     for name, labels, value in _parse_prometheus(text):
@@ -200,11 +217,15 @@ def service_metrics(url: str, token: str | None = None, timeout: float = 5.0
             buckets[le] = buckets.get(le, 0.0) + value
     pairs = list(buckets.items())
     p50, p99 = _quantile(0.5, pairs), _quantile(0.99, pairs)
-    return {"url": url, "requests": int(requests), "errors": int(errors),
-            "error_rate": errors / requests if requests else 0.0,
-            "server_error_rate": server_errors / requests if requests else 0.0,
-            "p50_ms": None if p50 is None else round(p50 * 1000, 3),
-            "p99_ms": None if p99 is None else round(p99 * 1000, 3)}
+    return {
+        "url": url,
+        "requests": int(requests),
+        "errors": int(errors),
+        "error_rate": errors / requests if requests else 0.0,
+        "server_error_rate": server_errors / requests if requests else 0.0,
+        "p50_ms": None if p50 is None else round(p50 * 1000, 3),
+        "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+    }
 
 
 def running_url(service_path: str | os.PathLike) -> str | None:
@@ -219,8 +240,9 @@ def running_url(service_path: str | os.PathLike) -> str | None:
     return str(info["url"])
 
 
-def _monitor_streamed(folder: Path, reference: Any, since: Any, version: Any,
-                      drift_options: dict[str, Any]) -> DriftReport | None:
+def _monitor_streamed(
+    folder: Path, reference: Any, since: Any, version: Any, drift_options: dict[str, Any]
+) -> DriftReport | None:
     """With engine="duckdb" (or "auto" and logs that would not fit the memory limit) the
     logs go to Parquet through DuckDB and drift streams them (nbops.drift.logs); else
     None. Accuracy over time is not computed on this path (it needs the whole log)."""
@@ -237,8 +259,9 @@ def _monitor_streamed(folder: Path, reference: Any, since: Any, version: Any,
     if engine == "pandas" or not files or (engine == "auto" and logs_fit(files, limit)):
         return None
     ref = pd.DataFrame(reference)
-    cols = [c for c in ref.columns if c not in ("id", "request_id", "time", "version",
-                                                  "latency_ms")]
+    cols = [
+        c for c in ref.columns if c not in ("id", "request_id", "time", "version", "latency_ms")
+    ]
     options: dict[str, Any] = {"engine": "duckdb"}
     if "prediction" in cols:
         options["prediction"] = "prediction"
@@ -247,18 +270,28 @@ def _monitor_streamed(folder: Path, reference: Any, since: Any, version: Any,
     options.update(drift_options)
     with tempfile.TemporaryDirectory(prefix="nbops-monitor-") as tmp:
         out = Path(tmp) / "current.parquet"
-        rows = logs_to_parquet(files, _log_files(folder, "feedback.jsonl"), cols, out,
-                               since=since, version=version, memory_limit=limit)
+        rows = logs_to_parquet(
+            files,
+            _log_files(folder, "feedback.jsonl"),
+            cols,
+            out,
+            since=since,
+            version=version,
+            memory_limit=limit,
+        )
         if rows == 0:
-            raise DriftError(f"the prediction log of {folder} has no rows yet; send requests "
-                             "to the service first (the log is flushed every 0.2 s)")
+            raise DriftError(
+                f"the prediction log of {folder} has no rows yet; send requests "
+                "to the service first (the log is flushed every 0.2 s)"
+            )
         report = drift(ref[cols], str(out), **options)
     report.accuracy = []
     return report
 
 
-def _monitor_in_memory(folder: Path, reference: Any, since: Any, version: Any,
-                       drift_options: dict[str, Any]) -> DriftReport:
+def _monitor_in_memory(
+    folder: Path, reference: Any, since: Any, version: Any, drift_options: dict[str, Any]
+) -> DriftReport:
     """The prediction log read into pandas, compared with the reference."""
     import pandas as pd
 
@@ -272,15 +305,21 @@ def _monitor_in_memory(folder: Path, reference: Any, since: Any, version: Any,
     if version is not None:
         log = log[log["version"] == str(version)]
     if log.empty:
-        raise DriftError(f"the prediction log of {folder} has no rows yet; send requests to "
-                         "the service first (the log is flushed every 0.2 s)")
+        raise DriftError(
+            f"the prediction log of {folder} has no rows yet; send requests to "
+            "the service first (the log is flushed every 0.2 s)"
+        )
     ref = pd.DataFrame(reference)
-    cols = [c for c in ref.columns if c in log.columns
-            and c not in ("id", "request_id", "time", "version", "latency_ms")]
+    cols = [
+        c
+        for c in ref.columns
+        if c in log.columns and c not in ("id", "request_id", "time", "version", "latency_ms")
+    ]
     current = log[cols].copy()
     if "prediction" in current and "prediction" in ref:
-        current["prediction"] = current["prediction"].astype(ref["prediction"].dtype,
-                                                             errors="ignore")
+        current["prediction"] = current["prediction"].astype(
+            ref["prediction"].dtype, errors="ignore"
+        )
     options: dict[str, Any] = {}
     if "prediction" in cols:
         options["prediction"] = "prediction"
@@ -293,9 +332,16 @@ def _monitor_in_memory(folder: Path, reference: Any, since: Any, version: Any,
     return report
 
 
-def monitor(service_path: Any, reference: Any = None, since: Any = None,
-            version: Any = None, sync: bool = True, url: str | None = None,
-            token: str | None = None, **drift_options: Any) -> DriftReport:
+def monitor(
+    service_path: Any,
+    reference: Any = None,
+    since: Any = None,
+    version: Any = None,
+    sync: bool = True,
+    url: str | None = None,
+    token: str | None = None,
+    **drift_options: Any,
+) -> DriftReport:
     """Drift of a service's live traffic against the model's training data.
 
     ``reference`` defaults to the reference file of the export: the training sample
@@ -314,7 +360,6 @@ def monitor(service_path: Any, reference: Any = None, since: Any = None,
     Canary events are copied to the registry's audit log first (``sync``). Raises
     DriftError (an NbopsError) when the log is empty or no reference is known."""
 
-
     url = url or getattr(service_path, "url", None)
     token = token or getattr(service_path, "token", None)
     folder = _folder(getattr(service_path, "path", service_path))
@@ -328,7 +373,8 @@ def monitor(service_path: Any, reference: Any = None, since: Any = None,
                 f"{meta.get('model_name')!r} v{meta.get('version')} was logged without its "
                 "training DataFrame. Pass it here, nbops.monitor(path, reference=X_train); or "
                 "export with nbops.export(..., reference=X_train); or log the model with "
-                "nbops.log_model(model, reference=X_train) (a %%track cell stores it by itself)")
+                "nbops.log_model(model, reference=X_train) (a %%track cell stores it by itself)"
+            )
     if sync:
         from .events import sync_events
 
@@ -337,8 +383,9 @@ def monitor(service_path: Any, reference: Any = None, since: Any = None,
         except NbopsError as exc:
             import warnings
 
-            warnings.warn(f"canary events of {folder} were not copied to the store: {exc}",
-                          stacklevel=2)
+            warnings.warn(
+                f"canary events of {folder} were not copied to the store: {exc}", stacklevel=2
+            )
     report = _monitor_streamed(folder, reference, since, version, drift_options)
     if report is None:
         report = _monitor_in_memory(folder, reference, since, version, drift_options)
@@ -349,14 +396,18 @@ def monitor(service_path: Any, reference: Any = None, since: Any = None,
         except NbopsError as exc:
             import warnings
 
-            warnings.warn(f"latency and errors of {folder} were not read: {exc}",
-                          stacklevel=2)
+            warnings.warn(f"latency and errors of {folder} were not read: {exc}", stacklevel=2)
     if report.service is not None:
-        names = {"requests": "requests_total", "error_rate": "error_rate",
-                 "server_error_rate": "server_error_rate", "p50_ms": "latency_p50_ms",
-                 "p99_ms": "latency_p99_ms"}
-        extra = {names[k]: float(v) for k, v in report.service.items()
-                 if k in names and v is not None}
+        names = {
+            "requests": "requests_total",
+            "error_rate": "error_rate",
+            "server_error_rate": "server_error_rate",
+            "p50_ms": "latency_p50_ms",
+            "p99_ms": "latency_p99_ms",
+        }
+        extra = {
+            names[k]: float(v) for k, v in report.service.items() if k in names and v is not None
+        }
         drift_metrics = report.metrics
         # the report's flat metrics (what alert rules read) gain the service's figures
         report.metrics = lambda: {**drift_metrics(), **extra}

@@ -138,8 +138,12 @@ def add_oip_routes(
         served = {"name": [service.name], "version": [v.label for v in service.versions()]}
         params = {
             "parameters": [
-                {"name": p, "in": "path", "required": True,
-                 "schema": {"type": "string", "enum": served[p]}}
+                {
+                    "name": p,
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": served[p]},
+                }
                 for p in ("name", "version")
                 if "{" + p + "}" in base
             ]

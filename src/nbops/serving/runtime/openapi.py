@@ -17,38 +17,83 @@ WHY = {
     415: "unsupported content type",
     503: "the model is still loading",
 }
-DATATYPES = ["BOOL", "UINT8", "UINT16", "UINT32", "UINT64", "INT8", "INT16", "INT32", "INT64",
-             "FP16", "BF16", "FP32", "FP64", "BYTES"]
-TENSOR = {"type": "object", "required": ["name", "shape", "datatype"],
-          "properties": {"name": {"type": "string"},
-                         "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                         "datatype": {"type": "string", "enum": DATATYPES},
-                         "data": {"type": "array"}, "parameters": {"type": "object"}}}
+DATATYPES = [
+    "BOOL",
+    "UINT8",
+    "UINT16",
+    "UINT32",
+    "UINT64",
+    "INT8",
+    "INT16",
+    "INT32",
+    "INT64",
+    "FP16",
+    "BF16",
+    "FP32",
+    "FP64",
+    "BYTES",
+]
+TENSOR = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+        "datatype": {"type": "string", "enum": DATATYPES},
+        "data": {"type": "array"},
+        "parameters": {"type": "object"},
+    },
+}
 # Request schemas are supersets of what the service accepts: whatever they refuse, the
 # service refuses too. It also refuses some bodies they allow (columns of unequal
 # length, a value of the wrong type for its column), which JSON Schema cannot express.
-INFER_REQUEST = {"type": "object", "required": ["inputs"],
-                 "properties": {"id": {"type": "string"}, "parameters": {"type": "object"},
-                                "inputs": {"type": "array", "minItems": 1, "items": TENSOR},
-                                "outputs": {"type": "array", "items": {
-                                    "type": "object", "required": ["name"],
-                                    "properties": {"name": {"type": "string"},
-                                                   "parameters": {"type": "object"}}}}}}
+INFER_REQUEST = {
+    "type": "object",
+    "required": ["inputs"],
+    "properties": {
+        "id": {"type": "string"},
+        "parameters": {"type": "object"},
+        "inputs": {"type": "array", "minItems": 1, "items": TENSOR},
+        "outputs": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string"}, "parameters": {"type": "object"}},
+            },
+        },
+    },
+}
 _TABLE = {"type": ["array", "object"]}
 INVOCATION_REQUEST = {
-    "type": "object", "additionalProperties": False,
+    "type": "object",
+    "additionalProperties": False,
     "properties": {
-        "dataframe_split": {"type": "object", "required": ["data"], "properties": {
-            "columns": {"type": "array", "items": {"type": ["string", "integer"]}},
-            "data": {"type": "array", "items": {"type": "array"}}}},
+        "dataframe_split": {
+            "type": "object",
+            "required": ["data"],
+            "properties": {
+                "columns": {"type": "array", "items": {"type": ["string", "integer"]}},
+                "data": {"type": "array", "items": {"type": "array"}},
+            },
+        },
         "dataframe_records": {"type": "array", "items": {"type": "object"}},
-        "instances": _TABLE, "inputs": _TABLE, "params": {"type": "object"}},
-    "oneOf": [{"required": [k]} for k in ("dataframe_split", "dataframe_records",
-                                          "instances", "inputs")]}
-FEEDBACK_REQUEST = {"type": "object", "required": ["ids", "labels"],
-                    "properties": {"ids": {"type": "array", "items": {"type": "string"}},
-                                   "labels": {"type": "array", "items": {
-                                       "type": ["string", "number", "boolean"]}}}}
+        "instances": _TABLE,
+        "inputs": _TABLE,
+        "params": {"type": "object"},
+    },
+    "oneOf": [
+        {"required": [k]} for k in ("dataframe_split", "dataframe_records", "instances", "inputs")
+    ],
+}
+FEEDBACK_REQUEST = {
+    "type": "object",
+    "required": ["ids", "labels"],
+    "properties": {
+        "ids": {"type": "array", "items": {"type": "string"}},
+        "labels": {"type": "array", "items": {"type": ["string", "number", "boolean"]}},
+    },
+}
 INFER_RESPONSE = {
     "type": "object",
     "required": ["model_name", "outputs"],
@@ -60,11 +105,15 @@ INFER_RESPONSE = {
     },
 }
 # in metadata a shape may hold -1: "any number of rows"
-TENSOR_METADATA = {"type": "object", "required": ["name", "shape", "datatype"],
-                   "properties": {"name": {"type": "string"},
-                                  "shape": {"type": "array", "items": {"type": "integer",
-                                                                       "minimum": -1}},
-                                  "datatype": {"type": "string", "enum": DATATYPES}}}
+TENSOR_METADATA = {
+    "type": "object",
+    "required": ["name", "shape", "datatype"],
+    "properties": {
+        "name": {"type": "string"},
+        "shape": {"type": "array", "items": {"type": "integer", "minimum": -1}},
+        "datatype": {"type": "string", "enum": DATATYPES},
+    },
+}
 MODEL_METADATA = {
     "type": "object",
     "required": ["name", "versions", "platform", "inputs", "outputs"],
@@ -152,22 +201,35 @@ class Api:
 
         return register
 
-    def add_api_route(self, path: str, endpoint: Any, methods: list[str], summary: str = "",
-                      responses: dict | None = None, openapi_extra: dict | None = None,
-                      **_: Any) -> None:
+    def add_api_route(
+        self,
+        path: str,
+        endpoint: Any,
+        methods: list[str],
+        summary: str = "",
+        responses: dict | None = None,
+        openapi_extra: dict | None = None,
+        **_: Any,
+    ) -> None:
         """Add ``endpoint(request)`` for ``methods`` on ``path`` and describe it."""
         for method in methods:
             self.routes.append((path, method, endpoint))
             op_id = f"{method.lower()}_{path}".replace("/", "_").replace("{", "").replace("}", "")
-            op: dict[str, Any] = {"summary": summary, "operationId": op_id.strip("_"),
-                                  "responses": {str(k): v for k, v in (responses or {}).items()}}
+            op: dict[str, Any] = {
+                "summary": summary,
+                "operationId": op_id.strip("_"),
+                "responses": {str(k): v for k, v in (responses or {}).items()},
+            }
             op.update(openapi_extra or {})
             self.paths.setdefault(path, {})[method.lower()] = op
 
     def openapi(self) -> dict[str, Any]:
         """The OpenAPI 3.1 document of the routes."""
-        return {"openapi": "3.1.0", "info": {"title": self.title, "version": self.version},
-                "paths": self.paths}
+        return {
+            "openapi": "3.1.0",
+            "info": {"title": self.title, "version": self.version},
+            "paths": self.paths,
+        }
 
     def build(self) -> Any:
         """The Starlette app (with ``/openapi.json`` and ``/docs``)."""
@@ -186,9 +248,9 @@ class Api:
         async def docs(request: Any) -> Any:
             return HTMLResponse(page)
 
-        routes = [Route(path, endpoint, methods=[method])
-                  for path, method, endpoint in self.routes]
-        routes += [Route("/openapi.json", openapi_json, methods=["GET"]),
-                   Route("/docs", docs, methods=["GET"])]
-        return Starlette(routes=routes, exception_handlers=self.handlers,
-                         lifespan=self.lifespan)
+        routes = [Route(path, endpoint, methods=[method]) for path, method, endpoint in self.routes]
+        routes += [
+            Route("/openapi.json", openapi_json, methods=["GET"]),
+            Route("/docs", docs, methods=["GET"]),
+        ]
+        return Starlette(routes=routes, exception_handlers=self.handlers, lifespan=self.lifespan)
