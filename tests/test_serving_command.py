@@ -214,3 +214,37 @@ def test_workers_are_refused_with_a_canary(folder, tmp_path):
         timeout=60,
     )
     assert res.returncode == 2 and "canary runs in one process" in res.stderr
+
+
+def _children(pid):
+    path = f"/proc/{pid}/task/{pid}/children"
+    return [int(p) for p in open(path).read().split()] if os.path.exists(path) else None
+
+
+def test_a_worker_that_dies_is_replaced(folder):
+    import signal
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    svc = Serve(folder["path"], ["--port", str(port), "--workers", "2"])
+    try:
+        svc.first_line()
+        deadline = time.monotonic() + 20
+        while (kids := _children(svc.proc.pid)) is not None and len(kids) < 2:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        if kids is None:
+            pytest.skip("/proc does not list child processes here")
+        os.kill(kids[0], signal.SIGKILL)
+        while True:
+            now = _children(svc.proc.pid)
+            if len(now) == 2 and kids[0] not in now:
+                break
+            assert time.monotonic() < deadline, now
+            time.sleep(0.05)
+        for _ in range(10):
+            with httpx.Client() as c:
+                _score_with(c, url, folder)
+    finally:
+        out, err = svc.stop()
+    assert svc.proc.returncode == 0, err

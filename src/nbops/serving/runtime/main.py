@@ -9,9 +9,11 @@ The port comes from ``--port``, else the ``PORT`` environment variable (as conta
 platforms set it), else ``NBOPS_PORT``, else 8000; the host from ``--host`` or
 ``NBOPS_HOST`` (default 127.0.0.1). The model folder is checked before anything
 listens; once the socket is bound the service prints one line saying where it
-listens. ``--workers N`` runs N processes on one socket (uvicorn's supervisor); they
-share the prediction log and add up their ``/metrics``. A canary needs one process
-(its routing and state live in memory), so ``--workers`` above 1 is refused with one.
+listens. ``--workers N`` runs N processes on one socket, forked once the model is
+loaded (uvicorn's spawning supervisor where there is no fork); a worker that dies is
+replaced; they share the prediction log and add up their ``/metrics``. A canary needs
+one process (its routing and state live in memory), so ``--workers`` above 1 is
+refused with one.
 Exit status 2 is a start-up error (bad folder, port in use), printed as one line.
 """
 
@@ -156,7 +158,12 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
     args = parser_for(here).parse_args(argv)
     port = args.port if args.port is not None else _default_port()
     try:
-        service = Service(args.folder, log_max_bytes=args.log_max_bytes, token=args.token)
+        service = Service(
+            args.folder,
+            log_max_bytes=args.log_max_bytes,
+            token=args.token,
+            shared_metrics=args.workers > 1,
+        )
         if args.workers < 1:
             raise StartupError(f"--workers must be at least 1, got {args.workers}")
         if args.workers > 1 and service.canary is not None:
@@ -165,6 +172,9 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
             )
         if args.workers == 1:
             service.load()
+        else:  # the model now, shared by forked workers; log threads start in each
+            for mv in service.versions():
+                mv.load()
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -178,11 +188,15 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
         server_header=False,
         date_header=False,
     )
-    if args.workers == 1:
-        from .http import create_app
+    from .http import create_app
 
+    if args.workers > 1:
+        shutil.rmtree(Path(args.folder) / "logs" / "metrics", ignore_errors=True)
+    if args.workers == 1 or hasattr(os, "fork"):
+        # one process, or workers forked from this one: the model is checked and loaded
+        # once, and every worker starts at once
         config = uvicorn.Config(create_app(service, access_log=args.access_log), **options)
-    else:
+    else:  # no fork (Windows): uvicorn's supervisor spawns workers that import the app
         os.environ.update(
             {
                 FOLDER_ENV: str(Path(args.folder).resolve()),
@@ -191,7 +205,6 @@ def main(argv: list[str] | None = None, here: Path | None = None) -> int:
                 "NBOPS_SERVE_TOKEN": args.token or "",
             }
         )
-        shutil.rmtree(Path(args.folder) / "logs" / "metrics", ignore_errors=True)
         config = uvicorn.Config(
             f"{__package__}.main:worker_app", factory=True, workers=args.workers, **options
         )
@@ -234,6 +247,8 @@ def _serve(config: Any, sock: socket.socket, workers: int) -> None:
 
     if workers == 1:
         uvicorn.Server(config).run(sockets=[sock])
+    elif hasattr(os, "fork"):
+        _prefork(config, sock, workers)
     else:
         import inspect
 
@@ -244,3 +259,50 @@ def _serve(config: Any, sock: socket.socket, workers: int) -> None:
             Multiprocess(config, target=uvicorn.Server(config).run, sockets=[sock]).run()
         else:
             Multiprocess(config, sockets=[sock]).run()
+
+
+def _prefork(config: Any, sock: socket.socket, workers: int) -> None:
+    """Fork ``workers`` processes that serve ``sock``; replace one that dies; on SIGTERM
+    or SIGINT stop them all (each finishes its requests and writes its logs)."""
+    import signal
+
+    import uvicorn
+
+    children: set[int] = set()
+    stopping = False
+
+    def spawn() -> None:
+        pid = os.fork()
+        if pid == 0:  # the worker: uvicorn handles its own signals
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
+            code = 0
+            try:
+                uvicorn.Server(config).run(sockets=[sock])
+            except BaseException:  # noqa: BLE001 - a worker never returns into the parent
+                code = 1
+            finally:
+                os._exit(code)
+        children.add(pid)
+
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in list(children):
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(workers):
+        spawn()
+    while children:
+        try:
+            pid, _ = os.wait()
+        except ChildProcessError:
+            break
+        children.discard(pid)
+        if not stopping:
+            spawn()  # a worker died: keep the number of workers
