@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -41,13 +42,24 @@ def outcome(res: dict) -> dict:
     }
 
 
+def settled(kernel, code: str) -> dict:
+    """Run ``code``; after an error, wait until ipykernel stops aborting requests."""
+    res = kernel.run(code)
+    if res["status"] != "ok":
+        for _ in range(50):
+            if kernel.run("pass")["status"] == "ok":
+                break
+            time.sleep(0.05)
+    return res
+
+
 def plain_and_tracked(kernel, body: str, setup: str = "") -> tuple[dict, dict]:
     if setup:
         assert kernel.run(setup)["status"] == "ok"
-    plain = outcome(kernel.run(body))
+    plain = outcome(settled(kernel, body))
     if setup:
         assert kernel.run(setup)["status"] == "ok"
-    tracked = outcome(kernel.run("%%track -q\n" + body))
+    tracked = outcome(settled(kernel, "%%track -q\n" + body))
     return plain, tracked
 
 

@@ -132,6 +132,17 @@ class Comparison:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
+def settle(kernel: Any, res: dict) -> dict:
+    """After a cell that raised, wait until the kernel stops aborting new requests
+    (ipykernel aborts those that arrive right after an error). Returns ``res``."""
+    if res["status"] != "ok":
+        for _ in range(50):
+            if kernel.run("pass")["status"] == "ok":
+                break
+            time.sleep(0.05)
+    return res
+
+
 def _last_json(res: dict) -> Any:
     assert res["status"] == "ok", res
     return json.loads(res["text"].strip().splitlines()[-1])
@@ -149,6 +160,8 @@ def run_notebook(path: Path, plain: Any, tracked: Any, details: bool = True) -> 
         t1 = time.perf_counter()
         b = tracked.run(f"%%track -q -e {path.stem}\n{source}")
         t2 = time.perf_counter()
+        settle(plain, a)
+        settle(tracked, b)
         out.plain_s += t1 - t0
         out.tracked_s += t2 - t1
         pa, pb = outcome(a), outcome(b)
