@@ -217,3 +217,14 @@ def test_tracking_a_cell_never_imports_sklearn(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120
     )
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+
+
+def test_a_score_bound_to_a_result_name_is_recorded_under_that_name_only(k):
+    run = track(
+        k,
+        "bound",
+        "bound_clf = SVC().fit(X_train, y_train)\n"
+        "test_acc = accuracy_score(y_test, bound_clf.predict(X_test))\n"
+        "print(f1_score(y_test, bound_clf.predict(X_test), average='macro'))\n",
+    )
+    assert set(run["metrics"]) == {"test_acc", "f1_score.y_test"}

@@ -342,14 +342,17 @@ def _record(
     params.update(_named(ns, options.params, "--params"))
     _each(run.log_params, params, "param")
 
+    bound = sorted((changed & analysis.assigned) - analysis.loop_vars - set(params))
+    named, others = results.split_bound(bound, ns, set(options.metrics))
     values: dict[str, Any] = {}
     metric_pairs: list[tuple[str, float]] = []
     if recorder is not None:
-        metric_pairs, values = results.from_records(recorder.records)
+        # a score the cell bound to a result name is recorded under that name only
+        kept = {id(ns[n]) for n in named}
+        records = [r for r in recorder.records if id(r.value) not in kept]
+        metric_pairs, values = results.from_records(records)
     metrics, more = results.unique_keys(metric_pairs)
     values.update(more)
-    bound = sorted((changed & analysis.assigned) - analysis.loop_vars - set(params))
-    named, others = results.split_bound(bound, ns, set(options.metrics))
     metrics.update({k: v for k, v in named.items() if k not in metrics})
     values.update(others)
     asked = _named(ns, options.metrics, "--metrics")
