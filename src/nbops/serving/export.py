@@ -129,6 +129,10 @@ def export(
     shutil.copytree(
         RUNTIME_DIR, folder / "runtime", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
     )
+    # bytecode now, so the first start does not compile (paths recorded relative)
+    import compileall
+
+    compileall.compile_dir(folder / "runtime", ddir="runtime", quiet=1)
     (folder / "requirements.txt").write_text(deploy.requirements(rec))
     (folder / "Dockerfile").write_text(deploy.dockerfile(rec))
     (folder / ".dockerignore").write_text(deploy.DOCKERIGNORE)

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from .canary import Canary
 from .codec import dumps
 from .inputs import Table
 from .log import JsonLog, prediction_records
@@ -36,11 +35,13 @@ class Service:
         self.predictions = JsonLog(logs / "predictions.jsonl", log_max_bytes)
         self.feedback = JsonLog(logs / "feedback.jsonl", log_max_bytes)
         self.events_path = logs / "events.jsonl"
-        self.canary: Canary | None = None
+        self.canary: Any = None  # a Canary when the folder has canary.json
         config_path = self.folder / "canary.json"
         if config_path.is_file():
             config = json.loads(config_path.read_text())
             candidate = ModelVersion(self.folder / str(config.get("folder", "canary")))
+            from .canary import Canary  # only a folder with a canary needs it
+
             self.canary = Canary(self, candidate, config)
 
     @property
