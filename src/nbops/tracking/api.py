@@ -197,6 +197,7 @@ def runs(
 
     if status is not None and status not in STATUSES:
         raise NbopsError(f"unknown status {status!r}; use one of {', '.join(STATUSES)}")
+    background.wait()  # tracked cells of this process whose model files are being written
     frame = get_store().runs_table(experiment=experiment, status=status)
     if filter:
         try:
