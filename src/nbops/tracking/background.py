@@ -8,8 +8,8 @@ Contract:
   artifact store first, the run's model entry after it), clears ``models_pending``
   and ends the run. The run is complete when its files are written.
 * ``nbops.get_run``, registering a run's model (both through
-  ``api.flush_if_active``), ``%nbops flush`` and interpreter exit (a kernel
-  shutdown) wait for the run's jobs: :func:`wait`.
+  ``api.flush_if_active``), ``nbops.runs``, ``%nbops flush`` and interpreter exit (a
+  kernel shutdown) wait for the run's jobs: :func:`wait`.
 * A kernel that dies mid-write leaves the run RUNNING with ``models_pending`` naming
   what is missing; no model entry ever points at a file that was not fully written.
 * ``NBOPS_BACKGROUND=0`` runs every job at once, on the caller's thread.
