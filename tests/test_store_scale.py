@@ -83,6 +83,13 @@ def test_runs_after_a_write_is_patched_and_matches_a_fresh_build(store):
         a, b = a.astype(object), b.astype(object)
         a, b = a.where(a.notna(), None), b.where(b.notna(), None)  # missing is missing
         pd.testing.assert_series_equal(a, b, check_names=False)
+    from nbops.store import get_store
+
+    get_store().runs.remove(doc_ids=[get_store().run_doc_id(runs[0])])  # a row goes
+    get_store().update_run(runs[1], {"status": "KILLED"})  # a row changes
+    again = nbops.runs().set_index("run_id")
+    assert runs[0] not in again.index and len(again) == 6
+    assert again.loc[runs[1], "status"] == "KILLED" and again.loc[runs[2], "tags.best"] == "yes"
 
 
 def test_a_fresh_process_lists_from_the_cache_and_the_log_tail(store):

@@ -79,10 +79,10 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _changes(frame: Any, ops_list: list[list]) -> tuple[dict, dict, set, bool]:
+def _changes(frame: Any, ops_list: list[list], present: dict[str, int]
+             ) -> tuple[dict, dict, set, bool]:
     """What a series of transactions does to the frame: (changed cells per existing row,
-    new rows, deleted rows, dropped all)."""
-    present = frame.index if frame is not None else ()
+    new rows, deleted rows, dropped all). ``present`` maps row keys to positions."""
     changed: dict[str, dict[str, Any]] = {}
     new: dict[str, dict[str, Any]] = {}
     deleted: set[str] = set()
@@ -140,46 +140,63 @@ def _changes(frame: Any, ops_list: list[list]) -> tuple[dict, dict, set, bool]:
     return changed, new, deleted, dropped
 
 
-def apply_ops(frame: Any, ops_list: list[list]) -> Any:
-    """``frame`` (or None for an empty one) after the transactions in ``ops_list``."""
+def positions_of(frame: Any) -> dict[str, int]:
+    """Row key -> row position of a frame (kept beside it, so that patching rows never
+    rebuilds pandas' index hash table)."""
+    return {k: i for i, k in enumerate(frame.index)} if frame is not None else {}
+
+
+def apply_ops(frame: Any, ops_list: list[list], positions: dict[str, int] | None = None
+              ) -> tuple[Any, dict[str, int]]:
+    """``(frame, positions)`` after the transactions in ``ops_list`` (``frame`` None: an
+    empty one; ``positions`` from :func:`positions_of`, updated in place)."""
     import pandas as pd
 
-    changed, new, deleted, dropped = _changes(frame, ops_list)
+    if positions is None:
+        positions = positions_of(frame)
+    changed, new, deleted, dropped = _changes(frame, ops_list, positions)
     if dropped or frame is None:
         frame = empty_frame()
+        positions = {}
     if deleted:
         frame = frame.drop(index=list(deleted))
+        positions = positions_of(frame)
     if changed:
         by_col: dict[str, dict[str, Any]] = {}
         for key, cells in changed.items():
             for col, value in cells.items():
                 by_col.setdefault(col, {})[key] = value
         for col, cells in by_col.items():
-            keys = list(cells)
+            rows = [positions[k] for k in cells]
             values = list(cells.values())
             if col in TIMES:
                 values = pd.to_datetime(pd.Series(values, dtype=object), utc=True,
                                         format="ISO8601")
                 if col not in frame.columns:
                     frame[col] = pd.Series(pd.NaT, index=frame.index, dtype=values.dtype)
-                frame.loc[keys, col] = values.to_numpy()
+                frame.iloc[rows, frame.columns.get_loc(col)] = values.to_numpy()
                 continue
             if col not in frame.columns:
                 frame[col] = pd.Series([None] * len(frame), index=frame.index, dtype=object)
             elif frame[col].dtype != object and not _fits(frame[col].dtype, values):
                 frame[col] = frame[col].astype(object)
-            frame.loc[keys, col] = pd.Series(values, index=keys, dtype=object).to_numpy() \
-                if frame[col].dtype == object else values
+            where = frame.columns.get_loc(col)
+            if frame[col].dtype == object:
+                values = pd.Series(values, dtype=object).to_numpy()
+            frame.iloc[rows, where] = values
     if new:
         rows = pd.DataFrame.from_records(list(new.values()), index=list(new.keys()))
         for col in TIMES:
             if col in rows.columns:
                 rows[col] = pd.to_datetime(rows[col], utc=True, format="ISO8601")
-        frame = rows if not len(frame) else pd.concat([frame, rows])
+        base = len(frame)
+        frame = rows if not base else pd.concat([frame, rows])
+        for i, key in enumerate(new):
+            positions[key] = base + i
         for col in TIMES:
             if col in frame.columns and frame[col].dtype == object:
                 frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
-    return frame
+    return frame, positions
 
 
 def _fits(dtype: Any, values: list) -> bool:
@@ -293,7 +310,8 @@ def advance_cache(root: Path, log: str | None, run_ops: list[tuple[list, int]], 
     cached = load_cache(root)
     if cached is not None and cached["log"] == log and cached["pos"] <= x:
         todo = [ops for ops, end in run_ops if cached["pos"] < end <= x]
-        save_cache(root, log, x, apply_ops(cached["frame"], todo) if todo else cached["frame"])
+        save_cache(root, log, x, apply_ops(cached["frame"], todo)[0] if todo
+                   else cached["frame"])
     elif snapshot is not None and (cached is None or cached["log"] != log):
         save_cache(root, log, x, from_snapshot(snapshot))
 
@@ -308,11 +326,12 @@ class RunsFrame:
         self.pos = 0
         self.since_cache = 0
         self._pending: list[list] = []
+        self.positions: dict[str, int] | None = None
         storage.listeners.append(self._on_ops)
 
     def _on_ops(self, ops: list | None, end: int) -> None:
         if ops is None:  # the storage dropped its state: start again from the cache
-            self.frame, self._pending = None, []
+            self.frame, self._pending, self.positions = None, [], None
             return
         if self.frame is None:
             return
@@ -339,7 +358,8 @@ class RunsFrame:
                 raise StoreError(f"the store {st.root} kept changing while being read; retry")
             if self._pending:
                 self.since_cache += len(self._pending)
-                self.frame = apply_ops(self.frame, self._pending)
+                self.frame, self.positions = apply_ops(self.frame, self._pending,
+                                                       self.positions)
                 self._pending = []
                 if self.since_cache >= SAVE_AFTER and st.header is not None:
                     save_cache(st.root, st.header.log, self.pos, self.frame)
@@ -367,7 +387,7 @@ class RunsFrame:
             start = header.size
         todo = [ops for ops, _, _ in st._lines(start, st.offset)
                 if any(op[1] == "runs" for op in ops)]
-        self.frame = apply_ops(base, todo) if todo else base
+        self.frame, self.positions = apply_ops(base, todo) if todo else (base, None)
         fresh = cached is None or start == header.size or len(todo) >= SAVE_AFTER
         self.log, self.pos, self._pending = header.log, st.offset, []
         if fresh:
