@@ -275,3 +275,51 @@ def test_unknown_version_and_model_are_404_in_oip_shape(services):
             json={"inputs": []},
         )
         assert r.status_code == 404 and set(r.json()) == {"error"}, (path, r.text)
+
+
+@pytest.mark.parametrize(
+    "datatype,values",
+    [
+        ("BOOL", [True, False, True]),
+        ("UINT8", [0, 7, 255]),
+        ("UINT16", [0, 65535]),
+        ("UINT32", [1, 2**32 - 1]),
+        ("UINT64", [3, 2**64 - 1]),
+        ("INT8", [-128, 127]),
+        ("INT16", [-5, 300]),
+        ("INT32", [-(2**31), 2**31 - 1]),
+        ("INT64", [-(2**63), 2**63 - 1]),
+        ("FP16", [0.5, -2.0]),
+        ("FP32", [1.5, -0.25]),
+        ("FP64", [0.1, 1e300]),
+        ("BYTES", ["a", "", "grün"]),
+    ],
+)
+def test_every_datatype_survives_the_binary_encoding(datatype, values):
+    from nbops.serving.runtime import oip
+
+    raw = oip.encode(values, datatype)
+    assert oip.decode(raw, datatype, len(values), "x") == values
+    if triton is not None and datatype != "BYTES":  # the same bytes tritonclient writes
+        inp = triton.InferInput("x", [len(values)], datatype)
+        inp.set_data_from_numpy(np.asarray(values, dtype=triton.triton_to_np_dtype(datatype)))
+        assert inp._get_binary_data() == raw
+
+
+def test_bf16_inputs_decode_as_the_upper_half_of_float32():
+    from nbops.serving.runtime import oip
+
+    halves = (np.asarray([1.5, -2.0], dtype=np.float32).view(np.uint32) >> 16).astype("<u2")
+    assert oip.decode(halves.tobytes(), "BF16", 2, "x") == [1.5, -2.0]
+
+
+def test_integer_tensors_feed_float_columns_in_binary(services):
+    client = _triton(services["wine"])
+    rows = services["X"].iloc[:6].round()
+    inputs = []
+    for col in rows.columns:
+        inp = triton.InferInput(col, [len(rows)], "INT32")
+        inp.set_data_from_numpy(rows[col].to_numpy().astype(np.int32))
+        inputs.append(inp)
+    got = client.infer("wine", inputs).as_numpy("predict")
+    assert got.tolist() == services["models"]["wine"].predict(rows).tolist()
