@@ -170,8 +170,7 @@ def apply_ops(frame: Any, ops_list: list[list], positions: dict[str, int] | None
             rows = [positions[k] for k in cells]
             values = list(cells.values())
             if col in TIMES:
-                values = pd.to_datetime(pd.Series(values, dtype=object), utc=True,
-                                        format="ISO8601")
+                values = _times(pd.Series(values, dtype=object))
                 if col not in frame.columns:
                     frame[col] = pd.Series(pd.NaT, index=frame.index, dtype=values.dtype)
                 frame.iloc[rows, frame.columns.get_loc(col)] = values.to_numpy()
@@ -188,15 +187,24 @@ def apply_ops(frame: Any, ops_list: list[list], positions: dict[str, int] | None
         rows = pd.DataFrame.from_records(list(new.values()), index=list(new.keys()))
         for col in TIMES:
             if col in rows.columns:
-                rows[col] = pd.to_datetime(rows[col], utc=True, format="ISO8601")
+                rows[col] = _times(rows[col])
         base = len(frame)
         frame = rows if not base else pd.concat([frame, rows])
         for i, key in enumerate(new):
             positions[key] = base + i
         for col in TIMES:
             if col in frame.columns and frame[col].dtype == object:
-                frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+                frame[col] = _times(frame[col])
     return frame, positions
+
+
+def _times(values: Any) -> Any:
+    """ISO time stamps -> datetime64[ns, UTC], always in nanoseconds: pandas would pick
+    the unit from the strings (seconds for ``...:05+00:00``, ms for ``.123``), and a
+    later patch in a finer unit than the column's would not fit."""
+    import pandas as pd
+
+    return pd.to_datetime(values, utc=True, format="ISO8601").dt.as_unit("ns")
 
 
 def _fits(dtype: Any, values: list) -> bool:
@@ -237,7 +245,7 @@ def from_docs(docs: dict[str, dict]) -> Any:
             columns[f"{section}.{name}"] = [_cell(part.get(name)) for part in parts]
     frame = pd.DataFrame(columns, index=pd.Index(list(docs.keys()), dtype=object))
     for col in TIMES:
-        frame[col] = pd.to_datetime(frame[col], utc=True, format="ISO8601")
+        frame[col] = _times(frame[col])
     return frame
 
 
@@ -382,6 +390,10 @@ class RunsFrame:
                 start = header.size + cached["pos"] - header.continues[1]
                 start = start if start <= st.offset else None
         base = cached["frame"] if start is not None else None
+        if base is not None:  # a cache written before times were kept in nanoseconds
+            for col in TIMES:
+                if col in base.columns and str(base[col].dtype) != "datetime64[ns, UTC]":
+                    base[col] = _times(base[col].astype(object))
         if base is None:  # no usable cache: the snapshot's runs, then the whole log
             base = from_snapshot(st._snapshot_dir(), st._damaged)
             start = header.size
