@@ -23,7 +23,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	$(PIP) install --progress-bar off -e ".[dev]"
 	@echo "==> the KServe SDK for the OIP client and manifest tests (without its pins: it caps pandas < 3)"
 	$(PIP) install --progress-bar off --no-deps "kserve==0.21.0" cloudevents deprecation \
-	  grpc-interceptor grpcio tabulate timing-asgi python-multipart pyjwt
+	  grpc-interceptor grpcio grpcio-tools tabulate timing-asgi python-multipart pyjwt watchfiles
 	@touch $@
 
 # a fresh demo store each time (an earlier one is moved to demo_output/store.previous)
