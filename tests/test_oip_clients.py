@@ -323,3 +323,18 @@ def test_integer_tensors_feed_float_columns_in_binary(services):
         inputs.append(inp)
     got = client.infer("wine", inputs).as_numpy("predict")
     assert got.tolist() == services["models"]["wine"].predict(rows).tolist()
+
+
+def test_kserve_client_itself_on_the_versioned_route(services):
+    needs(kserve is not None, "the kserve SDK is not installed (make test installs it)")
+    rows = services["X"].iloc[:9]
+    url = services["wine"].url + "/v2/models/wine/versions/1/infer"
+
+    async def call():
+        async with kserve.InferenceRESTClient(kserve.RESTConfig(protocol="v2")) as client:
+            # a full URL: the client posts there as it is (binary inputs, JSON answer)
+            return await client.infer(url, _kserve_request(rows, "wine"), is_graph_endpoint=True)
+
+    response = asyncio.run(call())
+    assert response["model_version"] == "1"
+    assert response["outputs"][0]["data"] == services["models"]["wine"].predict(rows).tolist()
