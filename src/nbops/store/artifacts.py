@@ -49,6 +49,7 @@ class ArtifactStore:
         self.root = Path(root)
 
     def path(self, sha256: str) -> Path:
+        """Where the file with this sha256 lives (it may not exist); ArtifactError for a string that is not a sha256 hex digest."""
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ArtifactError(f"{sha256!r} is not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:]
@@ -78,6 +79,7 @@ class ArtifactStore:
             raise
 
     def put_bytes(self, data: bytes) -> tuple[str, int]:
+        """Store bytes as an artifact; returns (sha256, size). Identical content is stored once."""
         self.root.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".incoming-{os.getpid()}-")
         with os.fdopen(fd, "wb") as out:
@@ -111,6 +113,7 @@ class ArtifactStore:
         return path
 
     def delete(self, sha256: str) -> None:
+        """Remove the file with this sha256, if there is one."""
         path = self.path(sha256)
         if path.exists():
             os.chmod(path, 0o644)

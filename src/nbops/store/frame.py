@@ -55,6 +55,7 @@ class _Unpickler(pickle.Unpickler):
     planted cache file cannot run code."""
 
     def find_class(self, module: str, name: str) -> Any:
+        """The class or function a pickle names, if it is on the allowed list; UnpicklingError otherwise."""
         if (module, name) in _SAFE_FUNCTIONS:
             return super().find_class(module, name)
         if module in _SAFE_TYPE_MODULES:
@@ -222,6 +223,7 @@ def _fits(dtype: Any, values: list) -> bool:
 
 
 def empty_frame() -> Any:
+    """A runs frame with no rows and the base columns (times as datetime64)."""
     import pandas as pd
 
     frame = pd.DataFrame({c: pd.Series(dtype=object) for c in BASE + HIDDEN})

@@ -159,11 +159,13 @@ class Damage:
     touched: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
+        """One line for people: file, line, byte offset, size, reason, what it touched."""
         what = f"; it touched {', '.join(self.touched)}" if self.touched else ""
         return (f"{self.file} line {self.line} (byte {self.offset}, {self.length} bytes): "
                 f"{self.reason}{what}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The damage as plain data (for `nbops store check --format json`)."""
         return {"file": self.file, "line": self.line, "offset": self.offset,
                 "length": self.length, "reason": self.reason, "touched": self.touched}
 

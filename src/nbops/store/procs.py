@@ -49,6 +49,7 @@ def identity() -> dict[str, object]:
 
 
 def alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this machine."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

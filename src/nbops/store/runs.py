@@ -38,6 +38,7 @@ def key_id(key: str) -> int:
 
 
 def digest_of(value: Any) -> str:
+    """A short sha256 of a JSON-able value (of a string's bytes for a string): the key of environments and code records."""
     from .logfile import dumps
 
     text = dumps(value) if not isinstance(value, str) else value.encode()
@@ -51,7 +52,9 @@ class RunTables:
     root: Any
     _blobs: set
 
-    def table(self, name: str) -> LogTable: ...  # provided by Store
+    def table(self, name: str) -> LogTable:
+        """The TinyDB table ``name`` (provided by Store)."""
+        raise NotImplementedError
 
     # -- ids ---------------------------------------------------------------------
     def resolve_run_id(self, run_id: str) -> str:

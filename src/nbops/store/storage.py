@@ -72,6 +72,7 @@ def fsync_enabled() -> bool:
 
 
 def lock_timeout() -> float:
+    """Seconds a writer waits for the lock (``NBOPS_LOCK_TIMEOUT``, default 60)."""
     try:
         return float(os.environ.get("NBOPS_LOCK_TIMEOUT", LOCK_TIMEOUT_S))
     except ValueError:
@@ -385,6 +386,7 @@ class LogStorage(LogReader, Storage):
                           "and works normally", StoreDamageWarning, stacklevel=3)
 
     def close(self) -> None:
+        """Nothing to close: files are opened per read and write."""
         pass
 
 

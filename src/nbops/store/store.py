@@ -66,22 +66,27 @@ class Store(RunTables):
 
     @property
     def runs(self) -> LogTable:
+        """The runs table (TinyDB API; prefer get_run, all_runs, insert_run, update_run)."""
         return self.table("runs")
 
     @property
     def metric_steps(self) -> LogTable:
+        """The step-metrics table (TinyDB API; prefer append_steps, get_steps)."""
         return self.table("metric_steps")
 
     @property
     def datasets(self) -> LogTable:
+        """The datasets table (TinyDB API; prefer all_datasets, get_dataset, add_dataset)."""
         return self.table("datasets")
 
     @property
     def models(self) -> LogTable:
+        """The models table (TinyDB API; prefer model_versions, get_model, insert_model, update_model)."""
         return self.table("models")
 
     @property
     def events(self) -> LogTable:
+        """The audit-log table (TinyDB API; prefer add_event, all_events)."""
         return self.table("events")
 
     @property

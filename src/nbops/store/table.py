@@ -17,6 +17,7 @@ from .storage import LogStorage
 
 
 class LogTable(Table):
+    """A TinyDB table whose writes are single log operations in one storage transaction."""
     _storage: LogStorage
 
     def __init__(self, storage: LogStorage, name: str, **kwargs: Any) -> None:
@@ -32,6 +33,7 @@ class LogTable(Table):
         return table
 
     def search(self, cond: Any) -> list[Document]:
+        """TinyDB's search, with the query cache dropped when any process changed the store."""
         self._read_table()  # TinyDB consults its cache first: make sure it is still valid
         return super().search(cond)
 
@@ -48,9 +50,11 @@ class LogTable(Table):
 
     # -- writes --------------------------------------------------------------------
     def insert(self, document: Mapping) -> int:
+        """Insert one document; returns its id."""
         return self.insert_multiple([document])[0]
 
     def insert_multiple(self, documents: Iterable[Mapping]) -> list[int]:
+        """Insert documents in one transaction; returns their ids. A Document keeps its id (ValueError if taken)."""
         ids = []
         with self._storage.transaction() as st:
             for document in documents:
@@ -72,6 +76,7 @@ class LogTable(Table):
         cond: Any = None,
         doc_ids: Iterable[int] | None = None,
     ) -> list[int]:
+        """Set fields (or apply a function) on matching documents; returns their ids. A mapping becomes an ``upd`` of those fields only."""
         with self._storage.transaction() as st:
             ids = self._ids_matching(cond, doc_ids)
             table = st.live_table(self.name)
@@ -85,6 +90,7 @@ class LogTable(Table):
         return ids
 
     def update_multiple(self, updates: Iterable[tuple[Any, Any]]) -> list[int]:
+        """Several updates in one transaction; returns the ids changed."""
         updated: list[int] = []
         with self._storage.transaction():
             for fields, cond in updates:
@@ -92,10 +98,12 @@ class LogTable(Table):
         return updated
 
     def upsert(self, document: Mapping, cond: Any = None) -> list[int]:
+        """TinyDB's upsert, in one transaction."""
         with self._storage.transaction():
             return super().upsert(document, cond)
 
     def remove(self, cond: Any = None, doc_ids: Iterable[int] | None = None) -> list[int]:
+        """Remove matching documents; returns their ids (RuntimeError without a condition: use truncate)."""
         if cond is None and doc_ids is None:
             raise RuntimeError("Use truncate() to remove all documents")
         with self._storage.transaction() as st:
@@ -105,6 +113,7 @@ class LogTable(Table):
         return ids
 
     def truncate(self) -> None:
+        """Remove every document of the table."""
         with self._storage.transaction() as st:
             st.queue(["drop", self.name])
 
@@ -119,6 +128,7 @@ class LogTable(Table):
         return int(doc_id) if doc_id is not None else None
 
     def get_by(self, field: str, value: Any) -> Document | None:
+        """The document whose ``field`` equals ``value`` (through the live index), or None."""
         doc_id = self.doc_id_of(field, value)
         if doc_id is None:
             return None

@@ -114,18 +114,22 @@ def end_run(status: str = "FINISHED") -> None:
 
 
 def log_param(key: str, value: Any) -> None:
+    """Record one param of the active run. Raises NbopsError with no active run, for a bad name, or when the param already has another value (type included)."""
     _current("log a param").log_param(key, value)
 
 
 def log_params(params: dict[str, Any]) -> None:
+    """Record several params of the active run (as log_param, for each)."""
     _current("log params").log_params(params)
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
+    """Record a metric of the active run; ``step`` (an integer) adds it to the metric's history. Raises NbopsError with no active run, for a bad name, a non-numeric value or a non-integer step."""
     _current("log a metric").log_metric(key, value, step=step)
 
 
 def log_metrics(metrics: dict[str, Any], step: int | None = None) -> None:
+    """Record several metrics of the active run at one ``step`` (as log_metric, for each)."""
     _current("log metrics").log_metrics(metrics, step=step)
 
 
@@ -135,10 +139,12 @@ def log_artifact(path: str | os.PathLike, name: str | None = None) -> dict[str, 
 
 
 def set_tag(key: str, value: Any) -> None:
+    """Set a tag (a string label that may change later) on the active run. Raises NbopsError with no active run or for a bad name."""
     _current("set a tag").set_tag(key, value)
 
 
 def set_tags(tags: dict[str, Any]) -> None:
+    """Set several tags on the active run (as set_tag, for each)."""
     _current("set tags").set_tags(tags)
 
 

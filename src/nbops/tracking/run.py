@@ -14,11 +14,11 @@ import threading
 import time
 import uuid
 import warnings
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .._errors import NbopsError, StoreError
+from .._util import utc_now
 from ..store import Store, get_store, safe_name
 from ..store.procs import identity
 from . import active
@@ -30,11 +30,8 @@ STEP_FLUSH_SECONDS = 2.0
 MAX_NAME = 250
 
 
-def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 def new_run_id() -> str:
+    """A new run id: 12 random hex characters."""
     return uuid.uuid4().hex[:12]
 
 
@@ -252,6 +249,7 @@ class Run:
             )
 
     def log_param(self, key: str, value: Any) -> None:
+        """Record one param (see log_params)."""
         self.log_params({key: value})
 
     def log_params(self, params: dict[str, Any]) -> None:
@@ -306,18 +304,22 @@ class Run:
             self.flush()
 
     def log_metrics(self, metrics: dict[str, Any], step: int | None = None) -> None:
+        """Record several metrics at one ``step`` (see log_metric)."""
         for key, value in metrics.items():
             self.log_metric(key, value, step=step)
 
     def set_tag(self, key: str, value: Any) -> None:
+        """Set a tag: a string label that may change later. NbopsError for a bad name or an ended run."""
         self._check_open()
         self.tags[check_name("tag", key)] = str(value)
 
     def set_tags(self, tags: dict[str, Any]) -> None:
+        """Set several tags (see set_tag)."""
         for key, value in tags.items():
             self.set_tag(key, value)
 
     def add_input(self, digest: str) -> None:
+        """List a dataset digest among the run's inputs (once)."""
         if digest not in self.inputs:
             self.inputs.append(digest)
 
@@ -333,6 +335,7 @@ class Run:
         return self._add_artifact(name, sha, size, kind)
 
     def log_artifact_bytes(self, data: bytes, name: str, kind: str = "file") -> dict[str, Any]:
+        """Store bytes as an artifact named ``name`` on the run; returns ``{name, sha256, size, kind}``. ArtifactError for an unsafe or over-long name."""
         self._check_open()
         name = safe_name(name)
         sha, size = self.store.artifacts.put_bytes(data)
