@@ -49,7 +49,8 @@ class ArtifactStore:
         self.root = Path(root)
 
     def path(self, sha256: str) -> Path:
-        """Where the file with this sha256 lives (it may not exist); ArtifactError for a string that is not a sha256 hex digest."""
+        """Where the file with this sha256 lives (it may not exist); ArtifactError for a string
+        that is not a sha256 hex digest."""
         if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
             raise ArtifactError(f"{sha256!r} is not a sha256 hex digest")
         return self.root / sha256[:2] / sha256[2:]

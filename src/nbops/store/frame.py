@@ -55,7 +55,8 @@ class _Unpickler(pickle.Unpickler):
     planted cache file cannot run code."""
 
     def find_class(self, module: str, name: str) -> Any:
-        """The class or function a pickle names, if it is on the allowed list; UnpicklingError otherwise."""
+        """The class or function a pickle names, if it is on the allowed list; UnpicklingError
+        otherwise."""
         if (module, name) in _SAFE_FUNCTIONS:
             return super().find_class(module, name)
         if module in _SAFE_TYPE_MODULES:

@@ -110,7 +110,8 @@ class LogReader:
 
     # -- reading ---------------------------------------------------------------
     def read(self) -> dict[str, dict[str, dict]]:
-        """TinyDB's read: every table, loaded, as ``{table: {doc_id: doc}}`` (live; do not modify)."""
+        """TinyDB's read: every table, loaded, as ``{table: {doc_id: doc}}`` (live; do not
+        modify)."""
         with self._mutex:
             if self._depth == 0:
                 self.refresh()

@@ -38,7 +38,8 @@ def key_id(key: str) -> int:
 
 
 def digest_of(value: Any) -> str:
-    """A short sha256 of a JSON-able value (of a string's bytes for a string): the key of environments and code records."""
+    """A short sha256 of a JSON-able value (of a string's bytes for a string): the key of
+    environments and code records."""
     from .logfile import dumps
 
     text = dumps(value) if not isinstance(value, str) else value.encode()

@@ -81,7 +81,8 @@ class Store(RunTables):
 
     @property
     def models(self) -> LogTable:
-        """The models table (TinyDB API; prefer model_versions, get_model, insert_model, update_model)."""
+        """The models table (TinyDB API; prefer model_versions, get_model, insert_model,
+        update_model)."""
         return self.table("models")
 
     @property

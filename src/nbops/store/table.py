@@ -54,7 +54,8 @@ class LogTable(Table):
         return self.insert_multiple([document])[0]
 
     def insert_multiple(self, documents: Iterable[Mapping]) -> list[int]:
-        """Insert documents in one transaction; returns their ids. A Document keeps its id (ValueError if taken)."""
+        """Insert documents in one transaction; returns their ids. A Document keeps its id
+        (ValueError if taken)."""
         ids = []
         with self._storage.transaction() as st:
             for document in documents:
@@ -76,7 +77,8 @@ class LogTable(Table):
         cond: Any = None,
         doc_ids: Iterable[int] | None = None,
     ) -> list[int]:
-        """Set fields (or apply a function) on matching documents; returns their ids. A mapping becomes an ``upd`` of those fields only."""
+        """Set fields (or apply a function) on matching documents; returns their ids. A mapping
+        becomes an ``upd`` of those fields only."""
         with self._storage.transaction() as st:
             ids = self._ids_matching(cond, doc_ids)
             table = st.live_table(self.name)
@@ -103,7 +105,8 @@ class LogTable(Table):
             return super().upsert(document, cond)
 
     def remove(self, cond: Any = None, doc_ids: Iterable[int] | None = None) -> list[int]:
-        """Remove matching documents; returns their ids (RuntimeError without a condition: use truncate)."""
+        """Remove matching documents; returns their ids (RuntimeError without a condition: use
+        truncate)."""
         if cond is None and doc_ids is None:
             raise RuntimeError("Use truncate() to remove all documents")
         with self._storage.transaction() as st:

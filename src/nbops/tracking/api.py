@@ -114,7 +114,8 @@ def end_run(status: str = "FINISHED") -> None:
 
 
 def log_param(key: str, value: Any) -> None:
-    """Record one param of the active run. Raises NbopsError with no active run, for a bad name, or when the param already has another value (type included)."""
+    """Record one param of the active run. Raises NbopsError with no active run, for a bad
+    name, or when the param already has another value (type included)."""
     _current("log a param").log_param(key, value)
 
 
@@ -124,7 +125,9 @@ def log_params(params: dict[str, Any]) -> None:
 
 
 def log_metric(key: str, value: Any, step: int | None = None) -> None:
-    """Record a metric of the active run; ``step`` (an integer) adds it to the metric's history. Raises NbopsError with no active run, for a bad name, a non-numeric value or a non-integer step."""
+    """Record a metric of the active run; ``step`` (an integer) adds it to the metric's
+    history. Raises NbopsError with no active run, for a bad name, a non-numeric value or a
+    non-integer step."""
     _current("log a metric").log_metric(key, value, step=step)
 
 
@@ -139,7 +142,8 @@ def log_artifact(path: str | os.PathLike, name: str | None = None) -> dict[str, 
 
 
 def set_tag(key: str, value: Any) -> None:
-    """Set a tag (a string label that may change later) on the active run. Raises NbopsError with no active run or for a bad name."""
+    """Set a tag (a string label that may change later) on the active run. Raises NbopsError
+    with no active run or for a bad name."""
     _current("set a tag").set_tag(key, value)
 
 

@@ -309,7 +309,8 @@ class Run:
             self.log_metric(key, value, step=step)
 
     def set_tag(self, key: str, value: Any) -> None:
-        """Set a tag: a string label that may change later. NbopsError for a bad name or an ended run."""
+        """Set a tag: a string label that may change later. NbopsError for a bad name or an
+        ended run."""
         self._check_open()
         self.tags[check_name("tag", key)] = str(value)
 
@@ -335,7 +336,8 @@ class Run:
         return self._add_artifact(name, sha, size, kind)
 
     def log_artifact_bytes(self, data: bytes, name: str, kind: str = "file") -> dict[str, Any]:
-        """Store bytes as an artifact named ``name`` on the run; returns ``{name, sha256, size, kind}``. ArtifactError for an unsafe or over-long name."""
+        """Store bytes as an artifact named ``name`` on the run; returns ``{name, sha256, size,
+        kind}``. ArtifactError for an unsafe or over-long name."""
         self._check_open()
         name = safe_name(name)
         sha, size = self.store.artifacts.put_bytes(data)
