@@ -107,7 +107,7 @@ def test_a_hand_written_figure_is_caught():
     numbers = result_numbers()
     # a figure no result holds: the first of these that the results do not back
     fake = next(f for f in (f"{0.5 + k / 100:.2f} s" for k in range(400))
-                if unbacked(f"takes {f}", numbers))
+                if unbacked(f"nbops takes {f} against Evidently", numbers))
     assert unbacked(page, numbers) == [fake, "9731 s"]
     generated = report().table("drift")
     assert unbacked(generated, numbers) == []  # what report.py writes always passes
