@@ -19,7 +19,7 @@ def test_runs_lists_time_stamps_of_mixed_precision(store):
     st.update_run(first.run_id, {"end_time": "2026-01-01T00:00:07.123456+00:00"})
     frame = nbops.runs()  # patches the cached frame: a finer stamp into the same column
     assert len(frame) == 2
-    ends = dict(zip(frame.run_id, frame.end_time))
+    ends = dict(zip(frame.run_id, frame.end_time, strict=True))
     assert ends[first.run_id].microsecond == 123456
     assert ends[first.run_id].second == 7
 
