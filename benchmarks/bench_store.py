@@ -38,8 +38,9 @@ RESULTS = HERE / "results" / "store.json"
 
 
 def one_run(nbops, i: int) -> None:
-    with nbops.start_run(name=f"run-{i}", experiment="bench",
-                         tags={"team": "vision", "kind": "bench"}):
+    with nbops.start_run(
+        name=f"run-{i}", experiment="bench", tags={"team": "vision", "kind": "bench"}
+    ):
         nbops.log_params({f"p{k}": (i * 7 + k) % 13 for k in range(5)})
         for step in range(10):
             nbops.log_metric("loss", 1.0 / (step + 1 + i % 5), step=step)
@@ -60,8 +61,9 @@ print(time.perf_counter() - t)
 
 
 def py(code: str, python: str = sys.executable, env: dict | None = None) -> str:
-    out = subprocess.run([python, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, **(env or {})})
+    out = subprocess.run(
+        [python, "-c", code], capture_output=True, text=True, env={**os.environ, **(env or {})}
+    )
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return out.stdout
@@ -93,32 +95,51 @@ def generate_direct(store: Path, n: int) -> float:
     folder.mkdir(parents=True)
     for name in ("environments.jsonl", "code.jsonl"):
         shutil.copy(snap / name, folder / name)
-    with open(folder / "runs.jsonl", "wb") as runs_out, \
-            open(folder / "metric_steps.jsonl", "wb") as steps_out:
+    with (
+        open(folder / "runs.jsonl", "wb") as runs_out,
+        open(folder / "metric_steps.jsonl", "wb") as steps_out,
+    ):
         for i in range(n):
             run_id = os.urandom(6).hex()
-            doc = dict(run, run_id=run_id, name=f"run-{i}",
-                       params={f"p{k}": (i * 7 + k) % 13 for k in range(5)},
-                       metrics={"loss": 1.0 / (10 + i % 5),
-                                **{f"m{k}": (i % 100) / 100 + k for k in range(4)}})
-            runs_out.write(logfile.seal(
-                str(key_id(run_id)).encode() + b"\t" + logfile.dumps(doc)))
+            doc = dict(
+                run,
+                run_id=run_id,
+                name=f"run-{i}",
+                params={f"p{k}": (i * 7 + k) % 13 for k in range(5)},
+                metrics={
+                    "loss": 1.0 / (10 + i % 5),
+                    **{f"m{k}": (i % 100) / 100 + k for k in range(4)},
+                },
+            )
+            runs_out.write(logfile.seal(str(key_id(run_id)).encode() + b"\t" + logfile.dumps(doc)))
             ref = f"{run_id}/loss"
-            sdoc = dict(steps, ref=ref, run_id=run_id,
-                        values=[1.0 / (s + 1 + i % 5) for s in range(10)])
-            steps_out.write(logfile.seal(
-                str(key_id(ref)).encode() + b"\t" + logfile.dumps(sdoc)))
-    (folder / "manifest").write_bytes(logfile.seal(logfile.dumps(
-        {"snapshot": new, "log": None, "at": 0,
-         "tables": {"runs": n, "metric_steps": n, "environments": 1, "code": 1}})))
+            sdoc = dict(
+                steps, ref=ref, run_id=run_id, values=[1.0 / (s + 1 + i % 5) for s in range(10)]
+            )
+            steps_out.write(logfile.seal(str(key_id(ref)).encode() + b"\t" + logfile.dumps(sdoc)))
+    (folder / "manifest").write_bytes(
+        logfile.seal(
+            logfile.dumps(
+                {
+                    "snapshot": new,
+                    "log": None,
+                    "at": 0,
+                    "tables": {"runs": n, "metric_steps": n, "environments": 1, "code": 1},
+                }
+            )
+        )
+    )
     (store / "nbops.db").write_bytes(logfile.header_line(logfile.new_id(), new, None))
     shutil.rmtree(seed)
     return time.perf_counter() - t0
 
 
 def store_bytes(store: Path) -> dict[str, int]:
-    durable = sum(p.stat().st_size for p in store.rglob("*") if p.is_file()
-                  and p.name != "nbops.frame" and not p.name.endswith(".lock"))
+    durable = sum(
+        p.stat().st_size
+        for p in store.rglob("*")
+        if p.is_file() and p.name != "nbops.frame" and not p.name.endswith(".lock")
+    )
     cache = (store / "nbops.frame").stat().st_size if (store / "nbops.frame").exists() else 0
     return {"durable": durable, "cache": cache}
 
@@ -140,8 +161,12 @@ def fresh_open(store: Path, python: str = sys.executable, repeat: int = 3) -> di
         dt, rows, mb = py(OPEN_NBOPS.format(store=str(store)), python).split()
         times.append(float(dt))
         rss.append(float(mb))
-    return {"seconds": statistics.median(times), "all_seconds": times,
-            "peak_rss_mb": max(rss), "rows": int(rows)}
+    return {
+        "seconds": statistics.median(times),
+        "all_seconds": times,
+        "peak_rss_mb": max(rss),
+        "rows": int(rows),
+    }
 
 
 AFTER_WRITE = """
@@ -196,19 +221,21 @@ print(time.perf_counter() - t)
 
 def tracked_figures(small: Path, big: Path) -> dict:
     """Tracked-run cost in a store of 100 runs and in ``big``, measured side by side."""
-    t_small, t_big = map(float, py(TRACKED_BOTH.format(
-        here=str(HERE), stores=[str(small), str(big)])).split())
+    t_small, t_big = map(
+        float, py(TRACKED_BOTH.format(here=str(HERE), stores=[str(small), str(big)])).split()
+    )
     first: dict[Path, list[float]] = {small: [], big: []}
     for _ in range(3):
         for store in (small, big):
-            first[store].append(float(py(FIRST_TRACKED.format(here=str(HERE),
-                                                             store=str(store)))))
-    return {"tracked_run_s": {"at_100": t_small, "at_scale": t_big,
-                              "ratio": t_big / t_small},
-            "first_tracked_run_fresh_process_s": {
-                "at_100": statistics.median(first[small]),
-                "at_scale": statistics.median(first[big]),
-                "ratio": statistics.median(first[big]) / statistics.median(first[small])}}
+            first[store].append(float(py(FIRST_TRACKED.format(here=str(HERE), store=str(store)))))
+    return {
+        "tracked_run_s": {"at_100": t_small, "at_scale": t_big, "ratio": t_big / t_small},
+        "first_tracked_run_fresh_process_s": {
+            "at_100": statistics.median(first[small]),
+            "at_scale": statistics.median(first[big]),
+            "ratio": statistics.median(first[big]) / statistics.median(first[small]),
+        },
+    }
 
 
 def measure_nbops(n: int, root: Path, direct: bool, small: Path) -> dict:
@@ -219,12 +246,16 @@ def measure_nbops(n: int, root: Path, direct: bool, small: Path) -> dict:
     cold = fresh_open(store, repeat=1)  # no cache: builds it from the snapshot and log
     warm = fresh_open(store)
     size = store_bytes(store)
-    out = {"runs": n, "generated": "format written directly" if direct else "public API",
-           "generate_s": gen, "bytes_per_run": size["durable"] / n,
-           "cache_bytes_per_run": size["cache"] / n,
-           "open_and_list_fresh_process": warm, "open_and_list_without_cache": cold}
-    out["runs_after_write_s"] = float(py(AFTER_WRITE.format(here=str(HERE),
-                                                            store=str(store))))
+    out = {
+        "runs": n,
+        "generated": "format written directly" if direct else "public API",
+        "generate_s": gen,
+        "bytes_per_run": size["durable"] / n,
+        "cache_bytes_per_run": size["cache"] / n,
+        "open_and_list_fresh_process": warm,
+        "open_and_list_without_cache": cold,
+    }
+    out["runs_after_write_s"] = float(py(AFTER_WRITE.format(here=str(HERE), store=str(store))))
     out.update(tracked_figures(small, store))
     return out
 
@@ -293,17 +324,29 @@ def measure_mlflow(n: int, root: Path, python: str, reuse: str | None = None) ->
     fixed = secs - per  # import and opening the database
     size = db.stat().st_size
     version = py("import mlflow; print(mlflow.__version__)", python).strip()
-    return {"version": version, "runs": int(rows), "generate_s": gen,
-            "generated": "MlflowClient.log_batch, one run at a time" + (
-                "" if gen is not None else " (database reused from an earlier run of "
-                "this benchmark; only the reads were measured in this run)"),
-            "search_runs_fresh_process_s": secs, "search_runs_call_s": per,
-            "peak_rss_mb": max(rss), "bytes_per_run": size / n, "rows": int(rows),
-            "extrapolated": {
-                "note": "not measured: import time plus search_runs time scaled linearly "
-                        "in runs from the measured point",
-                "fresh_process_s_at_100000": fixed + per * 100_000 / n,
-                "fresh_process_s_at_1000000": fixed + per * 1_000_000 / n}}
+    return {
+        "version": version,
+        "runs": int(rows),
+        "generate_s": gen,
+        "generated": "MlflowClient.log_batch, one run at a time"
+        + (
+            ""
+            if gen is not None
+            else " (database reused from an earlier run of "
+            "this benchmark; only the reads were measured in this run)"
+        ),
+        "search_runs_fresh_process_s": secs,
+        "search_runs_call_s": per,
+        "peak_rss_mb": max(rss),
+        "bytes_per_run": size / n,
+        "rows": int(rows),
+        "extrapolated": {
+            "note": "not measured: import time plus search_runs time scaled linearly "
+            "in runs from the measured point",
+            "fresh_process_s_at_100000": fixed + per * 100_000 / n,
+            "fresh_process_s_at_1000000": fixed + per * 1_000_000 / n,
+        },
+    }
 
 
 def main() -> None:
@@ -319,15 +362,23 @@ def main() -> None:
     if args.quick:
         args.runs, args.million, args.mlflow_runs = 2_000, 10_000, 500
     root = Path(tempfile.mkdtemp(prefix="nbops-bench-store-"))
-    results: dict = {"machine": {"python": platform.python_version(),
-                                 "cpus": os.cpu_count(), "platform": platform.platform()}}
+    results: dict = {
+        "machine": {
+            "python": platform.python_version(),
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+        }
+    }
     try:
         small = root / "small"
         generate_api(small, 100)
         results["nbops"] = measure_nbops(args.runs, root, direct=False, small=small)
         results["nbops_large"] = measure_nbops(args.million, root, direct=True, small=small)
-        results["mlflow"] = measure_mlflow(args.mlflow_runs, root, args.mlflow_python,
-                                           args.mlflow_db) if args.mlflow_runs else None
+        results["mlflow"] = (
+            measure_mlflow(args.mlflow_runs, root, args.mlflow_python, args.mlflow_db)
+            if args.mlflow_runs
+            else None
+        )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     big = results["nbops"]
@@ -336,13 +387,13 @@ def main() -> None:
         "rss_100k_under_500mb": big["open_and_list_fresh_process"]["peak_rss_mb"] < 500,
         "runs_after_write_under_100ms": big["runs_after_write_s"] < 0.1,
         "tracked_run_within_1_5x": big["tracked_run_s"]["ratio"] <= 1.5,
-        "first_tracked_run_within_1_5x":
-            big["first_tracked_run_fresh_process_s"]["ratio"] <= 1.5,
+        "first_tracked_run_within_1_5x": big["first_tracked_run_fresh_process_s"]["ratio"] <= 1.5,
         "bytes_per_run_under_1_5kb": big["bytes_per_run"] <= 1536,
-        "open_list_1m_under_5s":
-            results["nbops_large"]["open_and_list_fresh_process"]["seconds"] < 5.0,
-        "rss_1m_under_2gb":
-            results["nbops_large"]["open_and_list_fresh_process"]["peak_rss_mb"] < 2048}
+        "open_list_1m_under_5s": results["nbops_large"]["open_and_list_fresh_process"]["seconds"]
+        < 5.0,
+        "rss_1m_under_2gb": results["nbops_large"]["open_and_list_fresh_process"]["peak_rss_mb"]
+        < 2048,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=2))
     print(json.dumps(results, indent=2))

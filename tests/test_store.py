@@ -60,8 +60,9 @@ def test_a_write_appends_only_the_change(tmp_path):
 
 
 def test_nan_and_inf_round_trip(tmp_path):
-    Store(tmp_path).runs.insert({"run_id": "a", "metrics": {"n": float("nan"), "i": float("inf"),
-                                                          "m": float("-inf")}})
+    Store(tmp_path).runs.insert(
+        {"run_id": "a", "metrics": {"n": float("nan"), "i": float("inf"), "m": float("-inf")}}
+    )
     metrics = Store(tmp_path).get_run("a")["metrics"]
     assert metrics["n"] != metrics["n"] and metrics["i"] == float("inf")
     assert metrics["m"] == float("-inf")
@@ -137,8 +138,11 @@ def test_several_processes_writing_lose_nothing(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     procs = [
-        subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), f"w{k}", "60"],
-                         stdout=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "s"), f"w{k}", "60"],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         for k in range(4)
     ]
     acknowledged = set()
@@ -157,8 +161,11 @@ def test_several_processes_writing_lose_nothing(tmp_path):
 def test_writer_killed_mid_stream_leaves_readable_store_with_acknowledged_runs(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
-    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), "w", "100000"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "s"), "w", "100000"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     acknowledged = []
     deadline = time.time() + 60
     while len(acknowledged) < 300 and time.time() < deadline:
@@ -230,7 +237,8 @@ def test_a_format_1_store_is_read_and_converted_by_the_next_write(tmp_path):
     (tmp_path / "nbops.db").write_bytes(
         b'{"nbops_store": 1}\n'
         b'[["put","runs",1,{"run_id":"old1","status":"FINISHED","params":{"a":1}}]]\n'
-        b'[["upd","runs",1,{"status":"FAILED"}]]\n')
+        b'[["upd","runs",1,{"status":"FAILED"}]]\n'
+    )
     assert Store(tmp_path).get_run("old1")["status"] == "FAILED"
     Store(tmp_path).insert_run({"run_id": "new1", "name": "after"})
     assert (tmp_path / "nbops.db").read_bytes().startswith(b'{"nbops_store":2')

@@ -26,12 +26,15 @@ from nbops.store import Store
 @pytest.fixture
 def small_disk(tmp_path):
     """A 256 kB tmpfs mounted for this test (needs root; skipped elsewhere, outside CI)."""
-    needs(os.geteuid() == 0 and shutil.which("mount") is not None,
-          "mounting a small tmpfs for the full-disk tests needs root")
+    needs(
+        os.geteuid() == 0 and shutil.which("mount") is not None,
+        "mounting a small tmpfs for the full-disk tests needs root",
+    )
     mnt = tmp_path / "disk"
     mnt.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)],
-                          capture_output=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mnt)], capture_output=True
+    )
     needs(done.returncode == 0, f"cannot mount a tmpfs here: {done.stderr.decode()[:200]}")
     yield mnt
     nbops.set_store(None)
@@ -75,8 +78,10 @@ def test_full_disk_end_raises_and_leaves_the_file_at_its_last_transaction(small_
     with pytest.raises(StoreError, match="No space left.*cut back"):
         run.end()
     assert log.read_bytes() == before and _lines_all_intact(log)
-    code = f"import nbops; nbops.set_store({str(small_disk / 's')!r}); " \
-           f"print(nbops.get_run({run.run_id!r})['status'])"
+    code = (
+        f"import nbops; nbops.set_store({str(small_disk / 's')!r}); "
+        f"print(nbops.get_run({run.run_id!r})['status'])"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "RUNNING", out.stderr  # never half-written
     filler.free()
@@ -143,12 +148,36 @@ def test_a_foreign_file_is_refused_and_left_byte_identical(store, kind):
 
 def test_import_tinydb_brings_runs_in_and_leaves_the_file(tmp_path, store):
     src = tmp_path / "old.json"
-    src.write_text(json.dumps({"_default": {"1": {"run_id": "abc123abc123", "name": "old",
-                                                  "status": "FINISHED", "params": {"a": 1}}},
-                               "notes": {"1": {"text": "hi"}}}))
+    src.write_text(
+        json.dumps(
+            {
+                "_default": {
+                    "1": {
+                        "run_id": "abc123abc123",
+                        "name": "old",
+                        "status": "FINISHED",
+                        "params": {"a": 1},
+                    }
+                },
+                "notes": {"1": {"text": "hi"}},
+            }
+        )
+    )
     before = src.read_bytes()
-    out = subprocess.run([sys.executable, "-m", "nbops.cli", "store", "import-tinydb", str(src),
-                          "--store", str(store)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nbops.cli",
+            "store",
+            "import-tinydb",
+            str(src),
+            "--store",
+            str(store),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stderr
     assert "imported 2 document(s)" in out.stdout
     assert nbops.get_run("abc123")["params"] == {"a": 1}
@@ -205,8 +234,11 @@ def test_every_flipped_byte_is_detected_and_the_rest_still_reads(tmp_path):
 
 
 def _cli(*args, store):
-    return subprocess.run([sys.executable, "-m", "nbops.cli", "store", *args, "--store",
-                           str(store)], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "nbops.cli", "store", *args, "--store", str(store)],
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_check_names_damage_and_repair_quarantines_it_keeping_the_rest(tmp_path):
@@ -247,12 +279,12 @@ HOLDER = textwrap.dedent(
 )
 
 
-def test_lock_timeout_names_the_holder_and_never_advises_deleting_the_lock(tmp_path,
-                                                                           monkeypatch):
+def test_lock_timeout_names_the_holder_and_never_advises_deleting_the_lock(tmp_path, monkeypatch):
     script = tmp_path / "holder.py"
     script.write_text(HOLDER)
-    holder = subprocess.Popen([sys.executable, str(script), str(tmp_path / "s")],
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, str(script), str(tmp_path / "s")], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout.readline().strip() == "holding"
         monkeypatch.setenv("NBOPS_LOCK_TIMEOUT", "0.3")

@@ -61,8 +61,9 @@ def test_the_environment_is_stored_once_for_many_runs(store):
 def test_runs_after_a_write_is_patched_and_matches_a_fresh_build(store):
     runs = []
     for i in range(6):
-        with nbops.start_run(name=f"r{i}", experiment="e" if i % 2 else "f",
-                             capture_env=False) as run:
+        with nbops.start_run(
+            name=f"r{i}", experiment="e" if i % 2 else "f", capture_env=False
+        ) as run:
             nbops.log_params({"i": i, "kind": "odd" if i % 2 else "even"})
             nbops.log_metric("acc", i / 10)
         runs.append(run.run_id)
@@ -100,8 +101,7 @@ def test_a_fresh_process_lists_from_the_cache_and_the_log_tail(store):
     with nbops.start_run(name="after", capture_env=False):
         nbops.log_metric("acc", 9)
     assert (store / "nbops.frame").exists()
-    code = (f"import nbops; nbops.set_store({str(store)!r}); "
-            "print(','.join(nbops.runs()['name']))")
+    code = f"import nbops; nbops.set_store({str(store)!r}); print(','.join(nbops.runs()['name']))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "after,r2,r1,r0", out.stderr
 
@@ -115,13 +115,14 @@ def test_a_planted_cache_file_cannot_run_code(store, tmp_path):
         def __reduce__(self):
             return (os.system, (f"touch {marker}",))
 
-    (store / "nbops.frame").write_bytes(pickle.dumps(
-        {"format": 1, "log": "x", "pos": 0, "frame": Evil()}))
+    (store / "nbops.frame").write_bytes(
+        pickle.dumps({"format": 1, "log": "x", "pos": 0, "frame": Evil()})
+    )
     Store(store).compact()
-    code = (f"import nbops; nbops.set_store({str(store)!r}); "
-            "print(len(nbops.runs()))")
-    (store / "nbops.frame").write_bytes(pickle.dumps(
-        {"format": 1, "log": "x", "pos": 0, "frame": Evil()}))
+    code = f"import nbops; nbops.set_store({str(store)!r}); print(len(nbops.runs()))"
+    (store / "nbops.frame").write_bytes(
+        pickle.dumps({"format": 1, "log": "x", "pos": 0, "frame": Evil()})
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.stdout.strip() == "1", out.stderr
     assert not marker.exists()
@@ -145,8 +146,15 @@ def test_compaction_under_four_writers_loses_nothing(tmp_path):
     script = tmp_path / "writer.py"
     script.write_text(WRITER)
     env = {**os.environ, "NBOPS_COMPACT_BYTES": "60000"}  # compact every ~25 runs
-    procs = [subprocess.Popen([sys.executable, str(script), str(tmp_path / "s"), f"w{k}", "50"],
-                              stdout=subprocess.PIPE, text=True, env=env) for k in range(4)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "s"), f"w{k}", "50"],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        for k in range(4)
+    ]
     nbops.set_store(tmp_path / "s")
     seen = [0]
     try:
@@ -165,8 +173,9 @@ def test_compaction_under_four_writers_loses_nothing(tmp_path):
     store = Store(tmp_path / "s")
     runs = {d["run_id"]: d for d in store.all_runs()}
     assert acknowledged == set(runs) and len(runs) == 200
-    assert all(d["status"] == "FINISHED" and d["metrics"]["m"] == d["params"]["i"]
-               for d in runs.values())
+    assert all(
+        d["status"] == "FINISHED" and d["metrics"]["m"] == d["params"]["i"] for d in runs.values()
+    )
     nbops.set_store(tmp_path / "s")
     try:
         assert len(nbops.runs()) == 200
@@ -189,8 +198,9 @@ ORPHAN = textwrap.dedent(
 def test_a_run_whose_writer_was_killed_reads_as_killed(store, tmp_path):
     script = tmp_path / "orphan.py"
     script.write_text(ORPHAN)
-    proc = subprocess.Popen([sys.executable, str(script), str(store)], stdout=subprocess.PIPE,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(store)], stdout=subprocess.PIPE, text=True
+    )
     run_id = proc.stdout.readline().strip()
     assert nbops.get_run(run_id)["status"] == "RUNNING"  # alive: still running
     os.kill(proc.pid, signal.SIGKILL)
@@ -205,10 +215,18 @@ def test_a_reused_pid_does_not_keep_a_run_running(store):
     from nbops.store.procs import host
 
     s = Store(store)
-    s.insert_run({"run_id": "a" * 12, "status": "RUNNING", "host": host(), "pid": 1,
-                  "proc": "00000000:1"})  # pid 1 lives, but started at another time
-    s.insert_run({"run_id": "b" * 12, "status": "RUNNING", "host": "elsewhere", "pid": 1,
-                  "proc": "00000000:1"})  # another host: nothing can be said
+    s.insert_run(
+        {"run_id": "a" * 12, "status": "RUNNING", "host": host(), "pid": 1, "proc": "00000000:1"}
+    )  # pid 1 lives, but started at another time
+    s.insert_run(
+        {
+            "run_id": "b" * 12,
+            "status": "RUNNING",
+            "host": "elsewhere",
+            "pid": 1,
+            "proc": "00000000:1",
+        }
+    )  # another host: nothing can be said
     assert s.get_run("a" * 12)["status"] == "KILLED"
     assert s.get_run("b" * 12)["status"] == "RUNNING"
 

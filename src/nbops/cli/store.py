@@ -49,12 +49,16 @@ def _check(args: argparse.Namespace) -> int:
     if report["healthy"]:
         print(f"store {report['store']}: healthy ({report['lines']} intact lines)")
         return 0
-    print(f"store {report['store']}: {len(report['damage'])} damaged line(s), "
-          f"{report['lines']} intact")
+    print(
+        f"store {report['store']}: {len(report['damage'])} damaged line(s), "
+        f"{report['lines']} intact"
+    )
     for d in report["damage"]:
         what = f"; touched {', '.join(d['touched'])}" if d["touched"] else ""
-        print(f"  {d['file']} line {d['line']} (byte {d['offset']}, {d['length']} bytes): "
-              f"{d['reason']}{what}")
+        print(
+            f"  {d['file']} line {d['line']} (byte {d['offset']}, {d['length']} bytes): "
+            f"{d['reason']}{what}"
+        )
     print("Reads skip these lines; `nbops store repair` moves them to quarantine/.")
     return 1
 
@@ -66,8 +70,10 @@ def _repair(args: argparse.Namespace) -> int:
     if not result["moved"]:
         print(f"store {args.store_path}: nothing to repair ({result['kept']} intact lines)")
         return 0
-    print(f"moved {len(result['moved'])} damaged line(s) to quarantine, kept "
-          f"{result['kept']} intact line(s):")
+    print(
+        f"moved {len(result['moved'])} damaged line(s) to quarantine, kept "
+        f"{result['kept']} intact line(s):"
+    )
     for d in result["moved"]:
         what = f" ({', '.join(d['touched'])})" if d["touched"] else ""
         print(f"  {d['file']} line {d['line']}{what}")

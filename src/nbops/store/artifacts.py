@@ -28,7 +28,8 @@ def safe_name(name: str) -> str:
             f"{PurePosixPath(posix).name!r}"
         )
     if len(name.encode("utf-8", "surrogatepass")) > MAX_NAME_BYTES or any(
-            len(part.encode("utf-8", "surrogatepass")) > 255 for part in posix.split("/")):
+        len(part.encode("utf-8", "surrogatepass")) > 255 for part in posix.split("/")
+    ):
         raise ArtifactError(
             f"artifact name {name[:40]!r}... is too long ({len(name)} characters); use at "
             f"most {MAX_NAME_BYTES} bytes, and at most 255 per folder or file name"
@@ -61,11 +62,12 @@ class ArtifactStore:
         try:
             is_file = src.is_file()
         except OSError as exc:  # e.g. a path longer than the system allows
-            raise ArtifactError(f"cannot use artifact path {str(src)[:80]!r}...: "
-                                f"{exc.strerror or exc}; pass an existing file") from None
+            raise ArtifactError(
+                f"cannot use artifact path {str(src)[:80]!r}...: "
+                f"{exc.strerror or exc}; pass an existing file"
+            ) from None
         if not is_file:
-            raise ArtifactError(f"artifact file {str(src)[:200]} does not exist or is not a "
-                                "file")
+            raise ArtifactError(f"artifact file {str(src)[:200]} does not exist or is not a file")
         self.root.mkdir(parents=True, exist_ok=True)
         h = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".incoming-{os.getpid()}-")

@@ -135,13 +135,13 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
                                         f"{src} line {n} is damaged (checksum mismatch); "
                                         "compaction would drop it. Run `nbops store repair`."
                                     )
-                                key = payload[:payload.index(b"\t")].decode()
+                                key = payload[: payload.index(b"\t")].decode()
                                 if key not in touched:
                                     out.write(raw + b"\n")
                                     count += 1
                                     continue
                                 done.add(key)
-                                doc = logfile.loads(payload[len(key) + 1:])
+                                doc = logfile.loads(payload[len(key) + 1 :])
                                 for op in touched[key]:
                                     doc = apply_op(doc, _copy(op))
                                 if doc is not None:

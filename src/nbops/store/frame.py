@@ -26,8 +26,7 @@ if TYPE_CHECKING:
 
 CACHE = "nbops.frame"
 CACHE_FORMAT = 1
-BASE = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration",
-        "parent_id"]
+BASE = ["run_id", "name", "experiment", "status", "start_time", "end_time", "duration", "parent_id"]
 HIDDEN = ["host", "pid", "proc"]  # for orphan detection, not shown
 SECTIONS = ("params", "metrics", "tags")
 TIMES = ("start_time", "end_time")
@@ -35,16 +34,23 @@ SAVE_AFTER = 2000  # rewrite the cache when this many lines were applied since i
 
 
 _SAFE_FUNCTIONS = {
-    ("builtins", "slice"), ("datetime", "timedelta"), ("datetime", "timezone"),
-    ("numpy", "dtype"), ("numpy", "ndarray"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
+    ("builtins", "slice"),
+    ("datetime", "timedelta"),
+    ("datetime", "timezone"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
     ("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked"),
     ("pandas._libs.internals", "_unpickle_block"),
     ("pandas.core.indexes.base", "_new_Index"),
     ("pandas.core.internals.managers", "BlockManager"),
-    ("pyarrow.lib", "_restore_array"), ("pyarrow.lib", "py_buffer"),
+    ("pyarrow.lib", "_restore_array"),
+    ("pyarrow.lib", "py_buffer"),
     ("pyarrow.lib", "type_for_alias"),
 }
 _SAFE_TYPE_MODULES = ("pandas", "pandas.arrays", "pandas.core.arrays", "numpy")
@@ -81,8 +87,9 @@ def row_of(doc: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def _changes(frame: Any, ops_list: list[list], present: dict[str, int]
-             ) -> tuple[dict, dict, set, bool]:
+def _changes(
+    frame: Any, ops_list: list[list], present: dict[str, int]
+) -> tuple[dict, dict, set, bool]:
     """What a series of transactions does to the frame: (changed cells per existing row,
     new rows, deleted rows, dropped all). ``present`` maps row keys to positions."""
     changed: dict[str, dict[str, Any]] = {}
@@ -101,7 +108,7 @@ def _changes(frame: Any, ops_list: list[list], present: dict[str, int]
                 dropped = True
                 continue
             key = str(op[2])
-            exists = (key in present and key not in deleted and not dropped)
+            exists = key in present and key not in deleted and not dropped
             if kind == "put":
                 row = row_of(op[3])
                 if exists:
@@ -125,8 +132,11 @@ def _changes(frame: Any, ops_list: list[list], present: dict[str, int]
             if kind == "upd":
                 for field, value in op[3].items():
                     if field in SECTIONS:
-                        cols = [c for c in (frame.columns if frame is not None else ())
-                                if c.startswith(field + ".")]
+                        cols = [
+                            c
+                            for c in (frame.columns if frame is not None else ())
+                            if c.startswith(field + ".")
+                        ]
                         cols += [c for c in target if c.startswith(field + ".")]
                         for c in cols:
                             target[c] = None
@@ -148,8 +158,9 @@ def positions_of(frame: Any) -> dict[str, int]:
     return {k: i for i, k in enumerate(frame.index)} if frame is not None else {}
 
 
-def apply_ops(frame: Any, ops_list: list[list], positions: dict[str, int] | None = None
-              ) -> tuple[Any, dict[str, int]]:
+def apply_ops(
+    frame: Any, ops_list: list[list], positions: dict[str, int] | None = None
+) -> tuple[Any, dict[str, int]]:
     """``(frame, positions)`` after the transactions in ``ops_list`` (``frame`` None: an
     empty one; ``positions`` from :func:`positions_of`, updated in place)."""
     import pandas as pd
@@ -212,8 +223,9 @@ def _times(values: Any) -> Any:
 def _fits(dtype: Any, values: list) -> bool:
     kind = getattr(dtype, "kind", "O")
     if kind == "f":
-        return all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
-                   for v in values)
+        return all(
+            v is None or (isinstance(v, (int, float)) and not isinstance(v, bool)) for v in values
+        )
     if kind in "iu":
         return all(isinstance(v, int) and not isinstance(v, bool) for v in values)
     if kind == "b":
@@ -292,8 +304,17 @@ def load_cache(root: Path) -> dict[str, Any] | None:
     try:
         with open(root / CACHE, "rb") as fh:
             data = _Unpickler(io.BytesIO(fh.read())).load()
-    except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError,
-            ValueError, TypeError, IndexError, KeyError):
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        EOFError,
+        AttributeError,
+        ImportError,
+        ValueError,
+        TypeError,
+        IndexError,
+        KeyError,
+    ):
         return None
     if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT:
         return None
@@ -305,15 +326,21 @@ def save_cache(root: Path, log: str, pos: int, frame: Any) -> None:
     tmp = root / f".nbops.db.frame-{os.getpid()}"
     try:
         with open(tmp, "wb") as fh:
-            pickle.dump({"format": CACHE_FORMAT, "log": log, "pos": pos, "frame": frame}, fh,
-                        protocol=5)
+            pickle.dump(
+                {"format": CACHE_FORMAT, "log": log, "pos": pos, "frame": frame}, fh, protocol=5
+            )
         os.replace(tmp, root / CACHE)
     except OSError:
         tmp.unlink(missing_ok=True)
 
 
-def advance_cache(root: Path, log: str | None, run_ops: list[tuple[list, int]], x: int,
-                  snapshot: Path | None = None) -> None:
+def advance_cache(
+    root: Path,
+    log: str | None,
+    run_ops: list[tuple[list, int]],
+    x: int,
+    snapshot: Path | None = None,
+) -> None:
     """Bring a cache that sits in log ``log`` at or before ``x`` to ``x`` (compaction);
     without a usable one, build it from the new ``snapshot`` folder (state at ``x``)."""
     if log is None:
@@ -321,8 +348,7 @@ def advance_cache(root: Path, log: str | None, run_ops: list[tuple[list, int]], 
     cached = load_cache(root)
     if cached is not None and cached["log"] == log and cached["pos"] <= x:
         todo = [ops for ops, end in run_ops if cached["pos"] < end <= x]
-        save_cache(root, log, x, apply_ops(cached["frame"], todo)[0] if todo
-                   else cached["frame"])
+        save_cache(root, log, x, apply_ops(cached["frame"], todo)[0] if todo else cached["frame"])
     elif snapshot is not None and (cached is None or cached["log"] != log):
         save_cache(root, log, x, from_snapshot(snapshot))
 
@@ -369,8 +395,7 @@ class RunsFrame:
                 raise StoreError(f"the store {st.root} kept changing while being read; retry")
             if self._pending:
                 self.since_cache += len(self._pending)
-                self.frame, self.positions = apply_ops(self.frame, self._pending,
-                                                       self.positions)
+                self.frame, self.positions = apply_ops(self.frame, self._pending, self.positions)
                 self._pending = []
                 if self.since_cache >= SAVE_AFTER and st.header is not None:
                     save_cache(st.root, st.header.log, self.pos, self.frame)
@@ -388,8 +413,11 @@ class RunsFrame:
         if cached is not None:
             if cached["log"] == header.log and header.size <= cached["pos"] <= st.offset:
                 start = cached["pos"]
-            elif header.continues and cached["log"] == header.continues[0] \
-                    and cached["pos"] >= header.continues[1]:
+            elif (
+                header.continues
+                and cached["log"] == header.continues[0]
+                and cached["pos"] >= header.continues[1]
+            ):
                 start = header.size + cached["pos"] - header.continues[1]
                 start = start if start <= st.offset else None
         base = cached["frame"] if start is not None else None
@@ -400,8 +428,9 @@ class RunsFrame:
         if base is None:  # no usable cache: the snapshot's runs, then the whole log
             base = from_snapshot(st._snapshot_dir(), st._damaged)
             start = header.size
-        todo = [ops for ops, _, _ in st._lines(start, st.offset)
-                if any(op[1] == "runs" for op in ops)]
+        todo = [
+            ops for ops, _, _ in st._lines(start, st.offset) if any(op[1] == "runs" for op in ops)
+        ]
         self.frame, self.positions = apply_ops(base, todo) if todo else (base, None)
         fresh = cached is None or start == header.size or len(todo) >= SAVE_AFTER
         self.log, self.pos, self._pending = header.log, st.offset, []

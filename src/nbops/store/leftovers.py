@@ -30,8 +30,9 @@ def clean_temp_files(root: Path) -> list[Path]:
     from .procs import alive
 
     removed = []
-    candidates = list((root / "artifacts").glob(".incoming-*")) if (root / "artifacts").is_dir() \
-        else []
+    candidates = (
+        list((root / "artifacts").glob(".incoming-*")) if (root / "artifacts").is_dir() else []
+    )
     candidates += list(root.glob(".nbops.db.*"))
     if (root / "snapshots").is_dir():
         candidates += list((root / "snapshots").glob(".*.tmp"))

@@ -64,9 +64,14 @@ class ProcessLock:
         self._write_holder()
 
     def _write_holder(self) -> None:
-        info = json.dumps({"pid": os.getpid(), "host": socket.gethostname(),
-                           "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "t": time.time()}).encode()
+        info = json.dumps(
+            {
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "t": time.time(),
+            }
+        ).encode()
         try:
             os.pwrite(self._fd, info.ljust(256), 0)
         except OSError:
@@ -94,5 +99,4 @@ def describe_holder(info: dict[str, Any] | None) -> str:
         return "a process that left no record of itself"
     ago = f" ({time.time() - info['t']:.0f} s ago)" if isinstance(info.get("t"), float) else ""
     here = " (this host)" if info.get("host") == socket.gethostname() else ""
-    return (f"pid {info.get('pid')} on host {info.get('host')}{here} since "
-            f"{info.get('since')}{ago}")
+    return f"pid {info.get('pid')} on host {info.get('host')}{here} since {info.get('since')}{ago}"

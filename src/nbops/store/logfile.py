@@ -94,8 +94,9 @@ def new_id() -> str:
 
 def header_line(log_id: str, snapshot: str | None, continues: list | None) -> bytes:
     """The first line of a log file."""
-    return seal(dumps({"nbops_store": FORMAT, "log": log_id, "snapshot": snapshot,
-                       "continues": continues}))
+    return seal(
+        dumps({"nbops_store": FORMAT, "log": log_id, "snapshot": snapshot, "continues": continues})
+    )
 
 
 @dataclass
@@ -138,13 +139,15 @@ def read_header(path: os.PathLike | str, data: bytes) -> Header:
     if not isinstance(fmt, int) or fmt < 1:
         raise foreign(f"unexpected first line {raw[:60]!r}")
     if fmt > FORMAT:
-        raise StoreError(f"{path} was written by a newer nbops (format {fmt}); upgrade nbops "
-                         "to read it.")
+        raise StoreError(
+            f"{path} was written by a newer nbops (format {fmt}); upgrade nbops to read it."
+        )
     if fmt >= 2 and payload is None:
-        raise StoreError(f"the header line of {path} is damaged (checksum mismatch). Run "
-                         "`nbops store check` to see the damage and `nbops store repair`.")
-    return Header(fmt, header.get("log"), header.get("snapshot"), header.get("continues"),
-                  end + 1)
+        raise StoreError(
+            f"the header line of {path} is damaged (checksum mismatch). Run "
+            "`nbops store check` to see the damage and `nbops store repair`."
+        )
+    return Header(fmt, header.get("log"), header.get("snapshot"), header.get("continues"), end + 1)
 
 
 @dataclass
@@ -161,13 +164,21 @@ class Damage:
     def describe(self) -> str:
         """One line for people: file, line, byte offset, size, reason, what it touched."""
         what = f"; it touched {', '.join(self.touched)}" if self.touched else ""
-        return (f"{self.file} line {self.line} (byte {self.offset}, {self.length} bytes): "
-                f"{self.reason}{what}")
+        return (
+            f"{self.file} line {self.line} (byte {self.offset}, {self.length} bytes): "
+            f"{self.reason}{what}"
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """The damage as plain data (for `nbops store check --format json`)."""
-        return {"file": self.file, "line": self.line, "offset": self.offset,
-                "length": self.length, "reason": self.reason, "touched": self.touched}
+        return {
+            "file": self.file,
+            "line": self.line,
+            "offset": self.offset,
+            "length": self.length,
+            "reason": self.reason,
+            "touched": self.touched,
+        }
 
 
 _RUN_ID = re.compile(rb'"run_id":"([^"\\]{1,64})"')
@@ -191,7 +202,8 @@ def touched_by(raw: bytes, run_ids: dict[str, str] | None = None) -> list[str]:
         elif table == "models":
             refs = [r.group(1).decode(errors="replace") for r in _REF.finditer(raw)]
             found.extend(f"model {r}" for r in refs[:1]) if refs else found.append(
-                f"models document {doc_id}")
+                f"models document {doc_id}"
+            )
         else:
             found.append(f"{table} document {doc_id}")
     if not found:

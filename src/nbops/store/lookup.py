@@ -75,16 +75,16 @@ def point_get(storage: LogStorage, table: str, key: str) -> dict[str, Any] | Non
             path = folder / f"{table}.jsonl"
             with _mapped(path) as data:
                 needle = key.encode() + b"\t"
-                start = 0 if data[:len(needle)] == needle else data.find(b"\n" + needle) + 1
-                if start > 0 or data[:len(needle)] == needle:
+                start = 0 if data[: len(needle)] == needle else data.find(b"\n" + needle) + 1
+                if start > 0 or data[: len(needle)] == needle:
                     end = data.find(b"\n", start)
-                    raw = bytes(data[start:end if end >= 0 else len(data)])
+                    raw = bytes(data[start : end if end >= 0 else len(data)])
                     payload = logfile.unseal(raw)
                     if payload is None:
                         line = data[:start].count(b"\n") + 1
                         storage._damaged(start, raw, "checksum mismatch", file=path, line=line)
                     else:
-                        doc = logfile.loads(payload[len(needle):])
+                        doc = logfile.loads(payload[len(needle) :])
         if storage.header is not None:
             for ops, _, _ in storage._lines(storage.header.size, storage.offset):
                 for op in ops:
@@ -103,19 +103,22 @@ def field_values(storage: LogStorage, table: str, field: str, prefix: str) -> se
     """Values of string ``field`` starting with ``prefix`` that appear in ``table``'s
     snapshot file or the log's puts and updates (a superset: deleted documents may
     still show; check each with :func:`point_get`)."""
-    pattern = re.compile(b'"' + re.escape(field.encode()) + b'":"('
-                         + re.escape(prefix.encode()) + rb'[^"\\]*)"')
+    pattern = re.compile(
+        b'"' + re.escape(field.encode()) + b'":"(' + re.escape(prefix.encode()) + rb'[^"\\]*)"'
+    )
 
     def scan() -> set[str]:
         if storage.loaded(table):
-            return {d[field] for d in storage.live_table(table).values()
-                    if isinstance(d.get(field), str) and d[field].startswith(prefix)}
+            return {
+                d[field]
+                for d in storage.live_table(table).values()
+                if isinstance(d.get(field), str) and d[field].startswith(prefix)
+            }
         found: set[str] = set()
         folder = storage._snapshot_dir()
         if folder is not None:
             with _mapped(folder / f"{table}.jsonl") as data:
-                found.update(m.group(1).decode(errors="replace")
-                             for m in pattern.finditer(data))
+                found.update(m.group(1).decode(errors="replace") for m in pattern.finditer(data))
         if storage.header is not None:
             for ops, _, _ in storage._lines(storage.header.size, storage.offset):
                 for op in ops:

@@ -33,7 +33,7 @@ def start_time(pid: int) -> str | None:
         return None
     except OSError:
         return ""
-    fields = stat[stat.rfind(b")") + 2:].split()
+    fields = stat[stat.rfind(b")") + 2 :].split()
     return f"{_boot_id()}:{int(fields[19])}" if len(fields) > 19 else ""
 
 

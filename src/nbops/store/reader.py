@@ -71,8 +71,13 @@ def check_ops(ops: Any) -> list:
     if not isinstance(ops, list):
         raise ValueError("a transaction is a list of operations")
     for op in ops:
-        if not isinstance(op, list) or len(op) < 2 or op[0] not in KINDS \
-                or not isinstance(op[1], str) or (op[0] != "drop" and len(op) < 3):
+        if (
+            not isinstance(op, list)
+            or len(op) < 2
+            or op[0] not in KINDS
+            or not isinstance(op[1], str)
+            or (op[0] != "drop" and len(op) < 3)
+        ):
             raise ValueError(f"malformed operation {str(op)[:80]}")
     return ops
 
@@ -260,23 +265,31 @@ class LogReader:
                 continue
             yield ops, start + pos, 0
 
-    def _damaged(self, offset: int, raw: bytes, reason: str, file: Path | None = None,
-                 line: int | None = None) -> None:
+    def _damaged(
+        self,
+        offset: int,
+        raw: bytes,
+        reason: str,
+        file: Path | None = None,
+        line: int | None = None,
+    ) -> None:
         file = file or self.path
         if line is None:
             line = self._line_number(offset)
         key = (str(file), offset)
         if key not in self.damage:
             run_ids = {k: d.get("run_id") for k, d in self._tables.get("runs", {}).items()}
-            self.damage[key] = Damage(str(file), line, offset, len(raw) + 1, reason,
-                                      logfile.touched_by(raw, run_ids))
+            self.damage[key] = Damage(
+                str(file), line, offset, len(raw) + 1, reason, logfile.touched_by(raw, run_ids)
+            )
         if key not in self._warned:
             self._warned.add(key)
             warnings.warn(
                 f"nbops: the store has a damaged line, skipped: {self.damage[key].describe()}."
                 " The rest of the store reads normally. Run `nbops store check` for a "
                 "report and `nbops store repair` to move damaged lines to quarantine.",
-                StoreDamageWarning, stacklevel=_user_stacklevel(),
+                StoreDamageWarning,
+                stacklevel=_user_stacklevel(),
             )
 
     def _line_number(self, offset: int) -> int:
@@ -375,8 +388,11 @@ class LogReader:
             return
         key = str(op[2])
         old = docs.get(key)
-        before = {f: old[f] for (t, f) in self._indexes if t == table and f in old} \
-            if old is not None else None
+        before = (
+            {f: old[f] for (t, f) in self._indexes if t == table and f in old}
+            if old is not None
+            else None
+        )
         doc = apply_op(old, op)
         if doc is None:
             docs.pop(key, None)
@@ -400,14 +416,14 @@ class LogReader:
             self._ensure(table)
             key = (table, field)
             if key not in self._indexes:
-                self._indexes[key] = {d[field]: k for k, d in self._tables[table].items()
-                                      if field in d}
+                self._indexes[key] = {
+                    d[field]: k for k, d in self._tables[table].items() if field in d
+                }
             return self._indexes[key]
 
     def loaded(self, table: str) -> bool:
         """Whether ``table`` is in memory (so reading it costs nothing)."""
         return table in self._tables
-
 
 
 class _Replaced(Exception):

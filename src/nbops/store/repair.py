@@ -20,8 +20,9 @@ from . import logfile
 from .logfile import Damage
 
 
-def _scan(path: Path, data: bytes, start: int, legacy: bool, snapshot: bool,
-          run_ids: dict[str, str]) -> tuple[list[Damage], int, int]:
+def _scan(
+    path: Path, data: bytes, start: int, legacy: bool, snapshot: bool, run_ids: dict[str, str]
+) -> tuple[list[Damage], int, int]:
     """(damage, intact lines, torn bytes at the end) of the lines in ``data[start:]``."""
     from .storage import check_ops
 
@@ -55,8 +56,16 @@ def _scan(path: Path, data: bytes, start: int, legacy: bool, snapshot: bool,
                             run_ids[str(op[2])] = op[3].get("run_id")
                 intact += 1
             except (ValueError, TypeError, UnicodeDecodeError) as exc:
-                damage.append(Damage(str(path), line, here, len(raw) + 1, str(exc),
-                                     logfile.touched_by(raw, run_ids)))
+                damage.append(
+                    Damage(
+                        str(path),
+                        line,
+                        here,
+                        len(raw) + 1,
+                        str(exc),
+                        logfile.touched_by(raw, run_ids),
+                    )
+                )
         line += 1
     return damage, intact, len(data) - end
 
@@ -67,8 +76,15 @@ def check(root: str | os.PathLike) -> dict[str, Any]:
     "notes": [...]}``. Raises StoreError for a file that is not an nbops store."""
     root = Path(root)
     log = root / "nbops.db"
-    report: dict[str, Any] = {"store": str(root), "healthy": True, "damage": [], "lines": 0,
-                              "snapshot": None, "torn_bytes": 0, "notes": []}
+    report: dict[str, Any] = {
+        "store": str(root),
+        "healthy": True,
+        "damage": [],
+        "lines": 0,
+        "snapshot": None,
+        "torn_bytes": 0,
+        "notes": [],
+    }
     if not log.exists():
         report["notes"].append(f"no store file at {log} (an empty store)")
         return report
@@ -80,29 +96,40 @@ def check(root: str | os.PathLike) -> dict[str, Any]:
         folder = root / "snapshots" / header.snapshot
         report["snapshot"] = header.snapshot
         if not folder.is_dir():
-            damage.append(Damage(str(folder), 0, 0, 0, "the snapshot the log starts from "
-                                 "is missing"))
+            damage.append(
+                Damage(str(folder), 0, 0, 0, "the snapshot the log starts from is missing")
+            )
         else:
             for part in sorted(folder.glob("*.jsonl")):
                 found, n, torn = _scan(part, part.read_bytes(), 0, False, True, run_ids)
                 damage += found
                 report["lines"] += n
                 if torn:
-                    damage.append(Damage(str(part), 0, part.stat().st_size - torn, torn,
-                                         "snapshot file ends in an unfinished line"))
+                    damage.append(
+                        Damage(
+                            str(part),
+                            0,
+                            part.stat().st_size - torn,
+                            torn,
+                            "snapshot file ends in an unfinished line",
+                        )
+                    )
     found, n, torn = _scan(log, data, header.size, header.format == 1, False, run_ids)
     damage += found
     report["lines"] += n
-    if torn and logfile.unseal(data[len(data) - torn:]) is not None:
+    if torn and logfile.unseal(data[len(data) - torn :]) is not None:
         report["lines"] += 1
-        report["notes"].append(f"the last line of {log} is a whole transaction without its "
-                               "newline; it is read, and the next write ends the line")
+        report["notes"].append(
+            f"the last line of {log} is a whole transaction without its "
+            "newline; it is read, and the next write ends the line"
+        )
         torn = 0
     report["torn_bytes"] = torn
     if torn:
         report["notes"].append(
             f"the last {torn} bytes of {log} are an unfinished write (a writer died or is "
-            "writing now); it was never acknowledged, and the next write removes it")
+            "writing now); it was never acknowledged, and the next write removes it"
+        )
     if header.format == 1:
         report["notes"].append("format 1 (no checksums); the next write converts it")
     report["damage"] = [d.to_dict() for d in damage]
@@ -123,8 +150,10 @@ def repair(root: str | os.PathLike) -> dict[str, Any]:
     with storage.transaction():  # the write lock: no writer appends meanwhile
         report = check(root)
         if any(d["line"] == 0 and "missing" in d["reason"] for d in report["damage"]):
-            raise StoreError(f"the snapshot of {root} is missing; restore it from a backup "
-                             "(nbops cannot rebuild documents it no longer has)")
+            raise StoreError(
+                f"the snapshot of {root} is missing; restore it from a backup "
+                "(nbops cannot rebuild documents it no longer has)"
+            )
         by_file: dict[str, list[dict]] = {}
         for d in report["damage"]:
             by_file.setdefault(d["file"], []).append(d)

@@ -63,16 +63,22 @@ class RunTables:
         at least :data:`MIN_PREFIX` characters. Raises RunNotFoundError naming the id
         (and, for an ambiguous prefix, the candidates)."""
         if not isinstance(run_id, str) or not run_id:
-            raise RunNotFoundError(f"run id {run_id!r} is not a run id; list runs with "
-                                   "nbops.runs() or `nbops runs`")
+            raise RunNotFoundError(
+                f"run id {run_id!r} is not a run id; list runs with nbops.runs() or `nbops runs`"
+            )
         if not self.storage.loaded("runs"):  # answer without parsing every run
             found = self._lookup(run_id)
             if found is not None:
                 return found["run_id"]
             if len(run_id) >= MIN_PREFIX:
-                hits = [d for d in (self._lookup(c) for c in
-                                    field_values(self.storage, "runs", "run_id", run_id))
-                        if d is not None]
+                hits = [
+                    d
+                    for d in (
+                        self._lookup(c)
+                        for c in field_values(self.storage, "runs", "run_id", run_id)
+                    )
+                    if d is not None
+                ]
                 if len(hits) == 1:
                     return hits[0]["run_id"]
         index = self.storage.index("runs", "run_id")
@@ -88,8 +94,11 @@ class RunTables:
                     f"run id prefix {run_id!r} is ambiguous: {len(matches)} runs start with it "
                     f"({shown}); give more characters"
                 )
-        hint = "" if len(run_id) >= MIN_PREFIX else (
-            f" (a prefix needs at least {MIN_PREFIX} characters)")
+        hint = (
+            ""
+            if len(run_id) >= MIN_PREFIX
+            else (f" (a prefix needs at least {MIN_PREFIX} characters)")
+        )
         raise RunNotFoundError(
             f"no run {run_id!r} in the store {self.root}{hint}; list runs with nbops.runs() "
             "or `nbops runs`"
@@ -139,8 +148,11 @@ class RunTables:
         if procs.orphaned(out):
             out["status"] = "KILLED"
             out["error"] = out.get("error") or {
-                "type": "Orphaned", "message": f"the process that ran it (pid {out['pid']} on "
-                f"{out['host']}) ended without ending the run", "traceback": ""}
+                "type": "Orphaned",
+                "message": f"the process that ran it (pid {out['pid']} on "
+                f"{out['host']}) ended without ending the run",
+                "traceback": "",
+            }
         return out
 
     def status_of(self, doc: dict[str, Any]) -> str:
@@ -202,14 +214,19 @@ class RunTables:
             running = frame.index[(frame["status"] == "RUNNING").to_numpy()]
             for key in running:
                 pid = frame.at[key, "pid"]
-                doc = {"status": "RUNNING", "host": frame.at[key, "host"],
-                       "pid": int(pid) if pid == pid and pid is not None else None,
-                       "proc": frame.at[key, "proc"]}
+                doc = {
+                    "status": "RUNNING",
+                    "host": frame.at[key, "host"],
+                    "pid": int(pid) if pid == pid and pid is not None else None,
+                    "proc": frame.at[key, "proc"],
+                }
                 if procs.orphaned(doc):
                     killed.append(key)
-        sections = sorted(c for c in frame.columns if c.startswith("params.")) + \
-            sorted(c for c in frame.columns if c.startswith("metrics.")) + \
-            sorted(c for c in frame.columns if c.startswith("tags."))
+        sections = (
+            sorted(c for c in frame.columns if c.startswith("params."))
+            + sorted(c for c in frame.columns if c.startswith("metrics."))
+            + sorted(c for c in frame.columns if c.startswith("tags."))
+        )
         mask = None
         if experiment is not None:
             mask = (frame["experiment"] == experiment).to_numpy()
@@ -265,9 +282,13 @@ class RunTables:
         self.storage.queue(["put", table, key_id(ref), record])
         self._blobs.add((table, ref))
 
-    def write_run(self, run_id: str, fields: dict[str, Any] | None = None,
-                  merge: dict[str, dict[str, Any]] | None = None,
-                  steps: dict[str, tuple[list, list, list]] | None = None) -> None:
+    def write_run(
+        self,
+        run_id: str,
+        fields: dict[str, Any] | None = None,
+        merge: dict[str, dict[str, Any]] | None = None,
+        steps: dict[str, tuple[list, list, list]] | None = None,
+    ) -> None:
         """The tracker's write: set top-level ``fields``, merge keys into dict fields
         (``{"params": {...}}``) and append step batches ``{key: (steps, values,
         stamps)}`` of a run this process inserted, in one transaction, without reading
@@ -293,17 +314,23 @@ class RunTables:
             st.queue(["upd", "runs", self.run_doc_id(run_id), fields])
 
     # -- step metrics ----------------------------------------------------------------
-    def _queue_steps(self, run_id: str, key: str, steps: list, values: list,
-                     timestamps: list) -> None:
+    def _queue_steps(
+        self, run_id: str, key: str, steps: list, values: list, timestamps: list
+    ) -> None:
         ref = f"{run_id}/{key}"
         doc_id = key_id(ref)
         if self.storage.loaded("metric_steps"):
             known = self.storage.index("metric_steps", "ref").get(ref)
             doc_id = int(known) if known is not None else doc_id
-        self.storage.queue(["ext", "metric_steps", doc_id,
-                            {"steps": list(steps), "values": list(values),
-                             "timestamps": list(timestamps)},
-                            {"ref": ref, "run_id": run_id, "key": key}])
+        self.storage.queue(
+            [
+                "ext",
+                "metric_steps",
+                doc_id,
+                {"steps": list(steps), "values": list(values), "timestamps": list(timestamps)},
+                {"ref": ref, "run_id": run_id, "key": key},
+            ]
+        )
 
     def append_steps(
         self, run_id: str, key: str, steps: list, values: list, timestamps: list
@@ -316,9 +343,10 @@ class RunTables:
         """A copy of ``{steps, values, timestamps, ...}`` of one metric of one run, or None."""
         ref = f"{run_id}/{key}"
         doc = point_get(self.storage, "metric_steps", str(key_id(ref)))
-        if doc is not None or (not self.storage.loaded("metric_steps")
-                               and ref not in field_values(self.storage, "metric_steps",
-                                                           "ref", ref)):
+        if doc is not None or (
+            not self.storage.loaded("metric_steps")
+            and ref not in field_values(self.storage, "metric_steps", "ref", ref)
+        ):
             return doc
         doc_id = self.storage.index("metric_steps", "ref").get(ref)  # an older id scheme
         doc = self.storage.live_table("metric_steps").get(doc_id) if doc_id else None
@@ -328,4 +356,4 @@ class RunTables:
         """Names of the metrics of a run that have a step history."""
         prefix = f"{run_id}/"
         index = self.storage.index("metric_steps", "ref")
-        return sorted(ref[len(prefix):] for ref in index if ref.startswith(prefix))
+        return sorted(ref[len(prefix) :] for ref in index if ref.startswith(prefix))

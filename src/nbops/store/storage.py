@@ -214,8 +214,10 @@ class LogStorage(LogReader, Storage):
         if self._depth == 0:
             raise RuntimeError("LogStorage.queue() needs an open transaction()")
         if op[0] not in KINDS or not _TABLE_NAME(op[1]):
-            raise StoreError(f"bad operation {op[0]!r} on table {op[1]!r}: table names are "
-                             "letters, digits, '_', '-' and '.'")
+            raise StoreError(
+                f"bad operation {op[0]!r} on table {op[1]!r}: table names are "
+                "letters, digits, '_', '-' and '.'"
+            )
         self._pending.append(op)
         if op[1] in self._tables:
             self._apply(_copy(op))
@@ -281,8 +283,10 @@ class LogStorage(LogReader, Storage):
             try:
                 os.ftruncate(fd, start)
             except OSError as cut_exc:
-                cut = (f" Cutting it back failed too ({cut_exc}); readers ignore the "
-                       "unfinished line and the next write removes it.")
+                cut = (
+                    f" Cutting it back failed too ({cut_exc}); readers ignore the "
+                    "unfinished line and the next write removes it."
+                )
             self._forget()
             raise StoreError(
                 f"could not write to the store file {self.path}: "
@@ -365,8 +369,9 @@ class LogStorage(LogReader, Storage):
                 self._max_id[table] = max((int(k) for k in docs if k.isdigit()), default=0)
             for (t, field), index in self._indexes.items():
                 index.update((d[field], k) for k, d in loaded.get(t, {}).items() if field in d)
-            self.offset = self._last_line_end(st.st_size) if st.st_size > self.offset \
-                else self.offset
+            self.offset = (
+                self._last_line_end(st.st_size) if st.st_size > self.offset else self.offset
+            )
             if self.offset > self.header.size:  # lines that arrived during the compaction
                 for ops, end, _ in self._lines(self.header.size, self.offset):
                     for op in ops:
@@ -382,8 +387,11 @@ class LogStorage(LogReader, Storage):
         try:
             self.compact()
         except (StoreError, OSError) as exc:
-            warnings.warn(f"nbops: compacting the store failed ({exc}); it stays as it is "
-                          "and works normally", StoreDamageWarning, stacklevel=3)
+            warnings.warn(
+                f"nbops: compacting the store failed ({exc}); it stays as it is and works normally",
+                StoreDamageWarning,
+                stacklevel=3,
+            )
 
     def close(self) -> None:
         """Nothing to close: files are opened per read and write."""
@@ -391,6 +399,9 @@ class LogStorage(LogReader, Storage):
 
 
 def _TABLE_NAME(name: Any) -> bool:  # noqa: N802 - a predicate used like a constant
-    return isinstance(name, str) and 0 < len(name) <= 100 and all(
-        c.isalnum() or c in "_-." for c in name) and not name.startswith(".")
-
+    return (
+        isinstance(name, str)
+        and 0 < len(name) <= 100
+        and all(c.isalnum() or c in "_-." for c in name)
+        and not name.startswith(".")
+    )

@@ -130,8 +130,9 @@ class Store(RunTables):
         except (OSError, ValueError) as exc:
             raise StoreError(f"{src} is not a TinyDB JSON file ({exc})") from exc
         if not isinstance(data, dict) or not all(isinstance(t, dict) for t in data.values()):
-            raise StoreError(f"{src} is not a TinyDB JSON file (expected "
-                             "{table: {id: document}})")
+            raise StoreError(
+                f"{src} is not a TinyDB JSON file (expected {{table: {{id: document}}}})"
+            )
         counts = {}
         with self.transaction():
             for table, docs in data.items():
@@ -161,9 +162,14 @@ class Store(RunTables):
 
     def dataset_versions(self, name: str) -> list[dict[str, Any]]:
         """Live records of the named dataset's versions, oldest version first."""
-        return sorted((d for d in self.all_datasets()
-                       if d.get("name") == name and d.get("version") is not None),
-                      key=lambda d: d["version"])
+        return sorted(
+            (
+                d
+                for d in self.all_datasets()
+                if d.get("name") == name and d.get("version") is not None
+            ),
+            key=lambda d: d["version"],
+        )
 
     def get_dataset(self, digest: str) -> dict[str, Any] | None:
         """A copy of the first record with this digest, or None."""
@@ -193,8 +199,10 @@ class Store(RunTables):
 
     def model_versions(self, name: str) -> list[dict[str, Any]]:
         """Live records of every version of ``name``, oldest version first."""
-        return sorted((d for d in self.storage.live_table("models").values()
-                       if d.get("name") == name), key=lambda d: d["version"])
+        return sorted(
+            (d for d in self.storage.live_table("models").values() if d.get("name") == name),
+            key=lambda d: d["version"],
+        )
 
     def _model_doc_id(self, name: str, version: int) -> int | None:
         doc_id = self.models.doc_id_of("ref", f"{name}/{int(version)}")
@@ -216,8 +224,10 @@ class Store(RunTables):
         record = {**record, "ref": record.get("ref") or f"{record['name']}/{record['version']}"}
         with self.transaction():
             if self._model_doc_id(record["name"], record["version"]) is not None:
-                raise StoreError(f"model {record['name']!r} version {record['version']} "
-                                 "is already recorded; pick the next version number")
+                raise StoreError(
+                    f"model {record['name']!r} version {record['version']} "
+                    "is already recorded; pick the next version number"
+                )
             self.models.insert(record)
         return copy_doc(record)
 
@@ -254,8 +264,11 @@ class Store(RunTables):
     def links(self, server: str, kind: str | None = None) -> list[dict[str, Any]]:
         """Copies of the sync links of ``server`` (of one ``kind`` when given)."""
         docs = self.storage.live_table("sync_links").values()
-        return [copy_doc(d) for d in docs
-                if d.get("server") == server and (kind is None or d.get("kind") == kind)]
+        return [
+            copy_doc(d)
+            for d in docs
+            if d.get("server") == server and (kind is None or d.get("kind") == kind)
+        ]
 
     def set_links(self, records: list[dict[str, Any]]) -> None:
         """Insert or replace sync links (keyed by server, kind and local id) in one write."""
@@ -320,8 +333,11 @@ class Collection:
 
     def find(self, **fields: Any) -> list[dict[str, Any]]:
         """Copies of the records whose fields equal all of ``fields``, oldest first."""
-        return [copy_doc(d) for d in self.store.storage.live_table(self.name).values()
-                if all(d.get(k) == v for k, v in fields.items())]
+        return [
+            copy_doc(d)
+            for d in self.store.storage.live_table(self.name).values()
+            if all(d.get(k) == v for k, v in fields.items())
+        ]
 
     def get(self, key: Any) -> dict[str, Any] | None:
         """A copy of the record whose key field is ``key``, or None."""
@@ -332,8 +348,9 @@ class Collection:
         """Add a record; raises StoreError if one with the same key exists."""
         with self.store.transaction():
             if self._table().doc_id_of(self.key, record[self.key]) is not None:
-                raise StoreError(f"{self.name}: a record with {self.key}="
-                                 f"{record[self.key]!r} exists already")
+                raise StoreError(
+                    f"{self.name}: a record with {self.key}={record[self.key]!r} exists already"
+                )
             self._table().insert(dict(record))
 
     def upsert(self, record: dict[str, Any]) -> None:

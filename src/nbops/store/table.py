@@ -18,6 +18,7 @@ from .storage import LogStorage
 
 class LogTable(Table):
     """A TinyDB table whose writes are single log operations in one storage transaction."""
+
     _storage: LogStorage
 
     def __init__(self, storage: LogStorage, name: str, **kwargs: Any) -> None:

@@ -12,8 +12,16 @@ from ..store import get_store
 from .run import STATUSES
 
 MAX_PAGE = 500
-SUMMARY_FIELDS = ("run_id", "name", "experiment", "parent_id", "status", "start_time",
-                  "end_time", "duration")
+SUMMARY_FIELDS = (
+    "run_id",
+    "name",
+    "experiment",
+    "parent_id",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+)
 
 
 def _check_since(since: str) -> str:
@@ -67,7 +75,7 @@ def run_page(
     if experiment is None and status is None and since is None and parent is None:
         total = len(docs)
         newest_first = docs[::-1]
-        page = newest_first[offset:offset + limit]
+        page = newest_first[offset : offset + limit]
     else:
         matching = []
         for doc in reversed(docs):
@@ -83,7 +91,7 @@ def run_page(
                 continue
             matching.append(doc)
         total = len(matching)
-        page = matching[offset:offset + limit]
+        page = matching[offset : offset + limit]
     return {
         "total": total,
         "offset": offset,
