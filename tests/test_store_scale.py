@@ -260,3 +260,48 @@ def test_one_run_is_read_without_loading_every_run(store):
     assert fresh.get_steps(ids[3], "loss")["values"] == [3, 4]
     assert fresh.get_steps(ids[3], "nope") is None
     assert not fresh.storage.loaded("runs") and not fresh.storage.loaded("metric_steps")
+
+
+KILLED_WRITER = textwrap.dedent(
+    """
+    import sys
+    import nbops
+    nbops.set_store(sys.argv[1])
+    for i in range(100000):
+        with nbops.start_run(name=f"r{i}", capture_env=False) as run:
+            nbops.log_params({"i": i, "pad": "x" * 3000})
+            nbops.log_metric("m", i)
+        print(run.run_id, flush=True)
+    """
+)
+
+
+def test_writers_killed_while_compacting_lose_no_acknowledged_run(tmp_path):
+    import random
+
+    script = tmp_path / "writer.py"
+    script.write_text(KILLED_WRITER)
+    env = {**os.environ, "NBOPS_COMPACT_BYTES": "30000"}  # compactions all the time
+    rng = random.Random(3)
+    acknowledged = set()
+    for _ in range(6):
+        proc = subprocess.Popen(
+            [sys.executable, str(script), str(tmp_path / "s")],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
+        deadline = time.time() + rng.uniform(0.8, 2.0)
+        while time.time() < deadline and (line := proc.stdout.readline()):
+            acknowledged.add(line.strip())
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        acknowledged.update(x.strip() for x in proc.stdout.read().splitlines() if x.strip())
+    store = Store(tmp_path / "s")
+    runs = {d["run_id"]: d for d in store.all_runs()}
+    assert acknowledged <= set(runs) and len(acknowledged) > 50
+    assert all(runs[r]["status"] == "FINISHED" for r in acknowledged)
+    assert store.check()["healthy"]
+    store.insert_run({"run_id": "f" * 12})  # the next writer cleans what the dead left
+    assert not list((tmp_path / "s").glob(".nbops.db.*"))
+    assert store.compact() and len(list((tmp_path / "s" / "snapshots").iterdir())) == 1
