@@ -13,7 +13,9 @@ extrapolations, marked as such.
 Every timing of a "fresh process" is a new Python process that imports the library
 and lists all runs as a DataFrame (``nbops.runs()`` / ``mlflow.search_runs()``).
 
-    .venv-bench/bin/python benchmarks/bench_store.py            # full (about 15 min)
+    .venv-bench/bin/python benchmarks/bench_store.py            # full (about 35 min)
+    .venv-bench/bin/python benchmarks/bench_store.py --mlflow-db /tmp/mlflow-10k.db
+        # keeps the generated MLflow database there, and reuses it next time (10 min)
     .venv/bin/python benchmarks/bench_store.py --quick          # 2,000 / 10,000 runs
 
 Writes benchmarks/results/store.json.
