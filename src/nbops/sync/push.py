@@ -311,7 +311,7 @@ def _push_artifacts(uri: str, store: Store, doc: dict[str, Any],
 
     sent = dict(link.get("artifacts") or {})
     repo = get_artifact_repository(link["artifact_uri"], tracking_uri=uri)
-    with tempfile.TemporaryDirectory(prefix=".sync-", dir=_tmp_root(store)) as tmp:
+    with tempfile.TemporaryDirectory(prefix="nbops-push-") as tmp:
         for art in doc.get("artifacts") or []:
             name, sha = art["name"], art.get("sha256")
             if sent.get(name) == sha or not sha:
@@ -334,16 +334,11 @@ def _push_artifacts(uri: str, store: Store, doc: dict[str, Any],
     return sent
 
 
-def _tmp_root(store: Store) -> str | None:
-    root = store.root
-    return str(root) if root.is_dir() else None
-
-
 def _upload(repo: Any, path: Path, name: str, tmp: Path) -> None:
     folder, _, base = name.rpartition("/")
     target = tmp / f"u{time.monotonic_ns()}" / base
     target.parent.mkdir(parents=True)
-    try:
+    try:  # a hard link when the temp folder shares the store's file system
         os.link(path, target)
     except OSError:
         import shutil
