@@ -34,6 +34,8 @@ def using_store(path: str | os.PathLike) -> Iterator[Path]:
 
 
 def set_store_path(path: str | os.PathLike | None) -> None:
+    """Make ``path`` the default store folder of this process (``None``: back to
+    ``$NBOPS_STORE`` / the nearest ``.nbops/``). Nothing is created until a write."""
     global _explicit
     _explicit = Path(path).expanduser().resolve() if path is not None else None
 
