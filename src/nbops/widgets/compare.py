@@ -206,6 +206,7 @@ class CompareView(w.VBox):
         self.refresh()
 
     def refresh(self) -> None:
+        """Rebuild the Runs tab's page from the filter, sort and page controls."""
         query = self._query()
         self.view, self.total = evaluation.table_view(self.frame, page=self.page, **query)
         self.pages = max(1, -(-self.total // query["page_size"]))
@@ -268,6 +269,7 @@ class CompareView(w.VBox):
         return self.selected or list(self.view["run_id"][:10])
 
     def draw_diff(self) -> None:
+        """Redraw the Diff tab for the runs selected in the Runs tab."""
         if len(self.selected) < 2:
             _show(self.diff_out, {"text/html": "<i>select two or more runs in the Runs tab "
                                                "to diff them</i>"})
@@ -281,9 +283,11 @@ class CompareView(w.VBox):
         _show(self.diff_out, {"text/html": "".join(parts), "text/plain": table.to_string()})
 
     def draw_curves(self) -> None:
+        """Redraw the Curves tab (step metrics of the selected or listed runs)."""
         _show(self.curves_out, _figure(evaluation.metric_curves(self._subject())))
 
     def draw_parallel(self) -> None:
+        """Redraw the Parallel tab for the chosen metric."""
         if not self.par_metric.value:
             _show(self.par_out, {"text/html": "<i>these runs have no metrics</i>"})
             return
@@ -296,6 +300,7 @@ class CompareView(w.VBox):
             ids, metric=self.par_metric.value)))
 
     def draw_best(self) -> None:
+        """Show the best run for the chosen metric and direction, and enable tagging it."""
         if not self.best_metric.value:
             self.best_info.value = "<i>these runs have no metrics</i>"
             self.best_button.disabled = True

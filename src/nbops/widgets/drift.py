@@ -32,6 +32,8 @@ def drift_widget(reference: Any, current: Any, columns: list[str] | None = None,
 
 
 class DriftView(w.VBox):
+    """The drift widget: the report's summary table and per-column plots, with per-column
+    method and threshold overrides that recompute the report (``nbops.drift_widget``)."""
     def __init__(self, reference: Any, current: Any, method: Any = None, threshold: Any = None,
                  **kwargs: Any) -> None:
         self._ref, self._cur, self._kwargs = reference, current, kwargs

@@ -65,6 +65,8 @@ class ExportWidget:
         self.status.value = f'<span style="color:{colour}">{html.escape(text)}</span>'
 
     def do_export(self) -> dict[str, Any] | None:
+        """Export the chosen version to the folder in the form; returns export's info,
+        or None after showing the error."""
         from .._errors import NbopsError
         from ..serving.export import export
 
@@ -85,6 +87,8 @@ class ExportWidget:
         return self.info
 
     def do_start(self) -> Any:
+        """Start the exported service locally and show where it listens; returns the
+        LocalService, or None after showing the error."""
         import html
 
         from .. import registry
@@ -125,6 +129,7 @@ class ExportWidget:
                              f"</table><small>{live}</small>")
 
     def do_refresh(self) -> dict[str, int]:
+        """Read the running service's request counts from /metrics ({} when stopped)."""
         if self.service is None or not self.service.running:
             return {}
         counts = self.service.request_counts()
@@ -146,6 +151,7 @@ class ExportWidget:
         self.stop_button.disabled = self.refresh_button.disabled = True
 
     def do_stop(self) -> None:
+        """Stop the count poller and the local service."""
         if self.poller is not None:
             self.poller.stop()
             self.poller = None
