@@ -41,10 +41,26 @@ def start_server(tmp: Path) -> tuple[subprocess.Popen, str]:
         port = s.getsockname()[1]
     log = (tmp / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{tmp / 'mlflow.db'}",
-         "--artifacts-destination", str(tmp / "artifacts"), "--workers", "2"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{tmp / 'mlflow.db'}",
+            "--artifacts-destination",
+            str(tmp / "artifacts"),
+            "--workers",
+            "2",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     uri = f"http://127.0.0.1:{port}"
     for _ in range(600):
         try:
@@ -123,8 +139,10 @@ def main(argv: list[str] | None = None) -> int:
             again = nbops.push(uri, experiments=["bench"])
             repush_s = time.perf_counter() - t0
             assert len(again.unchanged) == args.runs, again
-            print(f"[sync] push {push_s:.1f} s, no-op re-push {repush_s:.2f} s; pulling ...",
-                  flush=True)
+            print(
+                f"[sync] push {push_s:.1f} s, no-op re-push {repush_s:.2f} s; pulling ...",
+                flush=True,
+            )
             nbops.set_store(tmp / "pulled")
             t0 = time.perf_counter()
             pulled = nbops.pull(uri, experiments=["bench"])
@@ -137,8 +155,10 @@ def main(argv: list[str] | None = None) -> int:
             small = nbops.push(uri, experiments=["bench-small"])
             nbops_small_s = time.perf_counter() - t0
             assert small.ok and len(small.created) == n
-            print(f"[sync] nbops push of {n} runs {nbops_small_s:.1f} s; MLflow per value ...",
-                  flush=True)
+            print(
+                f"[sync] nbops push of {n} runs {nbops_small_s:.1f} s; MLflow per value ...",
+                flush=True,
+            )
             mlflow_small_s = mlflow_per_value(uri, n, "bench-mlflow", artifact)
         finally:
             stop_server(proc)
@@ -146,23 +166,36 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "benchmark": "sync",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "server": {"mlflow": mlflow.__version__, "backend": "sqlite",
-                   "artifacts": "local folder via the server (--artifacts-destination)",
-                   "workers": 2},
+        "server": {
+            "mlflow": mlflow.__version__,
+            "backend": "sqlite",
+            "artifacts": "local folder via the server (--artifacts-destination)",
+            "workers": 2,
+        },
         "run_shape": {"params": PARAMS, "metrics": METRICS, "steps": STEPS, "artifacts": 1},
         "targets": {"push_1000_s": 60.0, "noop_repush_s": 5.0, "speedup_vs_per_value": 10.0},
         "runs": args.runs,
-        "nbops": {"record_s": record_s, "push_s": push_s, "noop_repush_s": repush_s,
-                  "pull_s": pull_s, "push_runs_per_s": args.runs / push_s},
-        "side_by_side": {"runs": n, "nbops_push_s": nbops_small_s,
-                         "mlflow_client_per_value_s": mlflow_small_s,
-                         "speedup": mlflow_small_s / nbops_small_s},
+        "nbops": {
+            "record_s": record_s,
+            "push_s": push_s,
+            "noop_repush_s": repush_s,
+            "pull_s": pull_s,
+            "push_runs_per_s": args.runs / push_s,
+        },
+        "side_by_side": {
+            "runs": n,
+            "nbops_push_s": nbops_small_s,
+            "mlflow_client_per_value_s": mlflow_small_s,
+            "speedup": mlflow_small_s / nbops_small_s,
+        },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"push {args.runs} runs {push_s:.1f} s, no-op {repush_s:.2f} s, pull {pull_s:.1f} s; "
-          f"{n} runs: nbops {nbops_small_s:.1f} s vs MLflow per value {mlflow_small_s:.1f} s "
-          f"({mlflow_small_s / nbops_small_s:.0f}x) -> {RESULTS}")
+    print(
+        f"push {args.runs} runs {push_s:.1f} s, no-op {repush_s:.2f} s, pull {pull_s:.1f} s; "
+        f"{n} runs: nbops {nbops_small_s:.1f} s vs MLflow per value {mlflow_small_s:.1f} s "
+        f"({mlflow_small_s / nbops_small_s:.0f}x) -> {RESULTS}"
+    )
     return 0
 
 

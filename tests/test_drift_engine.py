@@ -51,8 +51,9 @@ def test_engines_agree_on_the_benchmark_cases(n_ref, n_cur):
     # 200,000 values the histogram estimate of Wasserstein with its exact fallback
     ref, cur = generate(n_ref, n_cur)
     a, _ = assert_same(ref, cur)
-    assert {r["test"] for r in a.columns} >= ({"ks", "chisquare"} if n_ref <= 1000
-                                              else {"wasserstein", "jensenshannon"})
+    assert {r["test"] for r in a.columns} >= (
+        {"ks", "chisquare"} if n_ref <= 1000 else {"wasserstein", "jensenshannon"}
+    )
 
 
 def test_small_reference_ks_is_exact():
@@ -68,17 +69,33 @@ def test_small_reference_ks_is_exact():
 def test_engines_agree_on_every_forced_method(method):
     rng = np.random.default_rng(2)
     ref = pd.DataFrame({"x": rng.normal(0, 1, 3_000), "few": rng.choice([0.0, 1.0, 2.5], 3_000)})
-    cur = pd.DataFrame({"x": rng.normal(0.1, 1.2, 2_000),
-                        "few": rng.choice([0.0, 1.0, 2.5], 2_000, p=[0.5, 0.3, 0.2])})
+    cur = pd.DataFrame(
+        {
+            "x": rng.normal(0.1, 1.2, 2_000),
+            "few": rng.choice([0.0, 1.0, 2.5], 2_000, p=[0.5, 0.3, 0.2]),
+        }
+    )
     assert_same(ref, cur, method=method)
 
 
 def test_engines_agree_on_categories_booleans_and_small_integers():
     rng = np.random.default_rng(3)
-    ref = pd.DataFrame({"city": rng.choice(list("abcdef"), 4_000), "flag": rng.random(4_000) < .3,
-                        "grade": rng.integers(1, 6, 4_000), "count": rng.integers(0, 500, 4_000)})
-    cur = pd.DataFrame({"city": rng.choice(list("abcdefg"), 3_000), "flag": rng.random(3_000) < .5,
-                        "grade": rng.integers(1, 6, 3_000), "count": rng.integers(0, 520, 3_000)})
+    ref = pd.DataFrame(
+        {
+            "city": rng.choice(list("abcdef"), 4_000),
+            "flag": rng.random(4_000) < 0.3,
+            "grade": rng.integers(1, 6, 4_000),
+            "count": rng.integers(0, 500, 4_000),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "city": rng.choice(list("abcdefg"), 3_000),
+            "flag": rng.random(3_000) < 0.5,
+            "grade": rng.integers(1, 6, 3_000),
+            "count": rng.integers(0, 520, 3_000),
+        }
+    )
     a, _ = assert_same(ref, cur)
     assert a.column("grade")["type"] == "categorical" and a.column("count")["type"] == "numeric"
     assert a.column("city")["drifted"]  # a value the reference never had
@@ -88,10 +105,12 @@ def test_engines_agree_on_missing_values_infinities_and_skipped_columns():
     rng = np.random.default_rng(4)
     r, c = rng.normal(0, 1, 2_000), rng.normal(0, 1, 2_000)
     r[::7], c[::5], c[3] = np.nan, np.nan, np.inf
-    ref = pd.DataFrame({"v": r, "empty": np.nan, "when": pd.date_range("2024", periods=2_000,
-                                                                        freq="h")})
-    cur = pd.DataFrame({"v": c, "empty": np.nan, "when": pd.date_range("2025", periods=2_000,
-                                                                        freq="h")})
+    ref = pd.DataFrame(
+        {"v": r, "empty": np.nan, "when": pd.date_range("2024", periods=2_000, freq="h")}
+    )
+    cur = pd.DataFrame(
+        {"v": c, "empty": np.nan, "when": pd.date_range("2025", periods=2_000, freq="h")}
+    )
     a, _ = assert_same(ref, cur)
     assert {s["column"] for s in a.skipped} == {"empty", "when"}
 
@@ -106,10 +125,20 @@ def test_engines_agree_on_thresholds_columns_and_a_heavy_tail():
 def test_engines_agree_on_model_quality():
     rng = np.random.default_rng(6)
     y_r, y_c = rng.integers(0, 2, 3_000), rng.integers(0, 2, 3_000)
-    ref = pd.DataFrame({"f": rng.normal(size=3_000), "y": y_r,
-                        "p": np.where(rng.random(3_000) < 0.9, y_r, 1 - y_r)})
-    cur = pd.DataFrame({"f": rng.normal(size=3_000), "y": y_c,
-                        "p": np.where(rng.random(3_000) < 0.7, y_c, 1 - y_c)})
+    ref = pd.DataFrame(
+        {
+            "f": rng.normal(size=3_000),
+            "y": y_r,
+            "p": np.where(rng.random(3_000) < 0.9, y_r, 1 - y_r),
+        }
+    )
+    cur = pd.DataFrame(
+        {
+            "f": rng.normal(size=3_000),
+            "y": y_c,
+            "p": np.where(rng.random(3_000) < 0.7, y_c, 1 - y_c),
+        }
+    )
     a, b = assert_same(ref, cur, target="y", prediction="p")
     assert a.model == b.model and b.model["drifted"]
 
@@ -150,8 +179,18 @@ def test_cli_engine_and_memory_flags(parquet, capsys):
     from nbops.cli import main
 
     tmp, _, _ = parquet
-    code = main(["drift", str(tmp / "ref"), str(tmp / "cur.parquet"), "--engine", "duckdb",
-                 "--memory", "256MB", "--json"])
+    code = main(
+        [
+            "drift",
+            str(tmp / "ref"),
+            str(tmp / "cur.parquet"),
+            "--engine",
+            "duckdb",
+            "--memory",
+            "256MB",
+            "--json",
+        ]
+    )
     import json
 
     out = json.loads(capsys.readouterr().out)
@@ -190,15 +229,29 @@ def service_folder(tmp_path, ref, cur):
     folder = tmp_path / "service"
     (folder / "logs").mkdir(parents=True)
     (folder / "model.json").write_text(json.dumps({"model_name": "m", "version": 1}))
-    with open(folder / "logs" / "predictions.jsonl", "w") as fh, \
-            open(folder / "logs" / "feedback.jsonl", "w") as fb:
+    with (
+        open(folder / "logs" / "predictions.jsonl", "w") as fh,
+        open(folder / "logs" / "feedback.jsonl", "w") as fb,
+    ):
         for i, row in enumerate(cur.to_dict("records")):
             inputs = {k: v for k, v in row.items() if k not in ("prediction", "target")}
-            fh.write(json.dumps({"id": f"r{i}", "request_id": "q", "ts": 1_700_000_000 + i,
-                                 "version": "1", "latency_ms": 1.0,
-                                 "prediction": row["prediction"], "inputs": inputs}) + "\n")
-            fb.write(json.dumps({"id": f"r{i}", "label": row["target"],
-                                 "ts": 1_700_000_000 + i}) + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "id": f"r{i}",
+                        "request_id": "q",
+                        "ts": 1_700_000_000 + i,
+                        "version": "1",
+                        "latency_ms": 1.0,
+                        "prediction": row["prediction"],
+                        "inputs": inputs,
+                    }
+                )
+                + "\n"
+            )
+            fb.write(
+                json.dumps({"id": f"r{i}", "label": row["target"], "ts": 1_700_000_000 + i}) + "\n"
+            )
     return folder
 
 
@@ -208,8 +261,14 @@ def test_monitor_streams_prediction_logs_through_duckdb_with_the_same_answer(tmp
     def frame(n, shift):
         x = rng.normal(shift, 1, n)
         target = (x + rng.normal(0, 0.5, n) > 0).astype(int)
-        return pd.DataFrame({"x": x, "city": rng.choice(list("abc"), n),
-                             "prediction": (x > 0).astype(int), "target": target})
+        return pd.DataFrame(
+            {
+                "x": x,
+                "city": rng.choice(list("abc"), n),
+                "prediction": (x > 0).astype(int),
+                "target": target,
+            }
+        )
 
     ref, cur = frame(3_000, 0.0), frame(2_000, 0.4)
     folder = service_folder(tmp_path, ref, cur)

@@ -30,10 +30,25 @@ def start_mlflow(backend_uri: str, artifacts: Path, log: Path) -> tuple[subproce
     """`mlflow server` on a free 127.0.0.1 port; returns (process, tracking URI)."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", backend_uri, "--artifacts-destination", str(artifacts),
-         "--workers", "2"],
-        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            backend_uri,
+            "--artifacts-destination",
+            str(artifacts),
+            "--workers",
+            "2",
+        ],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
     )
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -66,8 +81,9 @@ def stop(proc: subprocess.Popen) -> None:
 def server(tmp_path_factory):
     needs(HAS_MLFLOW_SERVER, "mlflow==3.17.2 (the server) is in the dev extra")
     tmp = tmp_path_factory.mktemp("mlflow")
-    proc, uri = start_mlflow(f"sqlite:///{tmp / 'mlflow.db'}", tmp / "artifacts",
-                             tmp / "server.log")
+    proc, uri = start_mlflow(
+        f"sqlite:///{tmp / 'mlflow.db'}", tmp / "artifacts", tmp / "server.log"
+    )
     yield uri
     stop(proc)
 
@@ -94,8 +110,9 @@ def make_runs(exp: str, tmp: Path) -> dict[str, str]:
 
     frame = pd.DataFrame({"x": np.arange(20.0), "c": list("ab") * 10})
     with nbops.start_run(name="parent", experiment=exp) as parent:
-        nbops.log_params({"depth": 3, "lr": 0.1, "kind": "rf", "flag": True,
-                          "layers": [64, 32], "none": None})
+        nbops.log_params(
+            {"depth": 3, "lr": 0.1, "kind": "rf", "flag": True, "layers": [64, 32], "none": None}
+        )
         for i in range(5):
             nbops.log_metric("loss", 1.0 / (i + 1), step=i)
         nbops.log_metric("accuracy", 0.9)
@@ -144,8 +161,9 @@ def test_push_sends_full_step_history_with_timestamps(server, store, exp, tmp_pa
     ids = make_runs(exp, tmp_path)
     nbops.push(server, experiments=[exp])
     parent = remote_run(server, exp, "parent")
-    points = sorted(client(server).get_metric_history(parent.info.run_id, "loss"),
-                    key=lambda m: m.step)
+    points = sorted(
+        client(server).get_metric_history(parent.info.run_id, "loss"), key=lambda m: m.step
+    )
     local = nbops.metric_history(ids["parent"], "loss")
     assert [p.step for p in points] == local["step"].tolist()
     assert [p.value for p in points] == local["value"].tolist()
@@ -159,11 +177,13 @@ def test_pushed_artifact_bytes_are_identical_and_record_travels(server, store, e
     ids = make_runs(exp, tmp_path)
     nbops.push(server, experiments=[exp])
     parent = remote_run(server, exp, "parent")
-    out = Path(client(server).download_artifacts(parent.info.run_id, "reports/notes.txt",
-                                                 str(tmp_path)))
+    out = Path(
+        client(server).download_artifacts(parent.info.run_id, "reports/notes.txt", str(tmp_path))
+    )
     assert out.read_bytes() == b"hello \x00 bytes\n"
-    rec = Path(client(server).download_artifacts(parent.info.run_id, "nbops/run.json",
-                                                 str(tmp_path)))
+    rec = Path(
+        client(server).download_artifacts(parent.info.run_id, "nbops/run.json", str(tmp_path))
+    )
     record = json.loads(rec.read_text())
     assert record["env"] == nbops.get_run(ids["parent"])["env"]
     assert record["step_keys"] == ["loss"]
@@ -182,8 +202,7 @@ def test_pushed_dataset_is_an_mlflow_dataset_input(server, store, exp, tmp_path)
     assert set(schema) == {"x", "c"} and schema["x"] == "float64"
 
 
-def test_second_push_sends_nothing_and_a_changed_run_updates_its_twin(server, store, exp,
-                                                                      tmp_path):
+def test_second_push_sends_nothing_and_a_changed_run_updates_its_twin(server, store, exp, tmp_path):
     import nbops
 
     ids = make_runs(exp, tmp_path)
@@ -194,8 +213,7 @@ def test_second_push_sends_nothing_and_a_changed_run_updates_its_twin(server, st
     third = nbops.push(server, experiments=[exp])
     assert third.updated == [f"run:{ids['child']}"]
     assert remote_run(server, exp, "child").data.tags["reviewed"] == "yes"
-    runs = client(server).search_runs([client(server).get_experiment_by_name(exp)
-                                       .experiment_id])
+    runs = client(server).search_runs([client(server).get_experiment_by_name(exp).experiment_id])
     assert len(runs) == 2
 
 
@@ -225,8 +243,7 @@ def test_dry_run_lists_what_would_go_and_sends_nothing(server, store, exp, tmp_p
     assert client(server).get_experiment_by_name(exp) is None
 
 
-def test_a_failing_run_is_reported_with_its_reason_and_the_rest_goes(server, store, exp,
-                                                                     tmp_path):
+def test_a_failing_run_is_reported_with_its_reason_and_the_rest_goes(server, store, exp, tmp_path):
     import nbops
     from nbops.store import get_store
 
@@ -245,8 +262,7 @@ def test_credentials_in_the_uri_are_never_stored(server, store, exp, tmp_path):
     make_runs(exp, tmp_path)
     secret_uri = server.replace("http://", "http://alice:s3cret-pw@")
     assert nbops.push(secret_uri, experiments=[exp]).ok
-    assert not any(b"s3cret-pw" in p.read_bytes() for p in Path(store).rglob("*")
-                   if p.is_file())
+    assert not any(b"s3cret-pw" in p.read_bytes() for p in Path(store).rglob("*") if p.is_file())
 
 
 # -- models ----------------------------------------------------------------------------
@@ -322,16 +338,23 @@ def snapshot(run_ids: list[str]) -> dict:
     files = {}
     for rid in run_ids:
         for art in nbops.get_run(rid)["artifacts"]:
-            files[(nbops.get_run(rid)["name"], art["name"])] = \
-                store.artifacts.verify(art["sha256"]).read_bytes()
+            files[(nbops.get_run(rid)["name"], art["name"])] = store.artifacts.verify(
+                art["sha256"]
+            ).read_bytes()
     models = nbops.models().drop(columns=["run_id"])
     history = nbops.model_history()
-    return {"runs": runs, "histories": histories, "files": files, "models": models,
-            "history": history}
+    return {
+        "runs": runs,
+        "histories": histories,
+        "files": files,
+        "models": models,
+        "history": history,
+    }
 
 
-def test_round_trip_push_then_pull_into_an_empty_store_compares_equal(server, exp, tmp_path,
-                                                                      monkeypatch):
+def test_round_trip_push_then_pull_into_an_empty_store_compares_equal(
+    server, exp, tmp_path, monkeypatch
+):
     import pandas as pd
 
     import nbops
@@ -340,8 +363,9 @@ def test_round_trip_push_then_pull_into_an_empty_store_compares_equal(server, ex
     nbops.set_store(None)
     ids = make_runs(exp, tmp_path)
     name, _, _ = make_model(exp)
-    before = snapshot(list(ids.values()) + [r for r in nbops.runs()["run_id"]
-                                            if r not in ids.values()])
+    before = snapshot(
+        list(ids.values()) + [r for r in nbops.runs()["run_id"] if r not in ids.values()]
+    )
     assert nbops.push(server, experiments=[exp]).ok
 
     nbops.set_store(tmp_path / "b")
@@ -421,4 +445,3 @@ def test_cli_push_dry_run_then_push_and_pull(server, store, exp, tmp_path, capsy
     other = tmp_path / "other"
     assert main(["--store", str(other), "pull", server, "--experiment", exp]) == 0
     assert "2 created" in capsys.readouterr().out
-

@@ -53,18 +53,42 @@ def postgres():
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
     port = free_port()
-    run = lambda *cmd: subprocess.run(as_postgres(list(cmd)), check=True,  # noqa: E731
-                                      capture_output=True, text=True, timeout=120)
+
+    def run(*cmd):
+        return subprocess.run(
+            as_postgres(list(cmd)),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
     run(f"{bindir}/initdb", "-D", data, "-U", "nbops", "--auth=trust", "-E", "UTF8")
-    run(f"{bindir}/pg_ctl", "-D", data, "-l", os.path.join(root, "log"), "-w", "-o",
-        f"-p {port} -k {root} -c listen_addresses=127.0.0.1", "start")
+    run(
+        f"{bindir}/pg_ctl",
+        "-D",
+        data,
+        "-l",
+        os.path.join(root, "log"),
+        "-w",
+        "-o",
+        f"-p {port} -k {root} -c listen_addresses=127.0.0.1",
+        "start",
+    )
     try:
-        subprocess.run([f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U",
-                        "nbops", "mlflow"], check=True, capture_output=True, timeout=60)
+        subprocess.run(
+            [f"{bindir}/createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "nbops", "mlflow"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
         yield f"postgresql+psycopg2://nbops@127.0.0.1:{port}/mlflow"
     finally:
-        subprocess.run(as_postgres([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w",
-                                    "stop"]), capture_output=True, timeout=120)
+        subprocess.run(
+            as_postgres([f"{bindir}/pg_ctl", "-D", data, "-m", "fast", "-w", "stop"]),
+            capture_output=True,
+            timeout=120,
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 

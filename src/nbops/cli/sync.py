@@ -10,12 +10,23 @@ from ._common import store_check
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("uri", help="MLflow tracking URI, e.g. http://mlflow.example:5000 "
-                   "(credentials: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD)")
-    p.add_argument("--experiment", action="append", metavar="E",
-                   help="only this experiment (repeat for several; default: all)")
-    p.add_argument("--models", action=argparse.BooleanOptionalAction, default=True,
-                   help="also registered model versions (default: yes)")
+    p.add_argument(
+        "uri",
+        help="MLflow tracking URI, e.g. http://mlflow.example:5000 "
+        "(credentials: MLFLOW_TRACKING_TOKEN or MLFLOW_TRACKING_USERNAME/PASSWORD)",
+    )
+    p.add_argument(
+        "--experiment",
+        action="append",
+        metavar="E",
+        help="only this experiment (repeat for several; default: all)",
+    )
+    p.add_argument(
+        "--models",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also registered model versions (default: yes)",
+    )
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
 
 
@@ -36,8 +47,12 @@ def _add_push(sub: argparse._SubParsersAction) -> None:
     def handle(args: argparse.Namespace) -> int:
         import nbops
 
-        return _report(nbops.push(args.uri, experiments=args.experiment, models=args.models,
-                                  dry_run=args.dry_run), args.json)
+        return _report(
+            nbops.push(
+                args.uri, experiments=args.experiment, models=args.models, dry_run=args.dry_run
+            ),
+            args.json,
+        )
 
     p.set_defaults(handler=handle)
 
@@ -46,13 +61,18 @@ def _add_pull(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("pull", help="bring runs and models from an MLflow tracking server")
     _common(p)
     store_check(p, "write")
-    p.add_argument("--artifacts", action="store_true",
-                   help="download every artifact now (default: on demand)")
+    p.add_argument(
+        "--artifacts", action="store_true", help="download every artifact now (default: on demand)"
+    )
 
     def handle(args: argparse.Namespace) -> int:
         import nbops
 
-        return _report(nbops.pull(args.uri, experiments=args.experiment, models=args.models,
-                                  artifacts=args.artifacts), args.json)
+        return _report(
+            nbops.pull(
+                args.uri, experiments=args.experiment, models=args.models, artifacts=args.artifacts
+            ),
+            args.json,
+        )
 
     p.set_defaults(handler=handle)

@@ -31,7 +31,6 @@ if TYPE_CHECKING:
     from .report import DriftReport
 
 
-
 def drift(
     reference: Any,
     current: Any,
@@ -70,10 +69,18 @@ def drift(
     if chosen == "duckdb":
         from .engine_duckdb import duckdb_drift
 
-        return duckdb_drift(reference, current, columns=columns, target=target,
-                            prediction=prediction, method=method, threshold=threshold,
-                            drift_share=drift_share, quality_drop=quality_drop,
-                            memory_limit=memory_limit)
+        return duckdb_drift(
+            reference,
+            current,
+            columns=columns,
+            target=target,
+            prediction=prediction,
+            method=method,
+            threshold=threshold,
+            drift_share=drift_share,
+            quality_drop=quality_drop,
+            memory_limit=memory_limit,
+        )
     if is_path(reference):
         reference = read_files(files_of(reference, "reference"), "reference")
     if is_path(current):
@@ -84,8 +91,9 @@ def drift(
     ref_cols = [str(c) for c in ref.columns]
     cur_cols = [str(c) for c in cur.columns]
     ref.columns, cur.columns = ref_cols, cur_cols
-    missing, common = plan_columns(ref_cols, cur_cols, columns, target, prediction, method,
-                                   threshold)
+    missing, common = plan_columns(
+        ref_cols, cur_cols, columns, target, prediction, method, threshold
+    )
 
     def one(col: str) -> dict[str, Any]:
         m, t, role = column_args(col, method, threshold, target, prediction)
@@ -101,9 +109,16 @@ def drift(
     model = None
     if target is not None and prediction is not None and {target, prediction} <= set(common):
         model = model_quality(ref, cur, target, prediction, quality_drop)
-    return assemble(results, missing, drift_share, model,
-                    {"reference": int(len(ref)), "current": int(len(cur))}, target,
-                    prediction, "pandas")
+    return assemble(
+        results,
+        missing,
+        drift_share,
+        model,
+        {"reference": int(len(ref)), "current": int(len(cur))},
+        target,
+        prediction,
+        "pandas",
+    )
 
 
 # -- one column --------------------------------------------------------------------
@@ -122,8 +137,10 @@ def column_kind(ref: pd.Series, cur: pd.Series) -> tuple[str | None, str]:
     if numeric(ref) and numeric(cur):
         if pt.is_integer_dtype(ref.dtype) and pt.is_integer_dtype(cur.dtype):
             if cur.nunique() <= INT_CATEGORICAL_LIMIT:
-                return CATEGORICAL, (f"integer column with <= {INT_CATEGORICAL_LIMIT} values: "
-                                     "categorical (as Evidently)")
+                return CATEGORICAL, (
+                    f"integer column with <= {INT_CATEGORICAL_LIMIT} values: "
+                    "categorical (as Evidently)"
+                )
         return NUMERIC, ""
     notes = []
     if numeric(ref) != numeric(cur):
@@ -143,15 +160,29 @@ def _finite(s: pd.Series):
 
 
 def _column_drift(
-    col: str, ref_s: pd.Series, cur_s: pd.Series, method: str | None,
-    threshold: float | None, role: str,
+    col: str,
+    ref_s: pd.Series,
+    cur_s: pd.Series,
+    method: str | None,
+    threshold: float | None,
+    role: str,
 ) -> dict[str, Any]:
     import numpy as np
 
     kind, note = column_kind(ref_s, cur_s)
-    row: dict[str, Any] = {"column": col, "type": kind, "role": role, "test": None,
-                           "statistic": None, "p_value": None, "threshold": None,
-                           "drifted": False, "n_reference": 0, "n_current": 0, "note": note}
+    row: dict[str, Any] = {
+        "column": col,
+        "type": kind,
+        "role": role,
+        "test": None,
+        "statistic": None,
+        "p_value": None,
+        "threshold": None,
+        "drifted": False,
+        "n_reference": 0,
+        "n_current": 0,
+        "note": note,
+    }
     if kind is None:
         return row
     pair = None
@@ -190,15 +221,24 @@ def _column_drift(
         res = stats.z_test(keys, ref_counts, cur_counts)
     else:
         r_share, c_share = stats.binned_shares(kind, pair, keys, ref_counts, cur_counts)
-        res = stats.jensen_shannon(r_share, c_share) if m.name == "jensenshannon" \
+        res = (
+            stats.jensen_shannon(r_share, c_share)
+            if m.name == "jensenshannon"
             else stats.psi(r_share, c_share)
+        )
     score = res.score
     drifted = m.drifted(score, thr) if np.isfinite(score) or m.rule != ">=" else True
-    row.update(test=m.name, statistic=num(res.statistic), p_value=num(res.p_value),
-               threshold=thr, drifted=bool(drifted))
+    row.update(
+        test=m.name,
+        statistic=num(res.statistic),
+        p_value=num(res.p_value),
+        threshold=thr,
+        drifted=bool(drifted),
+    )
     if kind == NUMERIC:
-        row["plot"] = numeric_plot(pair.ref_counts, pair.cur_counts, pair.ref.size,
-                                   pair.cur.size, pair.lo, pair.hi)
+        row["plot"] = numeric_plot(
+            pair.ref_counts, pair.cur_counts, pair.ref.size, pair.cur.size, pair.lo, pair.hi
+        )
     else:
         row["plot"] = category_plot(keys, ref_counts, cur_counts)
     return row

@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import DriftError
 from . import stats
+from .duckdb_queries import ks_statistic, lit, wasserstein
 from .plan import (
     INT_CATEGORICAL_LIMIT,
     as_frame,
@@ -58,8 +59,18 @@ if TYPE_CHECKING:
 
 DUCKDB_SHARE = 0.75  # of the memory limit; Python and its imports use the rest
 MIN_DUCKDB_MB = 128  # below this DuckDB cannot hold the histograms of a wide table
-_INTEGER = ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT",
-            "UINTEGER", "UBIGINT", "UHUGEINT")
+_INTEGER = (
+    "TINYINT",
+    "SMALLINT",
+    "INTEGER",
+    "BIGINT",
+    "HUGEINT",
+    "UTINYINT",
+    "USMALLINT",
+    "UINTEGER",
+    "UBIGINT",
+    "UHUGEINT",
+)
 _NUMERIC = (*_INTEGER, "FLOAT", "DOUBLE", "REAL", "DECIMAL")
 _DATETIME = ("TIMESTAMP", "DATE", "TIME", "INTERVAL")
 
@@ -100,23 +111,21 @@ def _base(type_name: str) -> str:
     return type_name.split("(")[0].strip().upper()
 
 
-def _lit(x: float) -> str:
-    """A DOUBLE literal that reads back as exactly ``x``."""
-    return format(float(x), ".17e")
-
-
 def connect(memory_limit: int | float | str | None) -> tuple[Any, str]:
     """A DuckDB connection limited to ``memory_limit`` and its spill folder."""
     import duckdb
 
     limit = parse_memory(memory_limit)
     spill = tempfile.mkdtemp(prefix="nbops-duckdb-")
-    con = duckdb.connect(":memory:", config={
-        "memory_limit": f"{max(MIN_DUCKDB_MB, int(limit * DUCKDB_SHARE) // 2**20)}MB",
-        "threads": os.cpu_count() or 1,
-        "temp_directory": spill,
-        "preserve_insertion_order": False,
-    })
+    con = duckdb.connect(
+        ":memory:",
+        config={
+            "memory_limit": f"{max(MIN_DUCKDB_MB, int(limit * DUCKDB_SHARE) // 2**20)}MB",
+            "threads": os.cpu_count() or 1,
+            "temp_directory": spill,
+            "preserve_insertion_order": False,
+        },
+    )
     return con, spill
 
 
@@ -129,8 +138,9 @@ def _register(con: Any, name: str, data: Any, side: str) -> None:
         elif len(files) == 1:
             source = f"read_csv_auto({listing[1:-1]})"
         else:
-            raise DriftError(f"the {side} data names {len(files)} files; several files must "
-                             "be Parquet")
+            raise DriftError(
+                f"the {side} data names {len(files)} files; several files must be Parquet"
+            )
         try:
             con.execute(f"CREATE VIEW {name} AS SELECT * FROM {source}")
         except Exception as exc:  # noqa: BLE001 - DuckDB's reason names the file
@@ -142,22 +152,43 @@ def _register(con: Any, name: str, data: Any, side: str) -> None:
         con.execute(f"CREATE VIEW {name} AS SELECT * FROM {name}_frame")
 
 
-def duckdb_drift(reference: Any, current: Any, *, columns: list[str] | None,
-                 target: str | None, prediction: str | None, method: Any, threshold: Any,
-                 drift_share: float, quality_drop: float,
-                 memory_limit: int | float | str | None) -> DriftReport:
+def duckdb_drift(
+    reference: Any,
+    current: Any,
+    *,
+    columns: list[str] | None,
+    target: str | None,
+    prediction: str | None,
+    method: Any,
+    threshold: Any,
+    drift_share: float,
+    quality_drop: float,
+    memory_limit: int | float | str | None,
+) -> DriftReport:
     """:func:`nbops.drift` through DuckDB (see the module docstring)."""
     con, spill = connect(memory_limit)
     try:
         _register(con, "ref", reference, "reference")
         _register(con, "cur", current, "current")
-        types = {side: {r[0]: r[1] for r in con.execute(f"DESCRIBE {side}").fetchall()}
-                 for side in ("ref", "cur")}
-        rows = {side: con.execute(f"SELECT count(*) FROM {side}").fetchone()[0]
-                for side in ("ref", "cur")}
+        types = {
+            side: {r[0]: r[1] for r in con.execute(f"DESCRIBE {side}").fetchall()}
+            for side in ("ref", "cur")
+        }
+        rows = {
+            side: con.execute(f"SELECT count(*) FROM {side}").fetchone()[0]
+            for side in ("ref", "cur")
+        }
         check_args(rows["ref"], rows["cur"], method, drift_share)
-        missing, common = plan_columns(list(types["ref"]), list(types["cur"]), columns,
-                                       target, prediction, method, threshold, stacklevel=4)
+        missing, common = plan_columns(
+            list(types["ref"]),
+            list(types["cur"]),
+            columns,
+            target,
+            prediction,
+            method,
+            threshold,
+            stacklevel=4,
+        )
         cols = [_Col(c, types["ref"][c], types["cur"][c]) for c in common]
         _kinds(con, cols)
         _scan(con, cols)
@@ -169,9 +200,16 @@ def duckdb_drift(reference: Any, current: Any, *, columns: list[str] | None,
         model = None
         if target is not None and prediction is not None and {target, prediction} <= set(common):
             model = _model_quality(con, target, prediction, quality_drop)
-        return assemble(results, missing, drift_share, model,
-                        {"reference": int(rows["ref"]), "current": int(rows["cur"])},
-                        target, prediction, "duckdb")
+        return assemble(
+            results,
+            missing,
+            drift_share,
+            model,
+            {"reference": int(rows["ref"]), "current": int(rows["cur"])},
+            target,
+            prediction,
+            "duckdb",
+        )
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
@@ -195,20 +233,24 @@ def _kinds(con: Any, cols: list[_Col]) -> None:
         else:
             col.kind = CATEGORICAL
             if (r in _NUMERIC) != (c in _NUMERIC):
-                col.note = ("dtype differs between reference and current; "
-                            "mixed types: treated as categorical")
+                col.note = (
+                    "dtype differs between reference and current; "
+                    "mixed types: treated as categorical"
+                )
     if not ints:
         return
-    approx = con.execute("SELECT " + ", ".join(f"approx_count_distinct({c.q})" for c in ints)
-                         + " FROM cur").fetchone()
+    approx = con.execute(
+        "SELECT " + ", ".join(f"approx_count_distinct({c.q})" for c in ints) + " FROM cur"
+    ).fetchone()
     for col, estimate in zip(ints, approx, strict=True):
         if estimate > 10 * INT_CATEGORICAL_LIMIT:
             continue
         exact = con.execute(f"SELECT count(DISTINCT {col.q}) FROM cur").fetchone()[0]
         if exact <= INT_CATEGORICAL_LIMIT:
             col.kind = CATEGORICAL
-            col.note = (f"integer column with <= {INT_CATEGORICAL_LIMIT} values: "
-                        "categorical (as Evidently)")
+            col.note = (
+                f"integer column with <= {INT_CATEGORICAL_LIMIT} values: categorical (as Evidently)"
+            )
 
 
 def _not_missing(col: _Col, side: str) -> str:
@@ -254,8 +296,10 @@ def _bins_expr(col: _Col, bins: int) -> str:
     if col.hi <= col.lo:
         return "0"
     factor = bins / (col.hi - col.lo)  # numpy: (v - lo) * (bins / (hi - lo)), then truncate
-    return (f"CAST(least(greatest(floor(({col.v} - {_lit(col.lo)}) * {_lit(factor)}), 0), "
-            f"{bins - 1}) AS INTEGER)")
+    return (
+        f"CAST(least(greatest(floor(({col.v} - {lit(col.lo)}) * {lit(factor)}), 0), "
+        f"{bins - 1}) AS INTEGER)"
+    )
 
 
 def _dense(hist: dict | None, bins: int) -> Any:
@@ -276,8 +320,9 @@ def _fine(con: Any, cols: list[_Col]) -> None:
     # histogram() aggregate, and each query reads only its column
     for side in ("ref", "cur"):
         for col in numeric:
-            col.fine[side] = _dense(_hist(con, col, side, _bins_expr(col, stats.FINE_BINS),
-                                          col.finite), stats.FINE_BINS)
+            col.fine[side] = _dense(
+                _hist(con, col, side, _bins_expr(col, stats.FINE_BINS), col.finite), stats.FINE_BINS
+            )
 
 
 # -- per column ----------------------------------------------------------------------------
@@ -285,13 +330,13 @@ def _fine(con: Any, cols: list[_Col]) -> None:
 
 def _hist(con: Any, col: _Col, side: str, expr: str, where: str) -> dict:
     """{value of ``expr``: count} over the rows of ``side`` where ``where`` holds."""
-    return dict(con.execute(f"SELECT {expr} AS k, count(*) FROM {side} WHERE {where} "
-                            "GROUP BY k").fetchall())
+    return dict(
+        con.execute(f"SELECT {expr} AS k, count(*) FROM {side} WHERE {where} GROUP BY k").fetchall()
+    )
 
 
 def _distinct(con: Any, col: _Col, sides: tuple[str, ...]) -> int:
-    union = " UNION ALL ".join(f"SELECT {col.v} AS v FROM {s} WHERE {col.finite}"
-                               for s in sides)
+    union = " UNION ALL ".join(f"SELECT {col.v} AS v FROM {s} WHERE {col.finite}" for s in sides)
     return con.execute(f"SELECT count(DISTINCT v) FROM ({union})").fetchone()[0]
 
 
@@ -308,18 +353,34 @@ def _unique_at_most(con: Any, col: _Col, limit: int, sides: tuple[str, ...]) -> 
 def _aligned(ref_counts: dict, cur_counts: dict):
     import pandas as pd
 
-    return stats.align_counts(pd.Series(ref_counts, dtype="float64"),
-                              pd.Series(cur_counts, dtype="float64"))
+    return stats.align_counts(
+        pd.Series(ref_counts, dtype="float64"), pd.Series(cur_counts, dtype="float64")
+    )
 
 
-def _result(con: Any, col: _Col, method: str | None, threshold: float | None, role: str,
-            rows: dict[str, int]) -> dict[str, Any]:
+def _result(
+    con: Any,
+    col: _Col,
+    method: str | None,
+    threshold: float | None,
+    role: str,
+    rows: dict[str, int],
+) -> dict[str, Any]:
     import numpy as np
 
-    row: dict[str, Any] = {"column": col.name, "type": col.kind, "role": role, "test": None,
-                           "statistic": None, "p_value": None, "threshold": None,
-                           "drifted": False, "n_reference": 0, "n_current": 0,
-                           "note": col.note}
+    row: dict[str, Any] = {
+        "column": col.name,
+        "type": col.kind,
+        "role": role,
+        "test": None,
+        "statistic": None,
+        "p_value": None,
+        "threshold": None,
+        "drifted": False,
+        "n_reference": 0,
+        "n_current": 0,
+        "note": col.note,
+    }
     if col.kind is None:
         return row
     n_ref, n_cur = col.n.get("ref", 0), col.n.get("cur", 0)
@@ -341,13 +402,14 @@ def _result(con: Any, col: _Col, method: str | None, threshold: float | None, ro
     if col.kind == NUMERIC and m.name in ("chisquare", "z", "jensenshannon", "psi"):
         keys, r, c = None, None, None
         if m.name in ("chisquare", "z") or _unique_at_most(con, col, 20, ("ref",)) is not None:
-            keys, r, c = _aligned(_hist(con, col, "ref", col.v, col.finite),
-                                  _hist(con, col, "cur", col.v, col.finite))
+            keys, r, c = _aligned(
+                _hist(con, col, "ref", col.v, col.finite), _hist(con, col, "cur", col.v, col.finite)
+            )
 
     if m.name == "ks":
-        res = stats.ks_from_statistic(_ks_statistic(con, col, n_ref, n_cur), n_ref, n_cur)
+        res = stats.ks_from_statistic(ks_statistic(con, col, n_ref, n_cur), n_ref, n_cur)
     elif m.name == "wasserstein":
-        res = stats.TestResult(_wasserstein(con, col, n_ref, n_cur, thr), None)
+        res = stats.TestResult(wasserstein(con, col, n_ref, n_cur, thr), None)
     elif m.name == "chisquare":
         res = stats.chi_square(r, c)
     elif m.name == "z":
@@ -360,64 +422,25 @@ def _result(con: Any, col: _Col, method: str | None, threshold: float | None, ro
             c_share = _dense(_hist(con, col, "cur", expr, col.finite), bins) / n_cur
         else:
             r_share, c_share = r / r.sum(), c / c.sum()
-        res = stats.jensen_shannon(r_share, c_share) if m.name == "jensenshannon" \
+        res = (
+            stats.jensen_shannon(r_share, c_share)
+            if m.name == "jensenshannon"
             else stats.psi(r_share, c_share)
+        )
     score = res.score
     drifted = m.drifted(score, thr) if np.isfinite(score) or m.rule != ">=" else True
-    row.update(test=m.name, statistic=num(res.statistic), p_value=num(res.p_value),
-               threshold=thr, drifted=bool(drifted))
+    row.update(
+        test=m.name,
+        statistic=num(res.statistic),
+        p_value=num(res.p_value),
+        threshold=thr,
+        drifted=bool(drifted),
+    )
     if col.kind == NUMERIC:
-        row["plot"] = numeric_plot(col.fine["ref"], col.fine["cur"], n_ref, n_cur, col.lo,
-                                   col.hi)
+        row["plot"] = numeric_plot(col.fine["ref"], col.fine["cur"], n_ref, n_cur, col.lo, col.hi)
     else:
         row["plot"] = category_plot(keys, r, c)
     return row
-
-
-def _ks_statistic(con: Any, col: _Col, n_ref: int, n_cur: int) -> float:
-    """sup |F_ref - F_cur|, exactly as scipy finds it: between two reference values F_ref
-    is flat, so the extremes sit at the reference values themselves and just before
-    them; an ASOF join counts the current values in each such gap."""
-    import numpy as np
-
-    ref = con.execute(f"SELECT {col.v} AS v, count(*) AS n FROM ref WHERE {col.finite} "
-                      "GROUP BY v ORDER BY v").fetchall()
-    con.execute("CREATE OR REPLACE TEMP TABLE ks_ref AS SELECT * FROM (VALUES "
-                + ", ".join(f"({_lit(v)})" for v, _ in ref) + ") t(v)")
-    gaps = dict(((v if v is None else float(v)), (ge, eq)) for v, ge, eq in con.execute(
-        f"SELECT r.v, count(*), count(*) FILTER (WHERE c.v = r.v) FROM "
-        f"(SELECT {col.v} AS v FROM cur WHERE {col.finite}) c "
-        "ASOF LEFT JOIN ks_ref r ON c.v >= r.v GROUP BY r.v").fetchall())
-    below = gaps.get(None, (0, 0))[0]
-    values = np.array([v for v, _ in ref], dtype=np.float64)
-    n_at = np.array([n for _, n in ref], dtype=np.int64)
-    ge = np.array([gaps.get(float(v), (0, 0))[0] for v in values], dtype=np.int64)
-    eq = np.array([gaps.get(float(v), (0, 0))[1] for v in values], dtype=np.int64)
-    ref_lt = np.concatenate([[0], np.cumsum(n_at)[:-1]])
-    cur_lt = below + np.concatenate([[0], np.cumsum(ge)[:-1]])
-    at = (ref_lt + n_at) / n_ref - (cur_lt + eq) / n_cur
-    before = ref_lt / n_ref - cur_lt / n_cur
-    return float(max(np.abs(at).max(), np.abs(before).max()))
-
-
-def _wasserstein(con: Any, col: _Col, n_ref: int, n_cur: int, threshold: float) -> float:
-    norm = max(col.std_ref, 0.001)
-    if n_ref + n_cur > stats.EXACT_BELOW and col.hi > col.lo:
-        width = (col.hi - col.lo) / stats.FINE_BINS
-        estimate = stats.wasserstein_from_histogram(col.fine["ref"], col.fine["cur"], n_ref,
-                                                    n_cur, width, norm, threshold)
-        if estimate is not None:
-            return estimate
-    # exact: the integral of |F - G| over the merged, sorted distinct values
-    total = con.execute(
-        f"WITH a AS (SELECT {col.v} AS v, 1 AS s FROM ref WHERE {col.finite} "
-        f"UNION ALL SELECT {col.v}, 0 FROM cur WHERE {col.finite}), "
-        "g AS (SELECT v, sum(s) AS nr, count(*) - sum(s) AS nc FROM a GROUP BY v), "
-        "w AS (SELECT v, sum(nr) OVER o AS cr, sum(nc) OVER o AS cc, lead(v) OVER o AS nv "
-        "FROM g WINDOW o AS (ORDER BY v)) "
-        f"SELECT sum(abs(cr / {_lit(n_ref)} - cc / {_lit(n_cur)}) * (nv - v)) FROM w "
-        "WHERE nv IS NOT NULL").fetchone()[0]
-    return float(total or 0.0) / norm
 
 
 # -- model quality -------------------------------------------------------------------------

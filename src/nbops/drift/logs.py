@@ -26,9 +26,15 @@ def logs_fit(files: list[Path], memory_limit: Any) -> bool:
     return size * JSON_TO_MEMORY * PANDAS_EXPANSION <= parse_memory(memory_limit)
 
 
-def logs_to_parquet(predictions: list[Path], feedback: list[Path], columns: list[str],
-                    out: Path, since: Any = None, version: Any = None,
-                    memory_limit: Any = None) -> int:
+def logs_to_parquet(
+    predictions: list[Path],
+    feedback: list[Path],
+    columns: list[str],
+    out: Path,
+    since: Any = None,
+    version: Any = None,
+    memory_limit: Any = None,
+) -> int:
     """Write ``inputs.<column>`` for ``columns`` (and ``prediction``, and ``target`` from
     the feedback when asked for) of the logged predictions to ``out``; returns the number
     of rows. ``since`` (a time) and ``version`` filter the rows. Raises DriftError when a
@@ -39,12 +45,16 @@ def logs_to_parquet(predictions: list[Path], feedback: list[Path], columns: list
 
     con, spill = connect(memory_limit)
     try:
+
         def listing(files):
             return "[" + ", ".join("'" + str(f).replace("'", "''") + "'" for f in files) + "]"
 
-        con.execute("CREATE VIEW p AS SELECT * FROM read_json(" + listing(predictions)
-                    + ", format = 'newline_delimited', union_by_name = true, "
-                    "ignore_errors = true)")
+        con.execute(
+            "CREATE VIEW p AS SELECT * FROM read_json("
+            + listing(predictions)
+            + ", format = 'newline_delimited', union_by_name = true, "
+            "ignore_errors = true)"
+        )
         select = []
         for col in columns:
             q = '"' + col.replace('"', '""') + '"'
@@ -65,9 +75,12 @@ def logs_to_parquet(predictions: list[Path], feedback: list[Path], columns: list
             where.append("CAST(p.version AS VARCHAR) = '" + str(version).replace("'", "''") + "'")
         join = ""
         if "target" in columns and feedback:
-            con.execute("CREATE VIEW f AS SELECT id, arg_max(label, ts) AS label FROM read_json("
-                        + listing(feedback) + ", format = 'newline_delimited', "
-                        "ignore_errors = true) GROUP BY id")
+            con.execute(
+                "CREATE VIEW f AS SELECT id, arg_max(label, ts) AS label FROM read_json("
+                + listing(feedback)
+                + ", format = 'newline_delimited', "
+                "ignore_errors = true) GROUP BY id"
+            )
             join = " LEFT JOIN f ON f.id = p.id"
         elif "target" in columns:
             select = [s if not s.endswith("AS target") else "NULL AS target" for s in select]

@@ -31,8 +31,13 @@ def model_quality(
         change = b - a
         worse = -change if HIGHER_IS_BETTER[key] else change
         rel = worse / abs(a) if a else (0.0 if worse <= 0 else float("inf"))
-        out["metrics"][key] = {"reference": a, "current": b, "change": change,
-                               "relative_drop": rel, "flagged": bool(rel > quality_drop)}
+        out["metrics"][key] = {
+            "reference": a,
+            "current": b,
+            "change": change,
+            "relative_drop": rel,
+            "flagged": bool(rel > quality_drop),
+        }
     out["drifted"] = any(v["flagged"] for v in out["metrics"].values())
     return out
 
@@ -59,12 +64,17 @@ def _quality(y: pd.Series, p: pd.Series, task: str) -> dict[str, float | None]:
         return {"rmse": float(np.sqrt(np.mean(err**2))), "mae": float(np.mean(np.abs(err)))}
     classes = sorted(y.unique().tolist(), key=stats._sort_key)
     out: dict[str, float | None] = {}
-    scores = pt.is_float_dtype(p.dtype) and len(classes) == 2 and p.between(0, 1).all() \
+    scores = (
+        pt.is_float_dtype(p.dtype)
+        and len(classes) == 2
+        and p.between(0, 1).all()
         and not set(p.unique()) <= set(classes)
+    )
     if scores:
         positive = classes[-1]
-        out["roc_auc"] = (float(metrics.roc_auc_score(y == positive, p))
-                          if y.nunique() == 2 else None)
+        out["roc_auc"] = (
+            float(metrics.roc_auc_score(y == positive, p)) if y.nunique() == 2 else None
+        )
         labels = np.where(p.to_numpy() >= 0.5, positive, classes[0])
     else:
         labels = p.to_numpy()

@@ -44,8 +44,14 @@ def check_args(n_ref: int, n_cur: int, method: Any, drift_share: float) -> None:
 
 
 def plan_columns(
-    ref_cols: list[str], cur_cols: list[str], columns: list[str] | None, target: str | None,
-    prediction: str | None, method: Any, threshold: Any, stacklevel: int = 3,
+    ref_cols: list[str],
+    cur_cols: list[str],
+    columns: list[str] | None,
+    target: str | None,
+    prediction: str | None,
+    method: Any,
+    threshold: Any,
+    stacklevel: int = 3,
 ) -> tuple[dict[str, list[str]], list[str]]:
     """(missing, common): the wanted columns found on one side only, and those on both,
     in order. Warns (DriftWarning) about one-sided columns; raises DriftError for
@@ -96,8 +102,9 @@ def plan_columns(
     return missing, common
 
 
-def column_args(col: str, method: Any, threshold: Any, target: str | None,
-                prediction: str | None) -> tuple[str | None, float | None, str]:
+def column_args(
+    col: str, method: Any, threshold: Any, target: str | None, prediction: str | None
+) -> tuple[str | None, float | None, str]:
     """(forced method, threshold, role) of one column."""
     m = method.get(col) if isinstance(method, dict) else method
     t = threshold.get(col) if isinstance(threshold, dict) else threshold
@@ -105,15 +112,23 @@ def column_args(col: str, method: Any, threshold: Any, target: str | None,
     return m, t, role
 
 
-def assemble(results: list[dict[str, Any]], missing: dict[str, list[str]],
-             drift_share: float, model: dict[str, Any] | None, rows: dict[str, int],
-             target: str | None, prediction: str | None, engine: str) -> DriftReport:
+def assemble(
+    results: list[dict[str, Any]],
+    missing: dict[str, list[str]],
+    drift_share: float,
+    model: dict[str, Any] | None,
+    rows: dict[str, int],
+    target: str | None,
+    prediction: str | None,
+    engine: str,
+) -> DriftReport:
     """The DriftReport of per-column results (each with an optional "plot")."""
     from .report import DriftReport
 
     tested = [r for r in results if r.get("test") is not None]
-    skipped = [{"column": r["column"], "reason": r["note"]} for r in results
-               if r.get("test") is None]
+    skipped = [
+        {"column": r["column"], "reason": r["note"]} for r in results if r.get("test") is None
+    ]
     features = [r for r in tested if r["role"] == "feature"]
     basis = features or tested
     n_drifted = sum(r["drifted"] for r in basis)
@@ -168,8 +183,9 @@ def join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
-def numeric_plot(ref_counts: Any, cur_counts: Any, n_ref: int, n_cur: int, lo: float,
-                 hi: float) -> dict[str, Any]:
+def numeric_plot(
+    ref_counts: Any, cur_counts: Any, n_ref: int, n_cur: int, lo: float, hi: float
+) -> dict[str, Any]:
     """Shares in PLOT_BINS equal bins over the joint range, summed from the fine
     histograms (aggregated, never raw rows)."""
     import numpy as np
@@ -178,8 +194,12 @@ def numeric_plot(ref_counts: Any, cur_counts: Any, n_ref: int, n_cur: int, lo: f
     r = np.asarray(ref_counts).reshape(PLOT_BINS, group).sum(axis=1) / n_ref
     c = np.asarray(cur_counts).reshape(PLOT_BINS, group).sum(axis=1) / n_cur
     edges = np.linspace(lo, hi, PLOT_BINS + 1)
-    return {"kind": NUMERIC, "edges": round_list(edges), "reference": round_list(r),
-            "current": round_list(c)}
+    return {
+        "kind": NUMERIC,
+        "edges": round_list(edges),
+        "reference": round_list(r),
+        "current": round_list(c),
+    }
 
 
 def category_plot(keys: list[Any], r, c) -> dict[str, Any]:
@@ -194,8 +214,12 @@ def category_plot(keys: list[Any], r, c) -> dict[str, Any]:
         labels.append(f"(other {len(order) - TOP_CATEGORIES})")
         ref_top.append(1 - sum(ref_top))
         cur_top.append(1 - sum(cur_top))
-    return {"kind": CATEGORICAL, "labels": labels, "reference": round_list(ref_top),
-            "current": round_list(cur_top)}
+    return {
+        "kind": CATEGORICAL,
+        "labels": labels,
+        "reference": round_list(ref_top),
+        "current": round_list(cur_top),
+    }
 
 
 def round_list(values: Any) -> list[float]:

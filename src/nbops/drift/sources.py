@@ -22,8 +22,22 @@ ENGINES = ("auto", "pandas", "duckdb")
 PARQUET_SUFFIXES = (".parquet", ".pq")
 #: bytes in memory per uncompressed Parquet byte once pandas holds it and the tests run
 PANDAS_EXPANSION = 2.5
-_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9,
-          "t": 1e12, "tb": 1e12, "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1e3,
+    "kb": 1e3,
+    "m": 1e6,
+    "mb": 1e6,
+    "g": 1e9,
+    "gb": 1e9,
+    "t": 1e12,
+    "tb": 1e12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
 
 
 def parse_memory(limit: int | float | str | None) -> int:
@@ -36,8 +50,9 @@ def parse_memory(limit: int | float | str | None) -> int:
     match = re.fullmatch(r"\s*([0-9]*\.?[0-9]+)\s*([a-zA-Z]*)\s*", str(limit))
     unit = match.group(2).lower() if match else None
     if match is None or unit not in _UNITS or float(match.group(1)) <= 0:
-        raise DriftError(f"memory limit {limit!r} is not a size; use e.g. '1GB', '512MB' "
-                         "or a number of bytes")
+        raise DriftError(
+            f"memory limit {limit!r} is not a size; use e.g. '1GB', '512MB' or a number of bytes"
+        )
     return int(float(match.group(1)) * _UNITS[unit])
 
 
@@ -79,13 +94,16 @@ def files_of(data: str | os.PathLike, side: str) -> list[str]:
     if path.is_file():
         return [str(path)]
     if glob.has_magic(text):
-        files = sorted(p for p in glob.glob(os.path.expanduser(text), recursive=True)
-                       if os.path.isfile(p))
+        files = sorted(
+            p for p in glob.glob(os.path.expanduser(text), recursive=True) if os.path.isfile(p)
+        )
         if not files:
             raise DriftError(f"the {side} pattern {text!r} matches no files")
         return files
-    raise DriftError(f"no such file or folder: {path}; pass a pandas DataFrame, a Parquet "
-                     "file, a folder of them, a glob such as 'logs/*.parquet' or a CSV file")
+    raise DriftError(
+        f"no such file or folder: {path}; pass a pandas DataFrame, a Parquet "
+        "file, a folder of them, a glob such as 'logs/*.parquet' or a CSV file"
+    )
 
 
 def is_parquet(files: list[str]) -> bool:
@@ -117,19 +135,25 @@ def read_files(files: list[str], side: str) -> Any:
 
     if is_parquet(files):
         try:
-            return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True) \
-                if len(files) > 1 else pd.read_parquet(files[0])
+            return (
+                pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+                if len(files) > 1
+                else pd.read_parquet(files[0])
+            )
         except Exception as exc:  # noqa: BLE001 - reader errors name the file
             raise DriftError(f"cannot read the {side} Parquet files: {exc}") from None
     if len(files) > 1:
-        raise DriftError(f"the {side} data names {len(files)} files; several files must be "
-                         "Parquet (CSV is read one file at a time)")
+        raise DriftError(
+            f"the {side} data names {len(files)} files; several files must be "
+            "Parquet (CSV is read one file at a time)"
+        )
     return read_table(files[0])
 
 
-def choose_engine(engine: str, reference: Any, current: Any,
-                  memory_limit: int | float | str | None) -> str:
-    """"pandas" or "duckdb" for these inputs (see the module docstring). Raises
+def choose_engine(
+    engine: str, reference: Any, current: Any, memory_limit: int | float | str | None
+) -> str:
+    """ "pandas" or "duckdb" for these inputs (see the module docstring). Raises
     DriftError for an unknown engine, or for DuckDB when it is not installed."""
     if engine not in ENGINES:
         raise DriftError(f"unknown engine {engine!r}; use one of: {', '.join(ENGINES)}")
@@ -142,8 +166,11 @@ def choose_engine(engine: str, reference: Any, current: Any,
         for side, data in (("reference", reference), ("current", current)):
             if is_path(data):
                 files = files_of(data, side)
-                need += (parquet_bytes(files) if is_parquet(files)
-                         else sum(os.path.getsize(f) for f in files)) * PANDAS_EXPANSION
+                need += (
+                    parquet_bytes(files)
+                    if is_parquet(files)
+                    else sum(os.path.getsize(f) for f in files)
+                ) * PANDAS_EXPANSION
         if need <= budget:
             return "pandas"
         engine = "duckdb"
@@ -151,6 +178,8 @@ def choose_engine(engine: str, reference: Any, current: Any,
         try:
             import duckdb  # noqa: F401
         except ImportError:
-            raise DriftError("the DuckDB engine needs duckdb: pip install 'nbops[duckdb]'; "
-                             "or pass engine='pandas' for data that fits in memory") from None
+            raise DriftError(
+                "the DuckDB engine needs duckdb: pip install 'nbops[duckdb]'; "
+                "or pass engine='pandas' for data that fits in memory"
+            ) from None
     return engine

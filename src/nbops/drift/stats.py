@@ -58,10 +58,19 @@ METHODS: dict[str, Method] = {
         Method("psi", "PSI", (NUMERIC, CATEGORICAL), 0.1, ">="),
     )
 }
-_ALIASES = {"kolmogorov-smirnov": "ks", "kolmogorov_smirnov": "ks", "chi2": "chisquare",
-            "chi-square": "chisquare", "chi_square": "chisquare", "ztest": "z", "z-test": "z",
-            "wasserstein_distance": "wasserstein", "js": "jensenshannon",
-            "jensen-shannon": "jensenshannon", "jensen_shannon": "jensenshannon"}
+_ALIASES = {
+    "kolmogorov-smirnov": "ks",
+    "kolmogorov_smirnov": "ks",
+    "chi2": "chisquare",
+    "chi-square": "chisquare",
+    "chi_square": "chisquare",
+    "ztest": "z",
+    "z-test": "z",
+    "wasserstein_distance": "wasserstein",
+    "js": "jensenshannon",
+    "jensen-shannon": "jensenshannon",
+    "jensen_shannon": "jensenshannon",
+}
 
 
 def get_method(name: str) -> Method:
@@ -151,8 +160,14 @@ def numeric_pair(ref: np.ndarray, cur: np.ndarray) -> NumericPair:
     """Bin both (already finite) samples on one fine grid over their joint range."""
     lo = float(min(ref.min(), cur.min()))
     hi = float(max(ref.max(), cur.max()))
-    return NumericPair(ref, cur, lo, hi, uniform_counts(ref, lo, hi, FINE_BINS),
-                       uniform_counts(cur, lo, hi, FINE_BINS))
+    return NumericPair(
+        ref,
+        cur,
+        lo,
+        hi,
+        uniform_counts(ref, lo, hi, FINE_BINS),
+        uniform_counts(cur, lo, hi, FINE_BINS),
+    )
 
 
 def count_unique(values: np.ndarray) -> int:
@@ -228,8 +243,10 @@ def z_test(keys: list[Any], ref_counts: np.ndarray, cur_counts: np.ndarray) -> T
     from scipy import stats
 
     present = (ref_counts > 0) | (cur_counts > 0)
-    if (ref_counts > 0).sum() == 1 and (cur_counts > 0).sum() == 1 and np.array_equal(
-        ref_counts > 0, cur_counts > 0
+    if (
+        (ref_counts > 0).sum() == 1
+        and (cur_counts > 0).sum() == 1
+        and np.array_equal(ref_counts > 0, cur_counts > 0)
     ):
         return TestResult(0.0, 1.0)
     order = sorted(range(len(keys)), key=lambda i: _sort_key(keys[i]))
@@ -273,16 +290,23 @@ def wasserstein_normed(pair: NumericPair, threshold: float | None = None) -> Tes
     n_total = pair.ref.size + pair.cur.size
     if n_total <= EXACT_BELOW or pair.hi <= pair.lo:
         return TestResult(_wasserstein_exact(pair.ref, pair.cur) / norm, None)
-    estimate = wasserstein_from_histogram(pair.ref_counts, pair.cur_counts, pair.ref.size,
-                                          pair.cur.size, pair.width, norm, threshold)
+    estimate = wasserstein_from_histogram(
+        pair.ref_counts, pair.cur_counts, pair.ref.size, pair.cur.size, pair.width, norm, threshold
+    )
     if estimate is None:
         return TestResult(_wasserstein_exact(pair.ref, pair.cur) / norm, None)
     return TestResult(estimate, None)
 
 
-def wasserstein_from_histogram(ref_counts: np.ndarray, cur_counts: np.ndarray, n_ref: int,
-                               n_cur: int, width: float, norm: float,
-                               threshold: float | None) -> float | None:
+def wasserstein_from_histogram(
+    ref_counts: np.ndarray,
+    cur_counts: np.ndarray,
+    n_ref: int,
+    n_cur: int,
+    width: float,
+    norm: float,
+    threshold: float | None,
+) -> float | None:
     """The normed W1 estimate from two fine histograms on one grid, or None when its
     bounds are loose (> 0.01 apart) or straddle ``threshold``: then only the exact value
     decides (see :func:`wasserstein_normed`)."""
@@ -312,8 +336,7 @@ def ks_from_statistic(d: float, n1: int, n2: int) -> TestResult:
         try:
             from scipy.stats._stats_py import _attempt_exact_2kssamp
 
-            ok, d_exact, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d,
-                                                       "two-sided")
+            ok, d_exact, prob = _attempt_exact_2kssamp(n1, n2, math.gcd(n1, n2), d, "two-sided")
             if ok:
                 return TestResult(float(d_exact), float(np.clip(prob, 0, 1)))
         except ImportError:  # pragma: no cover - a scipy without the helper
@@ -333,8 +356,9 @@ def _wasserstein_exact(u: np.ndarray, v: np.ndarray) -> float:
     n, m = u.size, v.size
     if n == m:
         return float(np.abs(u - v).mean())
-    points = np.concatenate([np.arange(1, n + 1, dtype=np.int64) * m,
-                             np.arange(1, m + 1, dtype=np.int64) * n])
+    points = np.concatenate(
+        [np.arange(1, n + 1, dtype=np.int64) * m, np.arange(1, m + 1, dtype=np.int64) * n]
+    )
     points.sort(kind="stable")
     widths = np.diff(points, prepend=0)
     iu = (points + m - 1) // m - 1
@@ -343,8 +367,11 @@ def _wasserstein_exact(u: np.ndarray, v: np.ndarray) -> float:
 
 
 def binned_shares(
-    kind: str, pair: NumericPair | None, keys: list[Any] | None,
-    ref_counts: np.ndarray | None, cur_counts: np.ndarray | None,
+    kind: str,
+    pair: NumericPair | None,
+    keys: list[Any] | None,
+    ref_counts: np.ndarray | None,
+    cur_counts: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Shares per bin as Evidently bins them for Jensen-Shannon and PSI: numeric columns
     with more than 20 unique reference values use Sturges' bins over the joint range,

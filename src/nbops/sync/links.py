@@ -29,5 +29,4 @@ def save(store: Store, records: list[dict[str, Any]]) -> None:
     coll = store.collection(COLLECTION, key="ref")
     with store.transaction():
         for record in records:
-            coll.upsert({**record, "ref": _ref(record["server"], record["kind"],
-                                                record["local"])})
+            coll.upsert({**record, "ref": _ref(record["server"], record["kind"], record["local"])})

@@ -76,8 +76,11 @@ RECORD_ARTIFACT = "nbops/run.json"
 CELL_ARTIFACT = "nbops/cell.py"
 MODELS_DIR = "nbops-models"
 RESERVED_TAGS = ("mlflow.", "nbops.")
-QUIET_LOGGERS = ("mlflow.tracking._tracking_service.client",
-                 "mlflow.store.model_registry.abstract_store", "mlflow.tracking.client")
+QUIET_LOGGERS = (
+    "mlflow.tracking._tracking_service.client",
+    "mlflow.store.model_registry.abstract_store",
+    "mlflow.tracking.client",
+)
 WORKERS = int(os.environ.get("NBOPS_SYNC_WORKERS", "8"))
 
 
@@ -186,7 +189,7 @@ def source_tags(doc: dict[str, Any]) -> dict[str, str]:
 
 def chunks(items: list[Any], size: int) -> list[list[Any]]:
     """``items`` in lists of at most ``size``."""
-    return [items[i:i + size] for i in range(0, len(items), size)] or [[]]
+    return [items[i : i + size] for i in range(0, len(items), size)] or [[]]
 
 
 def mlflow_error(what: str, exc: BaseException) -> str:

@@ -56,8 +56,9 @@ def pull(
         return _pull(uri, experiments, models, artifacts, store or get_store())
 
 
-def _pull(uri: str, experiments: list[str] | None, models: bool, artifacts: bool,
-          store: Store) -> SyncSummary:
+def _pull(
+    uri: str, experiments: list[str] | None, models: bool, artifacts: bool, store: Store
+) -> SyncSummary:
     t0 = time.perf_counter()
     server = server_key(uri)
     client = connect(uri)
@@ -69,8 +70,12 @@ def _pull(uri: str, experiments: list[str] | None, models: bool, artifacts: bool
     for exp in exps:
         token = None
         while True:
-            page = client.search_runs([exp.experiment_id], max_results=1000,
-                                      page_token=token, order_by=["attributes.start_time ASC"])
+            page = client.search_runs(
+                [exp.experiment_id],
+                max_results=1000,
+                page_token=token,
+                order_by=["attributes.start_time ASC"],
+            )
             remote_runs.extend((exp.name, run) for run in page)
             token = page.token
             if not token:
@@ -122,10 +127,18 @@ def _pull(uri: str, experiments: list[str] | None, models: bool, artifacts: bool
         except Exception as exc:  # noqa: BLE001 - reported per run
             summary.add("failed", f"run:{local}", mlflow_error(f"run {local}", exc))
             continue
-        new_links.append({**(run_links.get(local) or {}), "server": server, "kind": "run",
-                          "local": local, "remote": run.info.run_id,
-                          "artifact_uri": run.info.artifact_uri, "rdigest": fp,
-                          "pulled": utc_now()})
+        new_links.append(
+            {
+                **(run_links.get(local) or {}),
+                "server": server,
+                "kind": "run",
+                "local": local,
+                "remote": run.info.run_id,
+                "artifact_uri": run.info.artifact_uri,
+                "rdigest": fp,
+                "pulled": utc_now(),
+            }
+        )
         summary.add("updated" if exists else "created", f"run:{local}")
     links.save(store, new_links)
     if artifacts:
@@ -148,6 +161,7 @@ def _safe(fn):
             return True, fn(item)
         except Exception as exc:  # noqa: BLE001 - handed back to the caller
             return False, exc
+
     return call
 
 
@@ -157,8 +171,10 @@ def _experiments(client: Any, names: list[str] | None) -> list[Any]:
         for name in names:
             exp = client.get_experiment_by_name(name)
             if exp is None:
-                raise SyncError(f"the server has no experiment {name!r}; list them in the "
-                                "MLflow UI or leave --experiment out to pull all")
+                raise SyncError(
+                    f"the server has no experiment {name!r}; list them in the "
+                    "MLflow UI or leave --experiment out to pull all"
+                )
             out.append(exp)
         return out
     out, token = [], None
@@ -177,12 +193,12 @@ def _same_run(store: Store, local: str, run: Any) -> bool:
 
 def _remote_digest(run: Any) -> str:
     info = run.info
-    return digest([info.status, info.end_time, run.data.params, run.data.metrics,
-                   run.data.tags])
+    return digest([info.status, info.end_time, run.data.params, run.data.metrics, run.data.tags])
 
 
-def _fetch(client: Any, uri: str, run: Any, exp_name: str, local: str,
-           by_remote: dict[str, str]) -> dict[str, Any]:
+def _fetch(
+    client: Any, uri: str, run: Any, exp_name: str, local: str, by_remote: dict[str, str]
+) -> dict[str, Any]:
     """Everything one local run document needs, read from the server."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
@@ -203,8 +219,9 @@ def _fetch(client: Any, uri: str, run: Any, exp_name: str, local: str,
         history_keys = list(data.metrics)
     histories = {}
     for key in history_keys:
-        points = sorted(client.get_metric_history(info.run_id, key),
-                        key=lambda m: (m.step, m.timestamp))
+        points = sorted(
+            client.get_metric_history(info.run_id, key), key=lambda m: (m.step, m.timestamp)
+        )
         if record or len(points) > 1 or (points and points[0].step != 0):
             histories[key] = points
 
@@ -217,9 +234,16 @@ def _fetch(client: Any, uri: str, run: Any, exp_name: str, local: str,
     user_tags = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "nbops."))}
     parent = tags.get("mlflow.parentRunId")
     old_metrics = record.get("metrics") or {}
-    metrics = {k: (old_metrics[k] if k in old_metrics and float(old_metrics[k]) == v
-                   or (k in old_metrics and v != v and old_metrics[k] != old_metrics[k])
-                   else v) for k, v in data.metrics.items()}
+    metrics = {
+        k: (
+            old_metrics[k]
+            if k in old_metrics
+            and float(old_metrics[k]) == v
+            or (k in old_metrics and v != v and old_metrics[k] != old_metrics[k])
+            else v
+        )
+        for k, v in data.metrics.items()
+    }
     doc = {
         "run_id": local,
         "name": tags.get("mlflow.runName") or info.run_name or local,
@@ -228,8 +252,9 @@ def _fetch(client: Any, uri: str, run: Any, exp_name: str, local: str,
         "status": info.status,
         "start_time": from_ms(info.start_time),
         "end_time": from_ms(info.end_time),
-        "duration": record.get("duration") if record else (
-            (info.end_time - info.start_time) / 1000 if info.end_time else None),
+        "duration": record.get("duration")
+        if record
+        else ((info.end_time - info.start_time) / 1000 if info.end_time else None),
         "params": params,
         "metrics": metrics,
         "tags": user_tags,
@@ -277,8 +302,7 @@ def _listing(repo: Any, path: str | None = None) -> list[dict[str, Any]]:
         if info.is_dir:
             out.extend(_listing(repo, info.path))
         else:
-            out.append({"name": info.path, "sha256": None, "size": info.file_size,
-                        "kind": "file"})
+            out.append({"name": info.path, "sha256": None, "size": info.file_size, "kind": "file"})
     return out
 
 
@@ -324,7 +348,8 @@ def _write(store: Store, fetched: dict[str, Any], exists: bool, server: str) -> 
             fields["params"] = {**doc["params"], **(old.get("params") or {})}
             known = {a["name"] for a in old.get("artifacts") or []}
             fields["artifacts"] = (old.get("artifacts") or []) + [
-                a for a in local_arts if a["name"] not in known]
+                a for a in local_arts if a["name"] not in known
+            ]
             store.update_run(doc["run_id"], fields)
         else:
             store.insert_run(doc)
@@ -333,12 +358,18 @@ def _write(store: Store, fetched: dict[str, Any], exists: bool, server: str) -> 
             start = len(have["steps"]) if have else 0
             new = points[start:]
             if new:
-                store.append_steps(doc["run_id"], key, [p.step for p in new],
-                                   [p.value for p in new], [p.timestamp / 1000 for p in new])
+                store.append_steps(
+                    doc["run_id"],
+                    key,
+                    [p.step for p in new],
+                    [p.value for p in new],
+                    [p.timestamp / 1000 for p in new],
+                )
 
 
-def pull_artifacts(run_id: str, names: list[str] | None = None,
-                   store: Store | None = None, uri: str | None = None) -> list[dict[str, Any]]:
+def pull_artifacts(
+    run_id: str, names: list[str] | None = None, store: Store | None = None, uri: str | None = None
+) -> list[dict[str, Any]]:
     """Download the artifacts of a pulled run that are still on the server only (all,
     or those in ``names``) into the store; returns the run's artifact entries. Files
     nbops pushed are checked against their recorded sha256. Raises RunNotFoundError for
@@ -355,16 +386,19 @@ def pull_artifacts(run_id: str, names: list[str] | None = None,
     server = uri and server_key(uri) or wanted[0]["remote"]
     link = links.load(store, server, "run").get(run_id)
     if link is None:
-        raise SyncError(f"run {run_id} has no link to {server}; pull it again with "
-                        f"nbops.pull({server!r})")
+        raise SyncError(
+            f"run {run_id} has no link to {server}; pull it again with nbops.pull({server!r})"
+        )
     repo = get_artifact_repository(link["artifact_uri"], tracking_uri=uri or server)
     with tempfile.TemporaryDirectory(prefix="nbops-artifacts-") as tmp:
         for art in wanted:
             path = repo.download_artifacts(art["name"], dst_path=tmp)
             sha, size = store.artifacts.put_file(path)
             if art.get("sha256") and art["sha256"] != sha:
-                raise SyncError(f"artifact {art['name']} of run {run_id} hashes to {sha[:12]} "
-                                f"on {server}, not the recorded {art['sha256'][:12]}")
+                raise SyncError(
+                    f"artifact {art['name']} of run {run_id} hashes to {sha[:12]} "
+                    f"on {server}, not the recorded {art['sha256'][:12]}"
+                )
             art.update(sha256=sha, size=size)
             art.pop("remote", None)
     store.update_run(run_id, {"artifacts": arts})

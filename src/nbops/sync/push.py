@@ -80,8 +80,7 @@ def push(
         if models:
             from .models import push_models
 
-            push_models(None, uri, store, summary, run_links, dry_run=True,
-                        experiments=wanted)
+            push_models(None, uri, store, summary, run_links, dry_run=True, experiments=wanted)
         summary.seconds = time.perf_counter() - t0
         return summary
 
@@ -92,8 +91,7 @@ def push(
         if models:
             from .models import push_models
 
-            push_models(client, uri, store, summary, run_links, dry_run=False,
-                        experiments=wanted)
+            push_models(client, uri, store, summary, run_links, dry_run=False, experiments=wanted)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -111,8 +109,15 @@ def run_digest(store: Store, doc: dict[str, Any]) -> str:
 # -- runs ------------------------------------------------------------------------------
 
 
-def _push_runs(client: Any, uri: str, server: str, store: Store, todo: list,
-               run_links: dict[str, dict], summary: SyncSummary) -> None:
+def _push_runs(
+    client: Any,
+    uri: str,
+    server: str,
+    store: Store,
+    todo: list,
+    run_links: dict[str, dict],
+    summary: SyncSummary,
+) -> None:
     experiment_ids = {}
     for name in sorted({doc.get("experiment") or "default" for doc, _ in todo}):
         experiment_ids[name] = _experiment_id(client, name)
@@ -123,18 +128,27 @@ def _push_runs(client: Any, uri: str, server: str, store: Store, todo: list,
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         while pending:
             # a wave: runs whose parent is not waiting to be pushed itself
-            wave = [rid for rid, (doc, _) in pending.items()
-                    if doc.get("parent_id") not in pending]
+            wave = [rid for rid, (doc, _) in pending.items() if doc.get("parent_id") not in pending]
             if not wave:  # a parent loop cannot happen in nbops; push the rest anyway
                 wave = list(pending)
             futures = {}
             for rid in wave:
                 doc, fp = pending.pop(rid)
                 parent = run_links.get(doc.get("parent_id") or "")
-                futures[pool.submit(
-                    _push_run, client, uri, server, store, doc, fp, run_links.get(rid),
-                    parent["remote"] if parent else None,
-                    experiment_ids[doc.get("experiment") or "default"])] = rid
+                futures[
+                    pool.submit(
+                        _push_run,
+                        client,
+                        uri,
+                        server,
+                        store,
+                        doc,
+                        fp,
+                        run_links.get(rid),
+                        parent["remote"] if parent else None,
+                        experiment_ids[doc.get("experiment") or "default"],
+                    )
+                ] = rid
             for future in as_completed(futures):
                 rid = futures[future]
                 try:
@@ -166,35 +180,53 @@ def _experiment_id(client: Any, name: str) -> str:
         return exp.experiment_id
 
 
-def _adopt(client: Any, server: str, todo: list, run_links: dict[str, dict],
-           experiment_ids: dict[str, str]) -> None:
+def _adopt(
+    client: Any, server: str, todo: list, run_links: dict[str, dict], experiment_ids: dict[str, str]
+) -> None:
     """Link runs an interrupted push created but did not record (found by their
     ``nbops.run_id`` tag), so they are updated instead of created twice."""
     unlinked: dict[str, set[str]] = {}
     for doc, _ in todo:
         if doc["run_id"] not in run_links:
-            unlinked.setdefault(experiment_ids[doc.get("experiment") or "default"],
-                                set()).add(doc["run_id"])
+            unlinked.setdefault(experiment_ids[doc.get("experiment") or "default"], set()).add(
+                doc["run_id"]
+            )
     for exp_id, ids in unlinked.items():
         token = None
         while True:
-            page = client.search_runs([exp_id], filter_string=f"tags.`{TAG_RUN_ID}` LIKE '%'",
-                                      max_results=1000, page_token=token)
+            page = client.search_runs(
+                [exp_id],
+                filter_string=f"tags.`{TAG_RUN_ID}` LIKE '%'",
+                max_results=1000,
+                page_token=token,
+            )
             for run in page:
                 local = run.data.tags.get(TAG_RUN_ID)
                 if local in ids and local not in run_links:
-                    run_links[local] = {"server": server, "kind": "run", "local": local,
-                                        "remote": run.info.run_id,
-                                        "artifact_uri": run.info.artifact_uri,
-                                        "adopted": True}
+                    run_links[local] = {
+                        "server": server,
+                        "kind": "run",
+                        "local": local,
+                        "remote": run.info.run_id,
+                        "artifact_uri": run.info.artifact_uri,
+                        "adopted": True,
+                    }
             token = page.token
             if not token:
                 break
 
 
-def _push_run(client: Any, uri: str, server: str, store: Store, doc: dict[str, Any],
-              fp: str, link: dict[str, Any] | None, parent_remote: str | None,
-              experiment_id: str) -> tuple[str, dict[str, Any]]:
+def _push_run(
+    client: Any,
+    uri: str,
+    server: str,
+    store: Store,
+    doc: dict[str, Any],
+    fp: str,
+    link: dict[str, Any] | None,
+    parent_remote: str | None,
+    experiment_id: str,
+) -> tuple[str, dict[str, Any]]:
     from mlflow.entities import Metric, Param, RunTag
 
     run_id = doc["run_id"]
@@ -210,10 +242,19 @@ def _push_run(client: Any, uri: str, server: str, store: Store, doc: dict[str, A
         tags[TAG_PARAMS] = typed
 
     if link is None:
-        run = client.create_run(experiment_id, start_time=to_ms(doc.get("start_time")),
-                                tags=tags, run_name=str(doc.get("name") or run_id))
-        link = {"server": server, "kind": "run", "local": run_id,
-                "remote": run.info.run_id, "artifact_uri": run.info.artifact_uri}
+        run = client.create_run(
+            experiment_id,
+            start_time=to_ms(doc.get("start_time")),
+            tags=tags,
+            run_name=str(doc.get("name") or run_id),
+        )
+        link = {
+            "server": server,
+            "kind": "run",
+            "local": run_id,
+            "remote": run.info.run_id,
+            "artifact_uri": run.info.artifact_uri,
+        }
         outcome, sent_tags = "created", tags
     else:
         link = dict(link)
@@ -238,8 +279,15 @@ def _push_run(client: Any, uri: str, server: str, store: Store, doc: dict[str, A
     status = doc.get("status") or "FINISHED"
     if status != "RUNNING":
         client.set_terminated(remote, status=status, end_time=to_ms(doc.get("end_time")))
-    link.update(digest=fp, steps=sent_steps, singles=singles, inputs=sent_inputs,
-                artifacts=sent_artifacts, experiment_id=experiment_id, pushed=utc_now())
+    link.update(
+        digest=fp,
+        steps=sent_steps,
+        singles=singles,
+        inputs=sent_inputs,
+        artifacts=sent_artifacts,
+        experiment_id=experiment_id,
+        pushed=utc_now(),
+    )
     return outcome, link
 
 
@@ -255,8 +303,9 @@ def _new_metrics(store: Store, doc: dict[str, Any], link: dict[str, Any]):
         if rec is None:
             continue
         start = sent.get(key, 0)
-        for step, value, stamp in zip(rec["steps"][start:], rec["values"][start:],
-                                      rec["timestamps"][start:], strict=False):
+        for step, value, stamp in zip(
+            rec["steps"][start:], rec["values"][start:], rec["timestamps"][start:], strict=False
+        ):
             out.append((key, _float(value), int(round(stamp * 1000)), int(step)))
         sent[key] = len(rec["steps"])
     end = to_ms(doc.get("end_time") or doc.get("start_time")) or int(time.time() * 1000)
@@ -272,8 +321,9 @@ def _float(value: Any) -> float:
     return float("nan") if value is None else float(value)
 
 
-def _push_inputs(client: Any, store: Store, doc: dict[str, Any], remote: str,
-                 sent: set[str]) -> list[str]:
+def _push_inputs(
+    client: Any, store: Store, doc: dict[str, Any], remote: str, sent: set[str]
+) -> list[str]:
     from mlflow.entities import Dataset, DatasetInput, InputTag
 
     new = [d for d in doc.get("inputs") or [] if d not in sent]
@@ -281,13 +331,14 @@ def _push_inputs(client: Any, store: Store, doc: dict[str, Any], remote: str,
     for dig in new:
         rec = store.get_dataset(dig) or {"digest": dig}
         dataset = Dataset(
-            name=str(rec.get("name") or f"dataset-{dig[:8]}"), digest=str(dig)[:36],
-            source_type="nbops", source=json.dumps({"nbops_digest": dig,
-                                                    "source": rec.get("source")}),
-            schema=json.dumps(to_jsonable({"nbops": rec.get("schema"),
-                                           "shape": rec.get("shape")})),
-            profile=json.dumps(to_jsonable(rec.get("profile") or {}), allow_nan=False,
-                               default=str) if _finite_json(rec.get("profile")) else None,
+            name=str(rec.get("name") or f"dataset-{dig[:8]}"),
+            digest=str(dig)[:36],
+            source_type="nbops",
+            source=json.dumps({"nbops_digest": dig, "source": rec.get("source")}),
+            schema=json.dumps(to_jsonable({"nbops": rec.get("schema"), "shape": rec.get("shape")})),
+            profile=json.dumps(to_jsonable(rec.get("profile") or {}), allow_nan=False, default=str)
+            if _finite_json(rec.get("profile"))
+            else None,
         )
         inputs.append(DatasetInput(dataset, tags=[InputTag("mlflow.data.context", "training")]))
     if inputs:
@@ -303,8 +354,9 @@ def _finite_json(value: Any) -> bool:
         return False
 
 
-def _push_artifacts(uri: str, store: Store, doc: dict[str, Any],
-                    link: dict[str, Any]) -> dict[str, str]:
+def _push_artifacts(
+    uri: str, store: Store, doc: dict[str, Any], link: dict[str, Any]
+) -> dict[str, str]:
     """Upload artifacts not sent yet (by name and sha256), the nbops record and the
     cell source; returns {name: sha256} of what the remote run holds."""
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository

@@ -37,17 +37,25 @@ class SyncSummary:
 
     def to_dict(self) -> dict[str, Any]:
         """The summary as plain data (what the CLI prints with --json)."""
-        return {"direction": self.direction, "server": self.server, "dry_run": self.dry_run,
-                "created": list(self.created), "updated": list(self.updated),
-                "unchanged": list(self.unchanged), "failed": [dict(f) for f in self.failed],
-                "seconds": round(self.seconds, 3)}
+        return {
+            "direction": self.direction,
+            "server": self.server,
+            "dry_run": self.dry_run,
+            "created": list(self.created),
+            "updated": list(self.updated),
+            "unchanged": list(self.unchanged),
+            "failed": [dict(f) for f in self.failed],
+            "seconds": round(self.seconds, 3),
+        }
 
     def __str__(self) -> str:
         verb = {"push": "pushed to", "pull": "pulled from"}.get(self.direction, self.direction)
         head = ("would be " if self.dry_run else "") + verb
-        text = (f"{head} {self.server}: {len(self.created)} created, {len(self.updated)} "
-                f"updated, {len(self.unchanged)} unchanged, {len(self.failed)} failed "
-                f"({self.seconds:.1f} s)")
+        text = (
+            f"{head} {self.server}: {len(self.created)} created, {len(self.updated)} "
+            f"updated, {len(self.unchanged)} unchanged, {len(self.failed)} failed "
+            f"({self.seconds:.1f} s)"
+        )
         for fail in self.failed[:20]:
             text += f"\n  failed {fail['id']}: {fail['reason']}"
         if len(self.failed) > 20:
