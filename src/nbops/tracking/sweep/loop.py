@@ -130,13 +130,12 @@ RunTrial = Callable[[int, dict[str, Any], str], tuple[str | None, str, dict, Bas
 def _sweep(
     run_trial: RunTrial,
     space: Space,
-    *,
+    parent: Run,
     search: str,
     trials: int | None,
     objective: str | None,
     mode: str | None,
     seed: int | None,
-    parent: Run,
     progress: bool,
 ) -> SweepResult:
     """The loop both entry points share. ``run_trial(k, params, parent_id)`` runs one
@@ -345,17 +344,7 @@ def sweep(
         run.end("FINISHED")
         return run.run_id, "FINISHED", dict(run.metrics), None
 
-    return _sweep(
-        run_trial,
-        parsed,
-        search=search,
-        trials=trials,
-        objective=objective,
-        mode=mode,
-        seed=seed,
-        parent=parent,
-        progress=progress,
-    )
+    return _sweep(run_trial, parsed, parent, search, trials, objective, mode, seed, progress)
 
 
 def sweep_cell(
@@ -413,14 +402,4 @@ def sweep_cell(
             return None, "FAILED", {}, res.error or SweepError("tracking failed")
         return run.run_id, res.status, dict(run.metrics), res.error
 
-    return _sweep(
-        run_trial,
-        parsed,
-        search=search,
-        trials=trials,
-        objective=objective,
-        mode=mode,
-        seed=seed,
-        parent=parent,
-        progress=progress,
-    )
+    return _sweep(run_trial, parsed, parent, search, trials, objective, mode, seed, progress)
