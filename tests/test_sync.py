@@ -445,3 +445,21 @@ def test_cli_push_dry_run_then_push_and_pull(server, store, exp, tmp_path, capsy
     other = tmp_path / "other"
     assert main(["--store", str(other), "pull", server, "--experiment", exp]) == 0
     assert "2 created" in capsys.readouterr().out
+
+
+def test_a_sqlite_tracking_uri_works_without_a_server(tmp_path, monkeypatch):
+    import nbops
+
+    needs(HAS_MLFLOW_SERVER, "mlflow==3.17.2 (its SQL store) is in the dev extra")
+    monkeypatch.chdir(tmp_path)  # MLflow puts a SQLite store's artifacts in ./mlruns
+    monkeypatch.setenv("NBOPS_STORE", str(tmp_path / "a"))
+    nbops.set_store(None)
+    ids = make_runs("local", tmp_path)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert len(nbops.push(uri).created) == 2
+    nbops.set_store(tmp_path / "b")
+    try:
+        assert len(nbops.pull(uri, artifacts=True).created) == 2
+        assert nbops.get_run(ids["parent"])["params"]["layers"] == [64, 32]
+    finally:
+        nbops.set_store(None)

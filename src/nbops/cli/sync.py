@@ -17,9 +17,10 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--experiment",
-        action="append",
+        action="extend",
+        nargs="+",
         metavar="E",
-        help="only this experiment (repeat for several; default: all)",
+        help="only these experiments (several after one flag, or the flag repeated; default: all)",
     )
     p.add_argument(
         "--models",
