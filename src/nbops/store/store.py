@@ -259,34 +259,6 @@ class Store(RunTables):
         """Live audit-log records, oldest first (read them, never modify them)."""
         return list(self.storage.live_table("events").values())
 
-    # -- links to remote servers (nbops.sync) ----------------------------------------
-    # one document per (server, kind, local id): {ref, server, kind, local, remote, ...}
-    def links(self, server: str, kind: str | None = None) -> list[dict[str, Any]]:
-        """Copies of the sync links of ``server`` (of one ``kind`` when given)."""
-        docs = self.storage.live_table("sync_links").values()
-        return [
-            copy_doc(d)
-            for d in docs
-            if d.get("server") == server and (kind is None or d.get("kind") == kind)
-        ]
-
-    def set_links(self, records: list[dict[str, Any]]) -> None:
-        """Insert or replace sync links (keyed by server, kind and local id) in one write."""
-        table = self.table("sync_links")
-        with self.transaction():
-            for record in records:
-                ref = f"{record['server']}\x1f{record['kind']}\x1f{record['local']}"
-                doc = {**record, "ref": ref}
-                doc_id = table.doc_id_of("ref", ref)
-                if doc_id is None:
-                    table.insert(doc)
-                else:
-                    table.update(doc, doc_ids=[doc_id])
-
-    def add_model_version(self, record: dict[str, Any]) -> int:
-        """Insert a model version record as it is (a copy pulled from another server)."""
-        return self.models.insert(record)
-
     # -- alert rules ----------------------------------------------------------------
     def rules(self) -> list[dict[str, Any]]:
         """Copies of the alert rules, oldest first."""
