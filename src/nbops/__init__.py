@@ -17,6 +17,7 @@ from ._errors import (
     ArtifactError,
     CheckConfigError,
     DriftError,
+    DriftWarning,
     ExportError,
     GateError,
     GateRuleError,

@@ -29,6 +29,11 @@ class RegistryError(NbopsError):
     """A registry operation is invalid (unknown model, stage, alias or version)."""
 
 
+class DriftWarning(UserWarning):
+    """Drift was computed, but on less than the user asked for (a column missing from
+    one side is listed in ``report.missing`` and left out)."""
+
+
 class DriftError(NbopsError):
     """Drift cannot be computed from the given data."""
 

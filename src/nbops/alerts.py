@@ -19,7 +19,6 @@ shown.
 from __future__ import annotations
 
 import fnmatch
-import getpass
 import json
 import logging
 import math
@@ -27,10 +26,10 @@ import operator
 import sys
 import uuid
 import warnings
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ._errors import AlertDeliveryWarning, AlertError
+from ._util import current_user, utc_now
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -122,10 +121,6 @@ def _store():
     return get_store()
 
 
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
-
-
 def add(metric: str, op: str, value: float, channel: Any = "log",
         name: str | None = None, action: str | None = None, model: str | None = None,
         data: dict[str, str] | None = None, notebook: str | None = None) -> dict[str, Any]:
@@ -161,7 +156,7 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
         raise AlertError(f"value must be a number, got {value!r}") from None
     rule = {"rule_id": uuid.uuid4().hex[:10], "name": name or f"{metric} {op} {threshold:g}",
             "metric": metric, "op": op, "value": threshold, "channel": _as_channel(channel),
-            "created": _now(), "enabled": True}
+            "created": utc_now(), "enabled": True}
     if action is not None:
         rule["action"] = {"type": action, "model": model, "data": dict(data or {})}
         if notebook is not None:
@@ -247,8 +242,8 @@ def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) 
         delivered, error = False, f"{type(exc).__name__}: {exc}"
         warnings.warn(f"nbops: alert not delivered by {channel['type']}: {error}",
                       AlertDeliveryWarning, stacklevel=3)
-    event = {"kind": "alert", "source": "alerts", "action": "fired", "who": _user(),
-             "when": _now(), "rule_id": rule["rule_id"], "rule": rule["name"],
+    event = {"kind": "alert", "source": "alerts", "action": "fired", "who": current_user(),
+             "when": utc_now(), "rule_id": rule["rule_id"], "rule": rule["name"],
              "metric": metric, "op": rule["op"], "threshold": rule["value"], "value": value,
              "message": message, "channel": channel["type"], "delivered": delivered,
              "error": error, "context": context}
@@ -262,11 +257,6 @@ def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) 
     return event
 
 
-def _user() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in some containers
-        return "unknown"
 
 
 def payload(preset: str, message: str, alert: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ._errors import NbopsError
+from ._util import normalise_time, utc_now
 
 
 def fingerprint(obj: Any) -> dict[str, Any]:
@@ -127,12 +128,6 @@ def _as_frame(obj: Any):
     )
 
 
-def _now() -> str:
-    from datetime import datetime, timezone
-
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
-
-
 def _named_versions(store: Any, name: str) -> list[dict[str, Any]]:
     return store.dataset_versions(name)
 
@@ -159,7 +154,7 @@ def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]
             return _with_runs(store, dict(versions[-1]))
         record = {**fp, "name": name, "version": (versions[-1]["version"] + 1) if versions else 1,
                   "ref": None, "profile": profile(df), "source": source,
-                  "first_seen": _now()}
+                  "first_seen": utc_now()}
         record["ref"] = f"{name}@{record['version']}"
         store.insert_dataset(record)
     return _with_runs(store, dict(record))
@@ -247,7 +242,8 @@ def datasets(name: str | None = None):
                      "columns": shape[1] if len(shape) > 1 else None,
                      "source": d.get("source"), "first_seen": d.get("first_seen"),
                      "runs": used.get(d["digest"], [])})
-    rows.sort(key=lambda r: (str(r["name"]), r["version"] or 0, r["first_seen"] or ""))
+    rows.sort(key=lambda r: (str(r["name"]), r["version"] or 0,
+                             normalise_time(r["first_seen"]) if r["first_seen"] else ""))
     return pd.DataFrame(rows, columns=DATASET_COLUMNS)
 
 

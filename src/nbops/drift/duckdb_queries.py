@@ -51,6 +51,8 @@ def ks_statistic(con: Any, col: Any, n_ref: int, n_cur: int) -> float:
 
 
 def wasserstein(con: Any, col: Any, n_ref: int, n_cur: int, threshold: float) -> float:
+    """The normed Wasserstein distance of a column, as the pandas engine computes it: from
+    the fine histograms when that bound decides the verdict, else exactly in DuckDB."""
     norm = max(col.std_ref, 0.001)
     if n_ref + n_cur > stats.EXACT_BELOW and col.hi > col.lo:
         width = (col.hi - col.lo) / stats.FINE_BINS

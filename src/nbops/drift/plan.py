@@ -4,10 +4,10 @@ compare, and gathering per-column results into a :class:`DriftReport`."""
 from __future__ import annotations
 
 import warnings
-from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from .._errors import DriftError
+from .._errors import DriftError, DriftWarning
+from .._util import utc_now
 from . import stats
 from .stats import CATEGORICAL, NUMERIC
 
@@ -20,10 +20,6 @@ if TYPE_CHECKING:
 PLOT_BINS = 50  # FINE_BINS is a multiple of this, so plot bins sum whole fine bins
 TOP_CATEGORIES = 20
 INT_CATEGORICAL_LIMIT = 10  # Evidently 0.7: integer columns with <= 10 values are categorical
-
-
-class DriftWarning(UserWarning):
-    """Drift was computed, but on less than the user asked for (missing columns...)."""
 
 
 def check_args(n_ref: int, n_cur: int, method: Any, drift_share: float) -> None:
@@ -147,12 +143,14 @@ def assemble(
         rows=rows,
         target=target,
         prediction=prediction,
-        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        created=utc_now(),
         engine=engine,
     )
 
 
 def as_frame(data: Any, side: str) -> pd.DataFrame:
+    """``data`` (DataFrame, Series, dict of columns or 1-/2-D array) as a DataFrame,
+    without copying the values; DriftError naming ``side`` for anything else."""
     import numpy as np
     import pandas as pd
 
@@ -171,6 +169,8 @@ def as_frame(data: Any, side: str) -> pd.DataFrame:
 
 
 def num(value: float | None) -> float | None:
+    """A statistic as a plain float (None stays None; NaN and infinities stay what they
+    are, as Python floats)."""
     import math
 
     if value is None:
@@ -180,6 +180,7 @@ def num(value: float | None) -> float | None:
 
 
 def join(a: str, b: str) -> str:
+    """Two notes joined with "; " (just ``b`` when ``a`` is empty)."""
     return f"{a}; {b}" if a else b
 
 
@@ -203,6 +204,9 @@ def numeric_plot(
 
 
 def category_plot(keys: list[Any], r, c) -> dict[str, Any]:
+    """The plot data of a categorical column: the shares of the most frequent
+    categories (at most ``TOP_CATEGORIES``) in reference counts ``r`` and current counts
+    ``c``, the rest summed as one "(other N)" bar."""
     import numpy as np
 
     r_share, c_share = r / r.sum(), c / c.sum()
@@ -223,4 +227,5 @@ def category_plot(keys: list[Any], r, c) -> dict[str, Any]:
 
 
 def round_list(values: Any) -> list[float]:
+    """Values rounded to 6 significant digits (plot data stays small in HTML)."""
     return [float(f"{v:.6g}") for v in values]

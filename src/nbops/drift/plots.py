@@ -104,6 +104,7 @@ def distribution_figure(report: DriftReport, column: str) -> go.Figure:
 
 
 def scores_figure(report: DriftReport) -> go.Figure:
+    """A plotly bar chart of every column's drift score against its threshold."""
     import plotly.graph_objects as go
 
     return go.Figure(scores_spec(report))

@@ -60,6 +60,7 @@ class DriftReport:
 
     @property
     def drifted_columns(self) -> list[str]:
+        """Names of the columns whose test says drift, in report order."""
         return [r["column"] for r in self.columns if r["drifted"]]
 
     def column(self, name: str) -> dict[str, Any]:
@@ -92,10 +93,12 @@ class DriftReport:
         })
 
     def to_json(self, indent: int | None = None) -> str:
+        """:meth:`to_dict` as JSON (NaN as null, infinities as strings)."""
         return json.dumps(self.to_dict(), indent=indent)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DriftReport:
+        """A report from :meth:`to_dict`'s output (unknown keys are ignored)."""
         keys = cls.__dataclass_fields__
         return cls(**{k: v for k, v in data.items() if k in keys})
 

@@ -32,6 +32,8 @@ CATEGORICAL = "categorical"
 
 @dataclass(frozen=True)
 class Method:
+    """A drift test: its name and title, the column kinds it applies to, its default
+    threshold and how a score compares with the threshold (``rule``)."""
     name: str
     title: str
     kinds: tuple[str, ...]
@@ -40,6 +42,8 @@ class Method:
     rule: str
 
     def drifted(self, score: float, threshold: float) -> bool:
+        """Whether ``score`` means drift at ``threshold`` (p-values below it, distances at
+        or above it)."""
         if self.rule == "p<=":
             return bool(score <= threshold)
         if self.rule == "p<":
@@ -101,6 +105,7 @@ def method_for(name: str, kind: str, col: str) -> Method:
 
 @dataclass
 class TestResult:
+    """A test's statistic and, for hypothesis tests, its p-value."""
     statistic: float
     p_value: float | None
 
@@ -129,9 +134,12 @@ class NumericPair:
 
     @property
     def width(self) -> float:
+        """The width of one fine bin."""
         return (self.hi - self.lo) / FINE_BINS
 
     def nonzero_bins(self, which: str = "both") -> int:
+        """How many fine bins hold values of the reference (``which="ref"``) or of
+        either sample (``"both"``)."""
         import numpy as np
 
         if which == "ref":
@@ -171,6 +179,7 @@ def numeric_pair(ref: np.ndarray, cur: np.ndarray) -> NumericPair:
 
 
 def count_unique(values: np.ndarray) -> int:
+    """The number of distinct values (NaN counts once)."""
     import pandas as pd
 
     return int(pd.unique(values).size)

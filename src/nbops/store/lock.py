@@ -15,8 +15,9 @@ import json
 import os
 import socket
 import time
-from datetime import datetime, timezone
 from typing import Any
+
+from .._util import utc_now
 
 try:
     import fcntl
@@ -68,7 +69,7 @@ class ProcessLock:
             {
                 "pid": os.getpid(),
                 "host": socket.gethostname(),
-                "since": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "since": utc_now(),
                 "t": time.time(),
             }
         ).encode()
