@@ -66,6 +66,15 @@ def unique_name(name: str, taken: Iterable[str] | Callable[[str], bool]) -> str:
     return f"{stem}-{k}{suffix}"
 
 
+def plain_scalar(value: Any) -> Any:
+    """A numpy (or other 0-d array) scalar as the Python scalar it holds; any other value
+    is returned as it is."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "shape", None) == ():
+        return item()
+    return value
+
+
 def to_jsonable(value: Any, strict: bool = False) -> Any:
     """``value`` as plain JSON types (see the module docstring for the NaN policy).
     Objects with no JSON form are turned into their ``str``."""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ._errors import ModelIntegrityError, RegistryError
+from ._util import to_jsonable
 from .serving.runtime.codec import sha256_bytes, skops_trust
 
 MODEL_FILE_NAME = "model.skops"
@@ -108,14 +109,6 @@ def _dtype_name(dtype: Any) -> str:
     return str(dtype)
 
 
-def _jsonable(values: Iterable[Any]) -> list[Any]:
-    out = []
-    for v in values:
-        item = getattr(v, "item", None)
-        out.append(item() if callable(item) else v)
-    return out
-
-
 def infer_signature(model: Any, X: Any = None) -> dict[str, Any]:
     """The signature of a fitted model: ``{"inputs": [{"name", "dtype"}, ...],
     "outputs": {"task", "dtype", "classes"?}}``.
@@ -169,7 +162,7 @@ def infer_signature(model: Any, X: Any = None) -> dict[str, Any]:
         outputs = {
             "task": "classification",
             "dtype": _dtype_name(classes.dtype),
-            "classes": _jsonable(classes.tolist()),
+            "classes": to_jsonable(classes.tolist()),
         }
     elif is_regressor(model):
         outputs = {"task": "regression", "dtype": "float64"}

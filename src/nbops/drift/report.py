@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DriftError
+from .._util import to_jsonable
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -74,7 +75,7 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as JSON-safe plain data."""
-        return _json_safe({
+        return to_jsonable({
             "created": self.created,
             "engine": self.engine,
             "drifted": self.drifted,
@@ -90,7 +91,7 @@ class DriftReport:
             "missing": self.missing,
             "model": self.model,
             "distributions": self.distributions,
-        })
+        }, strict=True)
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`to_dict` as JSON (NaN as null, infinities as strings)."""
@@ -139,25 +140,6 @@ class DriftReport:
         from .plots import distribution_figure
 
         return distribution_figure(self, column)
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float):
-        if math.isnan(value):
-            return None
-        if math.isinf(value):
-            return "inf" if value > 0 else "-inf"
-        return value
-    if isinstance(value, (str, int, bool)) or value is None:
-        return value
-    item = getattr(value, "item", None)
-    if callable(item):
-        return _json_safe(item())
-    return str(value)
 
 
 # -- the HTML page ----------------------------------------------------------------------
@@ -299,7 +281,7 @@ def _page(report: DriftReport, full: bool) -> str:
         parts.append("<div class='plots'>" + "".join(
             f"<div data-fig='{f['id']}'></div>" for f in figs if f["id"] != "scores")
             + "</div>")
-        figs_json = json.dumps(_json_safe(figs), separators=(",", ":")).replace("</", "<\\/")
+        figs_json = json.dumps(to_jsonable(figs, strict=True), separators=(",", ":")).replace("</", "<\\/")
         parts.append(f"<script type='application/json' id='{uid}-figs'>{figs_json}</script>")
         parts.append(f"<script type='text/plain' id='{uid}-plotly'>{_plotly_js_b64()}</script>")
         parts.append(f"<script>{_LOADER % {'id': uid}}</script>")

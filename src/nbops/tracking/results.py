@@ -18,6 +18,8 @@ import math
 import re
 from typing import Any
 
+from .._util import plain_scalar
+
 #: words that make a name a result, matched against the name's parts
 RESULT_WORDS = {
     "acc",
@@ -96,13 +98,6 @@ def is_numeric_scalar(value: Any) -> bool:
     return False
 
 
-def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():
-        return item()
-    return value
-
-
 def _key(*parts: str | None) -> str:
     return ".".join(p for p in parts if p)
 
@@ -134,7 +129,7 @@ def from_records(records: list[Any]) -> tuple[list[tuple[str, float]], dict[str,
             base = _key(rec.owner, rec.func) if rec.kind == "score" else rec.func
             key = _key(base, rec.data)
             if is_numeric_scalar(value):
-                metrics.append((key, float(_plain(value))))
+                metrics.append((key, float(plain_scalar(value))))
             else:  # per-class arrays (average=None): kept, not a metric
                 folds = _folds(value) if hasattr(value, "__len__") else None
                 if folds:
@@ -169,7 +164,7 @@ def from_records(records: list[Any]) -> tuple[list[tuple[str, float]], dict[str,
                         if label in _REPORT_AVERAGES and stat != "support":
                             metrics.append((key, float(number)))
                         else:
-                            values[key] = _plain(number)
+                            values[key] = plain_scalar(number)
                 elif is_numeric_scalar(row):
                     metrics.append((f"{base}.{label}", float(row)))
     return metrics, values
@@ -207,7 +202,7 @@ def split_bound(
         if not is_numeric_scalar(value):
             continue
         if name in asked or is_result_name(name):
-            metrics[name] = _plain(value)
+            metrics[name] = plain_scalar(value)
         else:
-            values[name] = _plain(value)
+            values[name] = plain_scalar(value)
     return metrics, values

@@ -16,6 +16,7 @@ import io
 import math
 from typing import Any
 
+from .._util import plain_scalar
 from .run import Run
 
 MAX_CANDIDATES = 20
@@ -30,9 +31,7 @@ def is_search(obj: Any) -> bool:
 
 
 def _plain(value: Any) -> Any:
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", None) == ():
-        value = item()
+    value = plain_scalar(value)
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return repr(value)  # an estimator or a list as a candidate's value: its repr
