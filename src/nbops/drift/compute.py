@@ -7,21 +7,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
-from . import stats
+from . import plan, stats
 from .model_quality import model_quality
-from .plan import (
-    INT_CATEGORICAL_LIMIT,
-    DriftWarning,  # noqa: F401 - re-exported as nbops.drift.DriftWarning
-    as_frame,
-    assemble,
-    category_plot,
-    check_args,
-    column_args,
-    join,
-    num,
-    numeric_plot,
-    plan_columns,
-)
+from .plan import DriftWarning, join, num  # noqa: F401 - DriftWarning re-exported
 from .sources import is_path
 from .stats import CATEGORICAL, NUMERIC
 
@@ -85,18 +73,18 @@ def drift(
         reference = read_files(files_of(reference, "reference"), "reference")
     if is_path(current):
         current = read_files(files_of(current, "current"), "current")
-    ref = as_frame(reference, "reference")
-    cur = as_frame(current, "current")
-    check_args(len(ref), len(cur), method, drift_share)
+    ref = plan.as_frame(reference, "reference")
+    cur = plan.as_frame(current, "current")
+    plan.check_args(len(ref), len(cur), method, drift_share)
     ref_cols = [str(c) for c in ref.columns]
     cur_cols = [str(c) for c in cur.columns]
     ref.columns, cur.columns = ref_cols, cur_cols
-    missing, common = plan_columns(
+    missing, common = plan.plan_columns(
         ref_cols, cur_cols, columns, target, prediction, method, threshold
     )
 
     def one(col: str) -> dict[str, Any]:
-        m, t, role = column_args(col, method, threshold, target, prediction)
+        m, t, role = plan.column_args(col, method, threshold, target, prediction)
         return _column_drift(col, ref[col], cur[col], m, t, role)
 
     workers = min(len(common), max(1, min(4, os.cpu_count() or 1)))
@@ -109,7 +97,7 @@ def drift(
     model = None
     if target is not None and prediction is not None and {target, prediction} <= set(common):
         model = model_quality(ref, cur, target, prediction, quality_drop)
-    return assemble(
+    return plan.assemble(
         results,
         missing,
         drift_share,
@@ -136,9 +124,9 @@ def column_kind(ref: pd.Series, cur: pd.Series) -> tuple[str | None, str]:
         return None, "datetime column: drift is not computed for dates"
     if numeric(ref) and numeric(cur):
         if pt.is_integer_dtype(ref.dtype) and pt.is_integer_dtype(cur.dtype):
-            if cur.nunique() <= INT_CATEGORICAL_LIMIT:
+            if cur.nunique() <= plan.INT_CATEGORICAL_LIMIT:
                 return CATEGORICAL, (
-                    f"integer column with <= {INT_CATEGORICAL_LIMIT} values: "
+                    f"integer column with <= {plan.INT_CATEGORICAL_LIMIT} values: "
                     "categorical (as Evidently)"
                 )
         return NUMERIC, ""
@@ -167,7 +155,6 @@ def _column_drift(
     threshold: float | None,
     role: str,
 ) -> dict[str, Any]:
-    import numpy as np
 
     kind, note = column_kind(ref_s, cur_s)
     row: dict[str, Any] = {
@@ -221,26 +208,14 @@ def _column_drift(
         res = stats.z_test(keys, ref_counts, cur_counts)
     else:
         r_share, c_share = stats.binned_shares(kind, pair, keys, ref_counts, cur_counts)
-        res = (
-            stats.jensen_shannon(r_share, c_share)
-            if m.name == "jensenshannon"
-            else stats.psi(r_share, c_share)
-        )
-    score = res.score
-    drifted = m.drifted(score, thr) if np.isfinite(score) or m.rule != ">=" else True
-    row.update(
-        test=m.name,
-        statistic=num(res.statistic),
-        p_value=num(res.p_value),
-        threshold=thr,
-        drifted=bool(drifted),
-    )
+        res = plan.shares_test(m.name, r_share, c_share)
+    plan.record_result(row, m, res, thr)
     if kind == NUMERIC:
-        row["plot"] = numeric_plot(
+        row["plot"] = plan.numeric_plot(
             pair.ref_counts, pair.cur_counts, pair.ref.size, pair.cur.size, pair.lo, pair.hi
         )
     else:
-        row["plot"] = category_plot(keys, ref_counts, cur_counts)
+        row["plot"] = plan.category_plot(keys, ref_counts, cur_counts)
     return row
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .._errors import DriftError
-from . import stats
+from . import plan, stats
 from .duckdb_queries import ks_statistic, lit, wasserstein
 from .plan import (
     INT_CATEGORICAL_LIMIT,
@@ -47,7 +47,6 @@ from .plan import (
     check_args,
     column_args,
     join,
-    num,
     numeric_plot,
     plan_columns,
 )
@@ -422,20 +421,8 @@ def _result(
             c_share = _dense(_hist(con, col, "cur", expr, col.finite), bins) / n_cur
         else:
             r_share, c_share = r / r.sum(), c / c.sum()
-        res = (
-            stats.jensen_shannon(r_share, c_share)
-            if m.name == "jensenshannon"
-            else stats.psi(r_share, c_share)
-        )
-    score = res.score
-    drifted = m.drifted(score, thr) if np.isfinite(score) or m.rule != ">=" else True
-    row.update(
-        test=m.name,
-        statistic=num(res.statistic),
-        p_value=num(res.p_value),
-        threshold=thr,
-        drifted=bool(drifted),
-    )
+        res = plan.shares_test(m.name, r_share, c_share)
+    plan.record_result(row, m, res, thr)
     if col.kind == NUMERIC:
         row["plot"] = numeric_plot(col.fine["ref"], col.fine["cur"], n_ref, n_cur, col.lo, col.hi)
     else:

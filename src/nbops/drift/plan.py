@@ -184,6 +184,33 @@ def join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
+def shares_test(name: str, r_share: Any, c_share: Any) -> stats.TestResult:
+    """Jensen-Shannon distance (``name`` "jensenshannon") or PSI of two share vectors."""
+    if name == "jensenshannon":
+        return stats.jensen_shannon(r_share, c_share)
+    return stats.psi(r_share, c_share)
+
+
+def record_result(
+    row: dict[str, Any], method: stats.Method, res: stats.TestResult, threshold: float
+) -> None:
+    """Write a column's test result into its report row: test, statistic, p-value,
+    threshold and verdict (an infinite distance always counts as drift)."""
+    import numpy as np
+
+    score = res.score
+    drifted = (
+        method.drifted(score, threshold) if np.isfinite(score) or method.rule != ">=" else True
+    )
+    row.update(
+        test=method.name,
+        statistic=num(res.statistic),
+        p_value=num(res.p_value),
+        threshold=threshold,
+        drifted=bool(drifted),
+    )
+
+
 def numeric_plot(
     ref_counts: Any, cur_counts: Any, n_ref: int, n_cur: int, lo: float, hi: float
 ) -> dict[str, Any]:
