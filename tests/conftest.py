@@ -69,7 +69,8 @@ class Kernel:
                 msg = self.kc.get_iopub_msg(timeout=timeout)
             except queue.Empty:
                 raise TimeoutError(
-                    f"kernel did not finish within {timeout} s: {code[:80]}") from None
+                    f"kernel did not finish within {timeout} s: {code[:80]}"
+                ) from None
             if msg["parent_header"].get("msg_id") != msg_id:
                 continue
             kind, content = msg["msg_type"], msg["content"]
@@ -87,8 +88,13 @@ class Kernel:
             reply = self.kc.get_shell_msg(timeout=timeout)
         if error is None and reply["content"]["status"] == "error":
             error = reply["content"]  # e.g. UsageError: printed, not sent as an error message
-        return {"status": reply["content"]["status"], "outputs": outputs,
-                "text": "".join(text), "error": error, "data": data}
+        return {
+            "status": reply["content"]["status"],
+            "outputs": outputs,
+            "text": "".join(text),
+            "error": error,
+            "data": data,
+        }
 
     def interrupt(self) -> None:
         self.km.interrupt_kernel()
@@ -125,4 +131,3 @@ def jp_asyncio_loop():
 @pytest.fixture
 def jp_server_cleanup():
     yield
-

@@ -34,8 +34,11 @@ class Receiver:
                     self.send_response(500)
                     self.end_headers()
                     return
-                answer = b'{"errcode": 310000, "errmsg": "keywords not in content"}' \
-                    if self.path == "/dingtalk-refuses" else b'{"errcode": 0}'
+                answer = (
+                    b'{"errcode": 310000, "errmsg": "keywords not in content"}'
+                    if self.path == "/dingtalk-refuses"
+                    else b'{"errcode": 0}'
+                )
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -204,21 +207,34 @@ def test_log_drift_evaluates_the_rules(store):
 # -- webhook channels --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("preset, check", [
-    ("json", lambda body: body["alert"]["metric"] == "drift_share"
-     and "drift_share" in body["text"]),
-    ("slack", lambda body: set(body) == {"text"} and "drift_share" in body["text"]),
-    ("dingtalk", lambda body: body["msgtype"] == "text" and "drift_share" in
-     body["text"]["content"]),
-    ("wecom", lambda body: body["msgtype"] == "text" and "drift_share" in
-     body["text"]["content"]),
-])
+@pytest.mark.parametrize(
+    "preset, check",
+    [
+        (
+            "json",
+            lambda body: body["alert"]["metric"] == "drift_share" and "drift_share" in body["text"],
+        ),
+        ("slack", lambda body: set(body) == {"text"} and "drift_share" in body["text"]),
+        (
+            "dingtalk",
+            lambda body: body["msgtype"] == "text" and "drift_share" in body["text"]["content"],
+        ),
+        (
+            "wecom",
+            lambda body: body["msgtype"] == "text" and "drift_share" in body["text"]["content"],
+        ),
+    ],
+)
 def test_webhook_presets_post_their_payload(store, receiver, preset, check):
-    nbops.alerts.add("drift_share", ">=", 0.5,
-                     channel=nbops.alerts.webhook(f"{receiver.url}/hook", preset=preset))
+    nbops.alerts.add(
+        "drift_share",
+        ">=",
+        0.5,
+        channel=nbops.alerts.webhook(f"{receiver.url}/hook", preset=preset),
+    )
     (event,) = nbops.alerts.check(drifting_report())
     assert event["delivered"] and event["error"] is None
-    (path, body), = receiver.posts
+    ((path, body),) = receiver.posts
     assert path == "/hook" and check(body)
 
 
@@ -234,8 +250,9 @@ def test_unreachable_webhook_is_recorded_not_raised(store):
 
 def test_webhook_http_error_and_dingtalk_refusal_are_failed_deliveries(store, receiver):
     nbops.alerts.add("drift_share", ">=", 0.5, channel=f"{receiver.url}/broken")
-    nbops.alerts.add("drift_share", ">=", 0.5,
-                     channel=nbops.alerts.dingtalk(f"{receiver.url}/dingtalk-refuses"))
+    nbops.alerts.add(
+        "drift_share", ">=", 0.5, channel=nbops.alerts.dingtalk(f"{receiver.url}/dingtalk-refuses")
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", AlertDeliveryWarning)
         events = nbops.alerts.check(drifting_report())
@@ -249,8 +266,14 @@ def test_webhook_http_error_and_dingtalk_refusal_are_failed_deliveries(store, re
 
 
 def test_email_is_sent_over_smtp(store, smtp):
-    nbops.alerts.add("drift_share", ">=", 0.5, channel=nbops.alerts.email(
-        "ops@example.org", host="127.0.0.1", port=smtp.port, sender="nbops@example.org"))
+    nbops.alerts.add(
+        "drift_share",
+        ">=",
+        0.5,
+        channel=nbops.alerts.email(
+            "ops@example.org", host="127.0.0.1", port=smtp.port, sender="nbops@example.org"
+        ),
+    )
     (event,) = nbops.alerts.check(drifting_report())
     assert event["delivered"], event["error"]
     (mail,) = smtp.messages
@@ -262,8 +285,12 @@ def test_email_is_sent_over_smtp(store, smtp):
 def test_smtp_refusal_is_recorded_not_raised(store):
     server = SMTPServer(refuse=True)
     try:
-        nbops.alerts.add("drift_share", ">=", 0.5, channel=nbops.alerts.email(
-            "ops@example.org", host="127.0.0.1", port=server.port))
+        nbops.alerts.add(
+            "drift_share",
+            ">=",
+            0.5,
+            channel=nbops.alerts.email("ops@example.org", host="127.0.0.1", port=server.port),
+        )
         with pytest.warns(AlertDeliveryWarning):
             (event,) = nbops.alerts.check(drifting_report())
     finally:
@@ -273,6 +300,10 @@ def test_smtp_refusal_is_recorded_not_raised(store):
 
 
 def test_email_password_is_masked_in_listing(store):
-    nbops.alerts.add("accuracy", "<", 0.8, channel=nbops.alerts.email(
-        "me@example.org", username="me", password="s3cret"))
+    nbops.alerts.add(
+        "accuracy",
+        "<",
+        0.8,
+        channel=nbops.alerts.email("me@example.org", username="me", password="s3cret"),
+    )
     assert nbops.alerts.rules()[0]["channel"]["password"] == "***"

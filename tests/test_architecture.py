@@ -54,8 +54,11 @@ def test_every_error_class_is_exported():
     from nbops import _errors
 
     for name, obj in vars(_errors).items():
-        if isinstance(obj, type) and issubclass(obj, (Exception, Warning)) \
-                and obj.__module__ == _errors.__name__:
+        if (
+            isinstance(obj, type)
+            and issubclass(obj, (Exception, Warning))
+            and obj.__module__ == _errors.__name__
+        ):
             assert getattr(nbops, name) is obj, f"nbops.{name} is not exported"
             assert name in nbops.__all__
 
@@ -67,18 +70,21 @@ def test_every_public_function_has_a_docstring():
         for node in tree.body:
             nodes = [node]
             if isinstance(node, ast.ClassDef) and not node.name.startswith("_"):
-                nodes += [n for n in node.body
-                          if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+                nodes += [
+                    n for n in node.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))
+                ]
             for n in nodes:
-                if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)) \
-                        and not n.name.startswith("_") and ast.get_docstring(n) is None:
+                if (
+                    isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+                    and not n.name.startswith("_")
+                    and ast.get_docstring(n) is None
+                ):
                     missing.append(f"{_rel(path)}:{n.lineno} {n.name}")
     assert not missing, f"{len(missing)} public functions lack a docstring: {missing[:40]}"
 
 
 def test_no_module_is_over_500_lines_without_a_reason():
-    long = {_rel(p): n for p in _modules()
-            if (n := len(p.read_text().splitlines())) > 500}
+    long = {_rel(p): n for p in _modules() if (n := len(p.read_text().splitlines())) > 500}
     unexplained = {k: v for k, v in long.items() if k not in LONG_MODULES}
     assert not unexplained, f"split these by job (or say why in architecture.md): {unexplained}"
 

@@ -15,13 +15,24 @@ import nbops
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def cli(*args: str, env_store: Path | None = None, cwd: Path | None = None,
-        columns: int = 100, **env: str) -> subprocess.CompletedProcess:
+def cli(
+    *args: str,
+    env_store: Path | None = None,
+    cwd: Path | None = None,
+    columns: int = 100,
+    **env: str,
+) -> subprocess.CompletedProcess:
     """`nbops ARGS` in a subprocess, with --store first when env_store is given."""
     store = ["--store", str(env_store)] if env_store is not None else []
     environ = {**os.environ, "COLUMNS": str(columns), **env}
-    return subprocess.run([sys.executable, "-m", "nbops.cli", *store, *args],
-                          capture_output=True, text=True, cwd=cwd, env=environ, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nbops.cli", *store, *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environ,
+        timeout=120,
+    )
 
 
 def make_runs(n: int, experiment: str = "cli") -> list[str]:

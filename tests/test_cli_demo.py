@@ -34,9 +34,14 @@ def notebooks(tmp_path):
 
 
 def demo(cwd: Path, notebooks: Path, out: str = "out") -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "nbops.cli", "demo", "-o", out,
-                           "--notebooks", str(notebooks)], capture_output=True, text=True,
-                          cwd=cwd, timeout=300, env={**os.environ, "COLUMNS": "100"})
+    return subprocess.run(
+        [sys.executable, "-m", "nbops.cli", "demo", "-o", out, "--notebooks", str(notebooks)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
+        env={**os.environ, "COLUMNS": "100"},
+    )
 
 
 def run_table(stdout: str) -> str:
@@ -68,8 +73,9 @@ def test_the_printed_runs_command_works_as_printed(tmp_path, notebooks):
     command = line.split(":", 1)[1].strip()
     env = {k: v for k, v in os.environ.items() if k != "NBOPS_STORE"}
     env["PATH"] = "/usr/bin:/bin"  # no venv on PATH, as after `make demo`
-    ran = subprocess.run(command, shell=True, cwd=tmp_path, capture_output=True, text=True,
-                         env=env, timeout=120)
+    ran = subprocess.run(
+        command, shell=True, cwd=tmp_path, capture_output=True, text=True, env=env, timeout=120
+    )
     assert ran.returncode == 0, (command, ran.stderr)
     assert "model-0" in ran.stdout
 
@@ -108,7 +114,10 @@ def test_notebook_05_moves_the_versions_it_registered_not_fixed_numbers():
     for call in _calls(path, {"export"}):
         for kw in call.keywords:
             if kw.arg == "canary":
-                plan = {ast.literal_eval(k): v for k, v in zip(kw.value.keys, kw.value.values, strict=True)}
+                plan = {
+                    ast.literal_eval(k): v
+                    for k, v in zip(kw.value.keys, kw.value.values, strict=True)
+                }
                 assert not isinstance(plan["version"], ast.Constant), ast.unparse(call)
 
 
@@ -119,11 +128,17 @@ def test_quickstart_wine_runs_differ_and_have_one_best(tmp_path):
     shutil.copy(NOTEBOOKS / "01_quickstart.ipynb", folder)
     out = demo(tmp_path, folder)
     assert out.returncode == 0, out.stderr[-3000:]
-    code = ("import nbops, json; f = nbops.runs(experiment='wine'); "
-            "print(json.dumps(f[['metrics.accuracy', 'metrics.test_accuracy']]"
-            ".max(axis=1).dropna().round(6).tolist()))")
-    scores = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            env={**os.environ, "NBOPS_STORE": str(tmp_path / "out" / "store")})
+    code = (
+        "import nbops, json; f = nbops.runs(experiment='wine'); "
+        "print(json.dumps(f[['metrics.accuracy', 'metrics.test_accuracy']]"
+        ".max(axis=1).dropna().round(6).tolist()))"
+    )
+    scores = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "NBOPS_STORE": str(tmp_path / "out" / "store")},
+    )
     values = __import__("json").loads(scores.stdout)
     assert len(values) >= 4 and len(set(values)) >= 3, values  # the runs differ
     assert values.count(max(values)) == 1 and max(values) < 1.0, values  # one real winner

@@ -41,8 +41,15 @@ def tables(tmp_path):
 
 
 def test_export_canary_that_is_not_json(model, tmp_path):
-    out = cli("export", "wine-forest", "--path", str(tmp_path / "svc"), "--canary", "notjson",
-              env_store=model)
+    out = cli(
+        "export",
+        "wine-forest",
+        "--path",
+        str(tmp_path / "svc"),
+        "--canary",
+        "notjson",
+        env_store=model,
+    )
     one_line_error(out, "--canary", "not valid JSON", '"version"')
 
 

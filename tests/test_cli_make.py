@@ -17,9 +17,13 @@ pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make
 
 
 def make(*args: str, **env: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), *args],
-                          capture_output=True, text=True, env={**os.environ, **env},
-                          timeout=120)
+    return subprocess.run(
+        ["make", "--no-print-directory", "-C", str(ROOT), *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+    )
 
 
 def test_demo_says_what_it_installs_before_installing(tmp_path):
@@ -34,7 +38,7 @@ def test_demo_says_what_it_installs_before_installing(tmp_path):
 def test_browser_says_what_it_installs_and_why_before_apt_get(tmp_path):
     calls = tmp_path / "calls"
     fake = tmp_path / "apt-get"
-    fake.write_text(f"#!/bin/sh\necho \"apt-get $*\" >> {calls}\necho fake-apt-ran\n")
+    fake.write_text(f'#!/bin/sh\necho "apt-get $*" >> {calls}\necho fake-apt-ran\n')
     fake.chmod(0o755)
     out = make("browser", f"CHROMIUM={tmp_path / 'no-chromium'}", f"APT_GET={fake}")
     assert out.returncode == 0, out.stderr

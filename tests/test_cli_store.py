@@ -11,8 +11,15 @@ from test_cli import cli, make_runs
 
 import nbops
 
-READ_COMMANDS = [("runs",), ("show", "abcdef12"), ("info",), ("registry", "list"),
-                 ("registry", "history"), ("export", "wine"), ("serve", "wine")]
+READ_COMMANDS = [
+    ("runs",),
+    ("show", "abcdef12"),
+    ("info",),
+    ("registry", "list"),
+    ("registry", "history"),
+    ("export", "wine"),
+    ("serve", "wine"),
+]
 
 
 def no_env() -> dict[str, str]:
@@ -20,8 +27,7 @@ def no_env() -> dict[str, str]:
 
 
 @pytest.mark.parametrize("command", READ_COMMANDS, ids=" ".join)
-def test_read_command_without_a_store_creates_nothing_and_says_where_it_looked(
-        tmp_path, command):
+def test_read_command_without_a_store_creates_nothing_and_says_where_it_looked(tmp_path, command):
     missing = tmp_path / "nonexistent" / "x"
     out = cli(*command, "--store", str(missing), cwd=tmp_path, **no_env())
     assert out.returncode == 2, out
@@ -48,9 +54,11 @@ def test_a_folder_that_is_not_a_store_is_named(tmp_path):
 
 def test_store_flag_works_anywhere_on_the_line(store):
     make_runs(2)
-    for args in (["--store", str(store), "runs", "-f", "json"],
-                 ["runs", "--store", str(store), "-f", "json"],
-                 ["runs", "-f", "json", "--store", str(store)]):
+    for args in (
+        ["--store", str(store), "runs", "-f", "json"],
+        ["runs", "--store", str(store), "-f", "json"],
+        ["runs", "-f", "json", "--store", str(store)],
+    ):
         out = cli(*args, **no_env())
         assert out.returncode == 0, (args, out.stderr)
         assert len(json.loads(out.stdout)) == 2

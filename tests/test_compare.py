@@ -114,17 +114,23 @@ def test_tag_best_moves_the_best_tag(three_runs):
     assert first["tags"]["best"] == "true" and first["run_id"] == three_runs[0]
     second = evaluation.tag_best("acc", mode="max")
     assert nbops.get_run(second["run_id"])["tags"] == {
-        "team": "a", "best": "true", "best_metric": "acc", "best_mode": "max"}
+        "team": "a",
+        "best": "true",
+        "best_metric": "acc",
+        "best_mode": "max",
+    }
     assert nbops.get_run(three_runs[0])["tags"]["best"] == "false"
 
 
 def test_table_view_filters_sorts_and_pages(three_runs):
     frame = nbops.runs()
-    page, total = evaluation.table_view(frame, status="FINISHED", sort_by="metrics.acc",
-                                        ascending=False, page_size=2)
+    page, total = evaluation.table_view(
+        frame, status="FINISHED", sort_by="metrics.acc", ascending=False, page_size=2
+    )
     assert total == 3 and list(page.name) == ["run1", "run2"]
-    page, _ = evaluation.table_view(frame, status="FINISHED", sort_by="metrics.acc",
-                                    ascending=False, page_size=2, page=1)
+    page, _ = evaluation.table_view(
+        frame, status="FINISHED", sort_by="metrics.acc", ascending=False, page_size=2, page=1
+    )
     assert list(page.name) == ["run0"]
     assert evaluation.table_view(frame, experiment="iris")[1] == 1
     assert evaluation.table_view(frame, tag="team=a")[1] == 3

@@ -53,8 +53,16 @@ def test_datasets_lists_runs_that_used_each_version(store):
         nbops.log_dataset(df, "train")
     nbops.log_dataset(frame(5), "test")
     table = nbops.datasets()
-    assert list(table.columns) == ["name", "version", "digest", "rows", "columns", "source",
-                                   "first_seen", "runs"]
+    assert list(table.columns) == [
+        "name",
+        "version",
+        "digest",
+        "rows",
+        "columns",
+        "source",
+        "first_seen",
+        "runs",
+    ]
     by_name = table.set_index("name")
     assert by_name.loc["train", "runs"] == [run.run_id]
     assert by_name.loc["test", "runs"] == []

@@ -76,13 +76,16 @@ def quoted_figures(text: str) -> list[str]:
     chunks = [p for p in re.split(r"\n\s*\n", text) if ABOUT_BENCHMARKS.search(p)]
     # a setting or a target is not a measurement: "every 30 s", "a median under 100 ms"
     setting = re.compile(r"(every|at most|under|below|within|after|target|limit|<)\s*$")
-    return [m.group(0) for c in chunks for m in FIGURE.finditer(c)
-            if not setting.search(c[max(0, m.start() - 12):m.start()])]
+    return [
+        m.group(0)
+        for c in chunks
+        for m in FIGURE.finditer(c)
+        if not setting.search(c[max(0, m.start() - 12) : m.start()])
+    ]
 
 
 def unbacked(text: str, numbers: dict[str, list[float]]) -> list[str]:
-    return [f for f in quoted_figures(text)
-            if not in_results(*FIGURE.match(f).groups(), numbers)]
+    return [f for f in quoted_figures(text) if not in_results(*FIGURE.match(f).groups(), numbers)]
 
 
 def test_benchmarks_page_and_every_block_match_the_results():
@@ -106,8 +109,11 @@ def test_no_page_quotes_a_benchmark_figure_that_is_not_in_the_results():
 def test_a_hand_written_figure_is_caught():
     numbers = result_numbers()
     # a figure no result holds: the first of these that the results do not back
-    fake = next(f for f in (f"{0.5 + k / 100:.2f} s" for k in range(400))
-                if unbacked(f"nbops takes {f} against Evidently", numbers))
+    fake = next(
+        f
+        for f in (f"{0.5 + k / 100:.2f} s" for k in range(400))
+        if unbacked(f"nbops takes {f} against Evidently", numbers)
+    )
     page = f"Drift over a million rows takes {fake} with nbops against 9731 s with Evidently.\n"
     assert unbacked(page, numbers) == [fake, "9731 s"]
     generated = report().table("drift")
@@ -118,4 +124,3 @@ def test_readme_speed_table_is_the_generated_summary():
     text = (ROOT / "README.md").read_text()
     assert "<!-- bench:summary -->" in text
     assert report().table() in text
-

@@ -20,6 +20,11 @@ def test_deployment_docs_list_the_canary_gauge_as_canary_only():
 def test_drift_docs_promise_the_exit_codes_the_command_has(tmp_path):
     text = " ".join((ROOT / "docs" / "data-and-drift.md").read_text().split())
     assert "0 otherwise, 2 on an error" in text
-    out = subprocess.run([sys.executable, "-m", "nbops.cli", "drift", "nope.csv", "nope.csv"],
-                         capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "nbops.cli", "drift", "nope.csv", "nope.csv"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
     assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1

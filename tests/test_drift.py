@@ -24,23 +24,28 @@ def rng(seed=0):
 
 def frame(n, seed=0, shift=0.0, cat_p=(0.5, 0.3, 0.2)):
     r = rng(seed)
-    return pd.DataFrame({
-        "x": r.normal(shift, 1, n),
-        "y": r.normal(10, 2, n),
-        "city": np.array(["ams", "ber", "cph"], dtype=object)[r.choice(3, n, p=cat_p)],
-    })
+    return pd.DataFrame(
+        {
+            "x": r.normal(shift, 1, n),
+            "y": r.normal(10, 2, n),
+            "city": np.array(["ams", "ber", "cph"], dtype=object)[r.choice(3, n, p=cat_p)],
+        }
+    )
 
 
 # -- the default test choice -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("n_ref, values, expected", [
-    (500, None, "ks"),  # numeric, many values, small reference
-    (500, [0.0, 1.0, 2.0, 3.0], "chisquare"),  # numeric 3-5 values
-    (500, [0.0, 1.0], "z"),  # numeric <= 2 values
-    (5000, None, "wasserstein"),  # numeric, many values, large reference
-    (5000, [0.0, 0.5, 1.0], "jensenshannon"),  # numeric few values, large reference
-])
+@pytest.mark.parametrize(
+    "n_ref, values, expected",
+    [
+        (500, None, "ks"),  # numeric, many values, small reference
+        (500, [0.0, 1.0, 2.0, 3.0], "chisquare"),  # numeric 3-5 values
+        (500, [0.0, 1.0], "z"),  # numeric <= 2 values
+        (5000, None, "wasserstein"),  # numeric, many values, large reference
+        (5000, [0.0, 0.5, 1.0], "jensenshannon"),  # numeric few values, large reference
+    ],
+)
 def test_default_numeric_test_follows_evidently_rule(n_ref, values, expected):
     r = rng(1)
     if values is None:
@@ -51,9 +56,15 @@ def test_default_numeric_test_follows_evidently_rule(n_ref, values, expected):
     assert report.column("v")["test"] == expected
 
 
-@pytest.mark.parametrize("n_ref, levels, expected", [
-    (1000, 3, "chisquare"), (1000, 2, "z"), (1001, 3, "jensenshannon"), (1001, 2, "jensenshannon"),
-])
+@pytest.mark.parametrize(
+    "n_ref, levels, expected",
+    [
+        (1000, 3, "chisquare"),
+        (1000, 2, "z"),
+        (1001, 3, "jensenshannon"),
+        (1001, 2, "jensenshannon"),
+    ],
+)
 def test_default_categorical_test_switches_at_1000_reference_rows(n_ref, levels, expected):
     r = rng(2)
     names = np.array(list("abcdef"), dtype=object)
@@ -90,10 +101,15 @@ def test_ks_matches_scipy():
     assert row["drifted"] == (expected.pvalue <= 0.05)
 
 
-@pytest.mark.parametrize("n, m, rel", [
-    (5000, 5000, 1e-9), (3000, 7001, 1e-9), (90_000, 100_001, 1e-9),  # exact path
-    (150_000, 160_000, 1e-4),  # binned path (> 200,000 values): bounded estimate
-])
+@pytest.mark.parametrize(
+    "n, m, rel",
+    [
+        (5000, 5000, 1e-9),
+        (3000, 7001, 1e-9),
+        (90_000, 100_001, 1e-9),  # exact path
+        (150_000, 160_000, 1e-4),  # binned path (> 200,000 values): bounded estimate
+    ],
+)
 def test_wasserstein_normed_matches_scipy(n, m, rel):
     a, b = rng().gamma(2.0, 1.0, n), rng(1).gamma(2.2, 1.0, m)
     pair = dstats.numeric_pair(a, b)
@@ -156,8 +172,13 @@ def test_z_test_matches_two_proportion_formula():
 def test_jensen_shannon_matches_scipy_on_categories():
     r = rng()
     ref = pd.DataFrame({"c": np.array(list("abcde"), dtype=object)[r.integers(0, 5, 3000)]})
-    cur = pd.DataFrame({"c": np.array(list("abcde"), dtype=object)[
-        r.choice(5, 2000, p=[0.4, 0.15, 0.15, 0.15, 0.15])]})
+    cur = pd.DataFrame(
+        {
+            "c": np.array(list("abcde"), dtype=object)[
+                r.choice(5, 2000, p=[0.4, 0.15, 0.15, 0.15, 0.15])
+            ]
+        }
+    )
     row = nbops.drift(ref, cur).column("c")
     keys = list("abcde")
     p = ref.c.value_counts(normalize=True).reindex(keys).to_numpy()
@@ -172,7 +193,8 @@ def test_jensen_shannon_on_numbers_uses_sturges_bins_over_both_samples():
     p = np.histogram(a, edges)[0] / len(a)
     q = np.histogram(b, edges)[0] / len(b)
     assert rep.column("v")["statistic"] == pytest.approx(
-        spatial.distance.jensenshannon(p, q), rel=1e-6)
+        spatial.distance.jensenshannon(p, q), rel=1e-6
+    )
 
 
 def test_psi_fills_empty_bins_before_the_log():
@@ -336,7 +358,14 @@ def test_binary_scores_get_roc_auc():
 def test_summary_has_the_documented_columns():
     rep = nbops.drift(frame(500), frame(500, 1))
     assert list(rep.summary.columns[:7]) == [
-        "column", "type", "test", "statistic", "p_value", "threshold", "drifted"]
+        "column",
+        "type",
+        "test",
+        "statistic",
+        "p_value",
+        "threshold",
+        "drifted",
+    ]
     assert len(rep.summary) == 3
 
 
@@ -352,8 +381,13 @@ def test_to_json_round_trips_through_from_dict():
 def test_html_of_a_million_rows_is_small_self_contained_and_aggregated(tmp_path):
     n = 1_000_000
     r = rng(3)
-    ref = pd.DataFrame({"a": r.normal(size=n), "b": r.exponential(size=n),
-                        "c": np.array(list("xyz"), dtype=object)[r.integers(0, 3, n)]})
+    ref = pd.DataFrame(
+        {
+            "a": r.normal(size=n),
+            "b": r.exponential(size=n),
+            "c": np.array(list("xyz"), dtype=object)[r.integers(0, 3, n)],
+        }
+    )
     cur = ref.assign(a=ref.a + 0.5)
     rep = nbops.drift(ref, cur)
     path = tmp_path / "report.html"

@@ -12,8 +12,13 @@ import pytest
 
 
 def nbops_cli(*args, cwd):
-    return subprocess.run([sys.executable, "-m", "nbops.cli", *map(str, args)],
-                          capture_output=True, text=True, cwd=cwd, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "nbops.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 @pytest.fixture

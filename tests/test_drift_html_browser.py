@@ -31,8 +31,9 @@ def test_html_report_renders_plots_offline(tmp_path):
         requests = []
         page.on("request", lambda req: requests.append(req.url))
         page.goto(path.as_uri())
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot').length === 3",
-                               timeout=30_000)
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot').length === 3", timeout=30_000
+        )
         bars = page.locator(".js-plotly-plot .bars path").count()
         text = page.inner_text("body")
         browser.close()

@@ -14,10 +14,12 @@ import nbops
 def data():
     r = np.random.default_rng(0)
     n = 20_000
-    ref = pd.DataFrame({"x": r.normal(size=n), "y": r.normal(size=n),
-                        "c": r.choice(["a", "b", "c"], n)})
-    cur = pd.DataFrame({"x": r.normal(0.06, 1, n), "y": r.normal(1, 1, n),
-                        "c": r.choice(["a", "b", "c"], n)})
+    ref = pd.DataFrame(
+        {"x": r.normal(size=n), "y": r.normal(size=n), "c": r.choice(["a", "b", "c"], n)}
+    )
+    cur = pd.DataFrame(
+        {"x": r.normal(0.06, 1, n), "y": r.normal(1, 1, n), "c": r.choice(["a", "b", "c"], n)}
+    )
     return ref, cur
 
 
@@ -63,7 +65,8 @@ def test_widget_renders_in_a_real_kernel(kernel, tmp_path):
         f"view = nbops.drift_widget(pd.read_csv(r'{tmp_path / 'ref.csv'}'), "
         f"pd.read_csv(r'{tmp_path / 'cur.csv'}'))\n"
         "print(view.report.drifted_columns)\n"
-        "view")
+        "view"
+    )
     assert res["status"] == "ok", res["error"]
     assert "['v']" in res["text"]
     assert any("application/vnd.jupyter.widget-view+json" in d for d in res["data"])

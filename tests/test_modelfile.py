@@ -86,9 +86,9 @@ def test_check_model_bytes_returns_the_types_to_trust(tmp_path, frame):
     X, y = frame
     facts = dump_model(DecisionTreeClassifier().fit(X, y), tmp_path / "tree.skops")
     data = (tmp_path / "tree.skops").read_bytes()
-    assert check_model_bytes(data, facts["sha256"], facts["trusted_types"]) == facts[
-        "trusted_types"
-    ]
+    assert (
+        check_model_bytes(data, facts["sha256"], facts["trusted_types"]) == facts["trusted_types"]
+    )
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -108,8 +108,9 @@ def test_unfitted_and_non_estimators_are_refused(tmp_path):
 def test_signature_from_training_dataframe(frame):
     X, y = frame
     X = X.assign(colour=np.array(["red", "blue", "green"] * 20))
-    pre = ColumnTransformer([("num", StandardScaler(), ["a", "b"]),
-                             ("cat", OneHotEncoder(), ["colour"])])
+    pre = ColumnTransformer(
+        [("num", StandardScaler(), ["a", "b"]), ("cat", OneHotEncoder(), ["colour"])]
+    )
     model = make_pipeline(pre, LogisticRegression()).fit(X, y)
     sig = infer_signature(model, X)
     assert sig["inputs"] == [

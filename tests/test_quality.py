@@ -13,11 +13,13 @@ from nbops.quality import QualityError
 
 def clean(n=1000, seed=0):
     r = np.random.default_rng(seed)
-    return pd.DataFrame({
-        "age": r.normal(40, 10, n),
-        "income": r.normal(50_000, 8_000, n),
-        "city": np.array(["ams", "ber", "cph"], dtype=object)[r.integers(0, 3, n)],
-    })
+    return pd.DataFrame(
+        {
+            "age": r.normal(40, 10, n),
+            "income": r.normal(50_000, 8_000, n),
+            "city": np.array(["ams", "ber", "cph"], dtype=object)[r.integers(0, 3, n)],
+        }
+    )
 
 
 def finding(report, check, column=None):
@@ -75,8 +77,11 @@ def test_duplicate_rows_are_counted():
 
 def test_against_reference_added_removed_retyped_columns():
     ref = clean()
-    cur = clean(seed=1).drop(columns=["income"]).assign(
-        age=lambda d: d.age.round().astype(str), score=1.5)
+    cur = (
+        clean(seed=1)
+        .drop(columns=["income"])
+        .assign(age=lambda d: d.age.round().astype(str), score=1.5)
+    )
     report = nbops.check_quality(cur, reference=ref)
     assert finding(report, "removed_column", "income")["level"] == "fail"
     assert finding(report, "added_column", "score")["level"] == "warn"

@@ -51,12 +51,18 @@ def test_log_model_records_skops_artifact_and_signature(store, data):
     run = nbops.get_run(run_id)
     (entry,) = run["models"]
     assert entry["name"] == "model" and entry["flavour"] == "sklearn"
-    assert entry["signature"]["inputs"] == [{"name": "x1", "dtype": "float64"},
-                                            {"name": "x2", "dtype": "float64"}]
+    assert entry["signature"]["inputs"] == [
+        {"name": "x1", "dtype": "float64"},
+        {"name": "x2", "dtype": "float64"},
+    ]
     assert entry["signature"]["outputs"]["classes"] == [0, 1]
     (artifact,) = [a for a in run["artifacts"] if a["kind"] == "model"]
-    assert artifact == {"name": "model.skops", "sha256": entry["sha256"],
-                        "size": entry["size"], "kind": "model"}
+    assert artifact == {
+        "name": "model.skops",
+        "sha256": entry["sha256"],
+        "size": entry["size"],
+        "kind": "model",
+    }
     assert get_store().artifacts.verify(entry["sha256"]).is_file()
 
 
@@ -119,7 +125,8 @@ def test_register_picks_among_several_models(store, data):
     with pytest.raises(RegistryError, match=r"several models \['lr', 'tree'\]"):
         reg.register(run.run_id, "m")
     assert reg.register(run.run_id, "m", model="tree")["model_class"].endswith(
-        "DecisionTreeClassifier")
+        "DecisionTreeClassifier"
+    )
 
 
 # -- stages --------------------------------------------------------------------------
@@ -206,8 +213,10 @@ def test_load_tree_model_without_listing_types(store, data):
     X, y = data
     reg.register(train_run(data, DecisionTreeClassifier(max_depth=3)), "tree")
     assert reg.get_model("tree")["trusted_types"] == ["sklearn.tree._tree.Tree"]
-    np.testing.assert_array_equal(reg.load_model("tree", version=1).predict(X),
-                                  DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X))
+    np.testing.assert_array_equal(
+        reg.load_model("tree", version=1).predict(X),
+        DecisionTreeClassifier(max_depth=3).fit(X, y).predict(X),
+    )
 
 
 def test_tampered_model_file_raises_integrity_error(store, data):
@@ -238,7 +247,9 @@ def test_rollback_restores_the_previous_production(three_versions):
     assert reg.get_model("churn", version=3)["stage"] == "Archived"
     moves = reg.model_history("churn").query("action == 'rollback'")
     assert moves[["version", "from", "to"]].values.tolist() == [
-        [3, "Production", "Archived"], [1, "Archived", "Production"]]
+        [3, "Production", "Archived"],
+        [1, "Archived", "Production"],
+    ]
     assert set(moves.reason) == {"v3 drifted"}
     # a second rollback undoes the first
     assert reg.rollback("churn")["version"] == 3
@@ -268,8 +279,7 @@ def test_history_has_who_when_from_to_why(three_versions):
     assert list(hist.columns) == reg.HISTORY_COLUMNS
     assert list(hist.action) == ["register"] * 3 + ["transition"]
     last = hist.iloc[-1]
-    assert (last.version, last["from"], last.to, last.reason) == (1, None, "Staging",
-                                                                  "looks good")
+    assert (last.version, last["from"], last.to, last.reason) == (1, None, "Staging", "looks good")
     assert last.user and str(hist.time.dtype).startswith("datetime64")
     with pytest.raises(RegistryError, match="no registered model"):
         reg.model_history("nothing")
@@ -336,8 +346,10 @@ def test_concurrent_transitions_keep_one_production(three_versions, store):
     rounds = 8
     start = time.time() + 2.0
     env = {**os.environ, "NBOPS_STORE": str(store)}
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(v), str(start), str(rounds)],
-                              env=env) for v in (1, 2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", WORKER, str(v), str(start), str(rounds)], env=env)
+        for v in (1, 2)
+    ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     frame = reg.models("churn")
     assert (frame.stage == "Production").sum() == 1
@@ -356,7 +368,9 @@ def test_concurrent_transitions_keep_one_production(three_versions, store):
 
 
 def test_import_registry_stays_light():
-    code = ("import sys, nbops.registry, nbops.modelfile; "
-            "heavy = [m for m in ('pandas', 'sklearn', 'skops', 'scipy') if m in sys.modules]; "
-            "assert not heavy, heavy")
+    code = (
+        "import sys, nbops.registry, nbops.modelfile; "
+        "heavy = [m for m in ('pandas', 'sklearn', 'skops', 'scipy') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
     subprocess.run([sys.executable, "-c", code], check=True)

@@ -34,10 +34,12 @@ def last_run(k) -> dict:
 
 
 def test_tracked_cell_logs_fitted_model_params_and_signature(k):
-    res = k.run("%%track -q -n rf\n"
-                "rf = RandomForestClassifier(n_estimators=7, max_depth=3, random_state=0)\n"
-                "rf.fit(X_train, y_train)\n"
-                "acc = rf.score(X_test, y_test)\n")
+    res = k.run(
+        "%%track -q -n rf\n"
+        "rf = RandomForestClassifier(n_estimators=7, max_depth=3, random_state=0)\n"
+        "rf.fit(X_train, y_train)\n"
+        "acc = rf.score(X_test, y_test)\n"
+    )
     assert res["status"] == "ok", res
     run = last_run(k)
     assert run["params"]["n_estimators"] == 7 and run["params"]["max_depth"] == 3
@@ -45,12 +47,16 @@ def test_tracked_cell_logs_fitted_model_params_and_signature(k):
     (entry,) = run["models"]
     assert entry["name"] == "rf"
     assert entry["trusted_types"] == ["sklearn.tree._tree.Tree"]
-    assert entry["signature"]["inputs"] == [{"name": "f", "dtype": "float64"},
-                                            {"name": "n", "dtype": "int64"}]
+    assert entry["signature"]["inputs"] == [
+        {"name": "f", "dtype": "float64"},
+        {"name": "n", "dtype": "int64"},
+    ]
     assert entry["signature"]["outputs"]["classes"] == [0, 1]
-    res = k.run(f"nbops.register({run['run_id']!r}, 'rf-model')\n"
-                "m = nbops.load_model('rf-model')\n"
-                "print((m.predict(X_test) == rf.predict(X_test)).all())")
+    res = k.run(
+        f"nbops.register({run['run_id']!r}, 'rf-model')\n"
+        "m = nbops.load_model('rf-model')\n"
+        "print((m.predict(X_test) == rf.predict(X_test)).all())"
+    )
     assert res["status"] == "ok", res
     assert res["text"].strip() == "True"
 
@@ -65,9 +71,11 @@ def test_fit_on_an_existing_estimator_is_detected(k):
 
 
 def test_pipeline_steps_are_not_logged_twice(k):
-    res = k.run("%%track -q -n pipe\n"
-                "clf = LogisticRegression()\n"
-                "pipe = make_pipeline(StandardScaler(), clf).fit(X_train, y_train)\n")
+    res = k.run(
+        "%%track -q -n pipe\n"
+        "clf = LogisticRegression()\n"
+        "pipe = make_pipeline(StandardScaler(), clf).fit(X_train, y_train)\n"
+    )
     assert res["status"] == "ok", res
     run = last_run(k)
     assert [m["name"] for m in run["models"]] == ["pipe"]
@@ -76,9 +84,11 @@ def test_pipeline_steps_are_not_logged_twice(k):
 
 
 def test_model_option_picks_one_of_several(k):
-    res = k.run("%%track -q -n two --model b\n"
-                "a = LogisticRegression().fit(X_train, y_train)\n"
-                "b = RandomForestClassifier(n_estimators=3).fit(X_train, y_train)\n")
+    res = k.run(
+        "%%track -q -n two --model b\n"
+        "a = LogisticRegression().fit(X_train, y_train)\n"
+        "b = RandomForestClassifier(n_estimators=3).fit(X_train, y_train)\n"
+    )
     assert res["status"] == "ok", res
     run = last_run(k)
     assert [m["name"] for m in run["models"]] == ["b"]
@@ -110,19 +120,22 @@ def test_register_untracked_cell_run_without_model_explains(k):
 
 
 def test_tracked_cell_stores_the_training_frame_as_the_reference(k):
-    res = k.run("%%track -q -n withref\n"
-                "ref_rf = RandomForestClassifier(n_estimators=3, random_state=0)\n"
-                "ref_rf.fit(X_train, y_train)\n")
+    res = k.run(
+        "%%track -q -n withref\n"
+        "ref_rf = RandomForestClassifier(n_estimators=3, random_state=0)\n"
+        "ref_rf.fit(X_train, y_train)\n"
+    )
     assert res["status"] == "ok", res
     run = last_run(k)
     (entry,) = run["models"]
     ref = entry["reference"]
     assert ref["rows"] == ref["total_rows"] == 90 and ref["columns"] == ["f", "n"]
     assert ref["sampled"] is False
-    assert any(a["kind"] == "reference" and a["sha256"] == ref["sha256"]
-               for a in run["artifacts"])
-    res = k.run(f"nbops.register({run['run_id']!r}, 'with-ref')\n"
-                "back = nbops.load_reference('with-ref')\n"
-                "print(back.equals(X_train.reset_index(drop=True)), dict(back.dtypes.astype(str)))")
+    assert any(a["kind"] == "reference" and a["sha256"] == ref["sha256"] for a in run["artifacts"])
+    res = k.run(
+        f"nbops.register({run['run_id']!r}, 'with-ref')\n"
+        "back = nbops.load_reference('with-ref')\n"
+        "print(back.equals(X_train.reset_index(drop=True)), dict(back.dtypes.astype(str)))"
+    )
     assert res["status"] == "ok", res
     assert res["text"].strip() == "True {'f': 'float64', 'n': 'int64'}"

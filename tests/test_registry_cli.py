@@ -39,15 +39,18 @@ def run_cli(capsys, *args: str) -> tuple[int, str, str]:
 def test_register_transition_list_history(two_versions, capsys):
     for run_id in two_versions:
         assert run_cli(capsys, "registry", "register", run_id, "churn")[0] == 0
-    code, out, _ = run_cli(capsys, "registry", "transition", "churn", "1", "Production",
-                           "-r", "first")
+    code, out, _ = run_cli(
+        capsys, "registry", "transition", "churn", "1", "Production", "-r", "first"
+    )
     assert code == 0 and "version 1: None -> Production" in out
     code, out, _ = run_cli(capsys, "registry", "transition", "churn", "2", "production")
     assert "version 2: None -> Production" in out and "version 1: Production -> Archived" in out
     code, out, _ = run_cli(capsys, "registry", "list", "-f", "json")
     rows = json.loads(out)
     assert [(r["version"], r["stage"], r["metrics.acc"]) for r in rows] == [
-        (1, "Archived", 0.125), (2, "Production", 0.5)]
+        (1, "Archived", 0.125),
+        (2, "Production", 0.5),
+    ]
     code, out, _ = run_cli(capsys, "registry", "history", "churn", "-f", "csv")
     assert code == 0 and out.count("\n") == 1 + 2 + 3 and "first" in out
 
@@ -65,11 +68,13 @@ def test_alias_rollback_and_lineage(two_versions, capsys):
     assert code == 0
     assert f"run {two_versions[1]}" in out and "params:" not in out.split("run")[0]
     assert "dataset" in out and "shape [40, 2]" in out and "acc=0.5" in out
-    lin = json.loads(run_cli(capsys, "registry", "lineage", "churn", "-s", "Production",
-                             "-f", "json")[1])
+    lin = json.loads(
+        run_cli(capsys, "registry", "lineage", "churn", "-s", "Production", "-f", "json")[1]
+    )
     assert lin["model"]["version"] == 1 and lin["run"]["run_id"] == two_versions[0]
-    assert "v2 (Archived @champion)" in run_cli(capsys, "registry", "lineage", "churn",
-                                                "-v", "2")[1]
+    assert (
+        "v2 (Archived @champion)" in run_cli(capsys, "registry", "lineage", "churn", "-v", "2")[1]
+    )
 
 
 def test_errors_are_one_line_with_exit_code_2(two_versions, capsys):
@@ -85,7 +90,10 @@ def test_errors_are_one_line_with_exit_code_2(two_versions, capsys):
 def test_empty_registry_and_real_entry_point(store):
     with nbops.start_run(name="no-model"):  # a store with a run, no registered model
         pass
-    res = subprocess.run([sys.executable, "-m", "nbops.cli", "--store", str(store),
-                          "registry", "list"], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "nbops.cli", "--store", str(store), "registry", "list"],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert res.stdout.strip() == "no registered models yet"

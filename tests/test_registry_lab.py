@@ -40,11 +40,23 @@ registry.set_alias("churn", "champion", 2, reason="serves the app")
 
 def _notebook(path: Path) -> None:
     cells = [SETUP, "w = nbops.registry_widget('churn')\nw.version.value = 2\nw"]
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "execution_count": None,
-                     "outputs": [], "source": c} for c in cells],
-          "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                      "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "execution_count": None,
+                "outputs": [],
+                "source": c,
+            }
+            for c in cells
+        ],
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     path.write_text(json.dumps(nb))
 
 
@@ -63,8 +75,7 @@ def test_widget_renders_and_moves_a_version_in_jupyterlab(lab):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                     args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         try:
             page = browser.new_page(viewport={"width": 1280, "height": 1000})
             page.goto(lab["url"])
@@ -107,9 +118,18 @@ def test_widget_renders_and_moves_a_version_in_jupyterlab(lab):
 
     env = {**os.environ, "NBOPS_STORE": str(lab["store"])}
     out = subprocess.run(
-        [sys.executable, "-c", "import nbops, json; h = nbops.model_history('churn');"
-         "print(json.dumps(h.tail(2)[['version', 'to', 'reason']].values.tolist()))"],
-        env=env, capture_output=True, text=True, check=True)
-    assert json.loads(out.stdout) == [[3, "Production", "promoted from the browser"],
-                                      [2, "Archived", "superseded by version 3: promoted "
-                                       "from the browser"]]
+        [
+            sys.executable,
+            "-c",
+            "import nbops, json; h = nbops.model_history('churn');"
+            "print(json.dumps(h.tail(2)[['version', 'to', 'reason']].values.tolist()))",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(out.stdout) == [
+        [3, "Production", "promoted from the browser"],
+        [2, "Archived", "superseded by version 3: promoted from the browser"],
+    ]

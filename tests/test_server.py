@@ -33,8 +33,9 @@ async def get(jp_fetch, *parts, **params):
 
 
 async def post(jp_fetch, *parts, body=None):
-    response = await jp_fetch("nbops", "api", *parts, method="POST",
-                              body=json.dumps(body if body is not None else {}))
+    response = await jp_fetch(
+        "nbops", "api", *parts, method="POST", body=json.dumps(body if body is not None else {})
+    )
     assert response.code == 200
     return json.loads(response.body)
 
@@ -57,8 +58,9 @@ async def error(jp_fetch, *parts, method="GET", body=None, headers=None, **param
 def make_runs(n, experiment="exp", **kw):
     ids = []
     for i in range(n):
-        with nbops.start_run(name=f"run-{i}", experiment=experiment, capture_env=False,
-                             **kw) as run:
+        with nbops.start_run(
+            name=f"run-{i}", experiment=experiment, capture_env=False, **kw
+        ) as run:
             run.log_params({"alpha": i / 10, "depth": i})
             run.log_metric("accuracy", 0.5 + i / 100)
         ids.append(run.run_id)
@@ -182,13 +184,19 @@ async def test_models_list_versions_with_stage_and_aliases(jp_fetch, model):
 
 
 async def test_transition_moves_the_version_in_the_store(jp_fetch, model):
-    record = await post(jp_fetch, "models", model, "versions", "2", "transition",
-                        body={"stage": "Production", "reason": "best AUC"})
+    record = await post(
+        jp_fetch,
+        "models",
+        model,
+        "versions",
+        "2",
+        "transition",
+        body={"stage": "Production", "reason": "best AUC"},
+    )
     assert record["version"] == 2 and record["stage"] == "Production"
     assert nbops.get_model(model, 2)["stage"] == "Production"
     last = nbops.model_history(model).iloc[-1]
-    assert (last["action"], last["to"], last["reason"]) == ("transition", "Production",
-                                                            "best AUC")
+    assert (last["action"], last["to"], last["reason"]) == ("transition", "Production", "best AUC")
     detail = await get(jp_fetch, "models", model)
     assert detail["history"][-1]["reason"] == "best AUC"
     events = await get(jp_fetch, "models", model, "history")
@@ -197,8 +205,16 @@ async def test_transition_moves_the_version_in_the_store(jp_fetch, model):
 
 async def test_gates_block_a_transition_and_show_with_the_version(jp_fetch, model):
     nbops.set_gates(model, ["accuracy >= 0.95"])
-    code, message = await error(jp_fetch, "models", model, "versions", "2", "transition",
-                                method="POST", body={"stage": "Production", "reason": "go"})
+    code, message = await error(
+        jp_fetch,
+        "models",
+        model,
+        "versions",
+        "2",
+        "transition",
+        method="POST",
+        body={"stage": "Production", "reason": "go"},
+    )
     assert code == 400 and "accuracy >= 0.95" in message and "FAIL" in message
     assert nbops.get_model(model, 2)["stage"] is None
     data = await get(jp_fetch, "models")
@@ -207,16 +223,24 @@ async def test_gates_block_a_transition_and_show_with_the_version(jp_fetch, mode
     versions = {v["version"]: v for v in entry["versions"]}
     assert versions[2]["gates"] == "failed 0/1 (Production)"
     assert versions[2]["gate_results"][0]["measured"] == 0.9
-    record = await post(jp_fetch, "models", model, "versions", "2", "transition",
-                        body={"stage": "Production", "reason": "approved", "force": True})
+    record = await post(
+        jp_fetch,
+        "models",
+        model,
+        "versions",
+        "2",
+        "transition",
+        body={"stage": "Production", "reason": "approved", "force": True},
+    )
     assert record["stage"] == "Production"
     assert "gate_override" in set(nbops.model_history(model)["action"])
 
 
 async def test_stage_none_moves_a_version_back(jp_fetch, model):
     nbops.transition(model, 1, "Staging")
-    record = await post(jp_fetch, "models", model, "versions", "1", "transition",
-                        body={"stage": "None"})
+    record = await post(
+        jp_fetch, "models", model, "versions", "1", "transition", body={"stage": "None"}
+    )
     assert record["stage"] is None
     assert nbops.get_model(model, 1)["stage"] is None
 
@@ -232,19 +256,36 @@ async def test_stage_none_moves_a_version_back(jp_fetch, model):
     ],
 )
 async def test_bad_transition_is_400_and_changes_nothing(jp_fetch, model, body, words):
-    code, message = await error(jp_fetch, "models", model, "versions", "1", "transition",
-                                method="POST", body=body)
+    code, message = await error(
+        jp_fetch, "models", model, "versions", "1", "transition", method="POST", body=body
+    )
     assert code == 400 and words in message
     assert nbops.get_model(model, 1)["stage"] is None
     assert len(nbops.model_history(model)) == 2  # the two registrations only
 
 
 async def test_unknown_model_or_version_is_404(jp_fetch, model):
-    code, message = await error(jp_fetch, "models", "nosuch", "versions", "1", "transition",
-                                method="POST", body={"stage": "Staging"})
+    code, message = await error(
+        jp_fetch,
+        "models",
+        "nosuch",
+        "versions",
+        "1",
+        "transition",
+        method="POST",
+        body={"stage": "Staging"},
+    )
     assert code == 404 and "nosuch" in message and "churn" in message
-    code, message = await error(jp_fetch, "models", model, "versions", "9", "transition",
-                                method="POST", body={"stage": "Staging"})
+    code, message = await error(
+        jp_fetch,
+        "models",
+        model,
+        "versions",
+        "9",
+        "transition",
+        method="POST",
+        body={"stage": "Staging"},
+    )
     assert code == 404 and "no version 9" in message
     code, _ = await error(jp_fetch, "models", "nosuch")
     assert code == 404
@@ -280,8 +321,9 @@ ENDPOINTS = [
 
 @pytest.mark.parametrize("method, parts", ENDPOINTS)
 async def test_every_endpoint_is_403_without_the_token(jp_fetch, model, method, parts):
-    code, _ = await error(jp_fetch, *parts, method=method, body={"stage": "Production"},
-                          headers={"Authorization": ""})
+    code, _ = await error(
+        jp_fetch, *parts, method=method, body={"stage": "Production"}, headers={"Authorization": ""}
+    )
     assert code == 403
     assert nbops.get_model(model, 1)["stage"] is None
 
@@ -294,8 +336,9 @@ async def test_wrong_token_is_403(jp_fetch):
 async def login_cookie(jp_fetch, jp_serverapp) -> str:
     """The login cookie a browser gets after opening a URL with ?token=..."""
     token = jp_serverapp.identity_provider.token
-    response = await jp_fetch("api", "status", params={"token": token},
-                              headers={"Authorization": ""})
+    response = await jp_fetch(
+        "api", "status", params={"token": token}, headers={"Authorization": ""}
+    )
     cookies = [c.split(";", 1)[0] for c in response.headers.get_list("Set-Cookie")]
     login = [c for c in cookies if c.startswith("username-") or "-" in c.split("=", 1)[0]]
     assert login, f"no login cookie in {cookies}"
@@ -305,22 +348,41 @@ async def login_cookie(jp_fetch, jp_serverapp) -> str:
 async def test_post_with_cookie_and_bad_xsrf_is_403(jp_fetch, jp_serverapp, model):
     cookie = await login_cookie(jp_fetch, jp_serverapp)
     # a browser session: the login cookie and no token; the XSRF header does not match
-    headers = {"Authorization": "", "Cookie": f"{cookie}; _xsrf=deadbeef",
-               "X-XSRFToken": "cafebabe"}
-    code, message = await error(jp_fetch, "models", model, "versions", "1", "transition",
-                                method="POST", body={"stage": "Staging"}, headers=headers)
+    headers = {
+        "Authorization": "",
+        "Cookie": f"{cookie}; _xsrf=deadbeef",
+        "X-XSRFToken": "cafebabe",
+    }
+    code, message = await error(
+        jp_fetch,
+        "models",
+        model,
+        "versions",
+        "1",
+        "transition",
+        method="POST",
+        body={"stage": "Staging"},
+        headers=headers,
+    )
     assert code == 403 and "XSRF" in message
     missing = {"Authorization": "", "Cookie": cookie}
-    code, _ = await error(jp_fetch, "models", model, "rollback", method="POST",
-                          headers=missing)
+    code, _ = await error(jp_fetch, "models", model, "rollback", method="POST", headers=missing)
     assert code == 403
     assert nbops.get_model(model, 1)["stage"] is None
 
     # the same session with a matching XSRF token is allowed
     headers["X-XSRFToken"] = "deadbeef"
-    response = await jp_fetch("nbops", "api", "models", model, "versions", "1", "transition",
-                              method="POST", body=json.dumps({"stage": "Staging"}),
-                              headers=headers)
+    response = await jp_fetch(
+        "nbops",
+        "api",
+        "models",
+        model,
+        "versions",
+        "1",
+        "transition",
+        method="POST",
+        body=json.dumps({"stage": "Staging"}),
+        headers=headers,
+    )
     assert response.code == 200
     assert nbops.get_model(model, 1)["stage"] == "Staging"
-

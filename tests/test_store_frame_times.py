@@ -11,8 +11,10 @@ def test_runs_lists_time_stamps_of_mixed_precision(store):
     first = nbops.start_run(name="a")
     first.end()
     st = get_store()
-    st.update_run(first.run_id, {"start_time": "2026-01-01T00:00:05+00:00",
-                                 "end_time": "2026-01-01T00:00:06+00:00"})
+    st.update_run(
+        first.run_id,
+        {"start_time": "2026-01-01T00:00:05+00:00", "end_time": "2026-01-01T00:00:06+00:00"},
+    )
     assert len(nbops.runs()) == 1  # the frame is built with second-precision stamps
     second = nbops.start_run(name="b")
     second.end()
@@ -31,15 +33,21 @@ def test_a_fresh_process_reads_the_same_mixed_stamps(store):
     run = nbops.start_run(name="a")
     run.end()
     st = get_store()
-    st.update_run(run.run_id, {"start_time": "2026-01-01T00:00:05+00:00",
-                               "end_time": "2026-01-01T00:00:06+00:00"})
+    st.update_run(
+        run.run_id,
+        {"start_time": "2026-01-01T00:00:05+00:00", "end_time": "2026-01-01T00:00:06+00:00"},
+    )
     nbops.runs()  # builds the frame with second-precision stamps and caches it
     other = nbops.start_run(name="b")
     other.end()
     st.update_run(run.run_id, {"end_time": "2026-01-01T00:00:07.123456+00:00"})
     code = "import nbops; f = nbops.runs(); print(len(f), f.end_time.dtype)"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**__import__("os").environ, "NBOPS_STORE": str(store)})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**__import__("os").environ, "NBOPS_STORE": str(store)},
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split()[0] == "2"
 

@@ -139,8 +139,17 @@ def test_runs_dataframe_columns_filters_and_order(store):
             nbops.log_metric("score", i / 10)
     frame = nbops.runs()
     assert frame["name"].tolist() == ["r2", "r1", "r0"]  # newest first
-    for col in ["run_id", "name", "experiment", "status", "start_time", "duration",
-                "params.i", "metrics.score", "tags.k"]:
+    for col in [
+        "run_id",
+        "name",
+        "experiment",
+        "status",
+        "start_time",
+        "duration",
+        "params.i",
+        "metrics.score",
+        "tags.k",
+    ]:
         assert col in frame.columns
     assert nbops.runs(experiment="a")["name"].tolist() == ["r1", "r0"]
     assert nbops.runs(filter="`metrics.score` > 0.05")["name"].tolist() == ["r2", "r1"]
@@ -206,8 +215,10 @@ def test_set_run_tags_changes_tags_of_a_finished_run(store):
 
 
 def test_subpackages_are_reachable_after_plain_import():
-    code = ("import sys, nbops\nassert callable(nbops.registry.transition)\n"
-            "assert callable(nbops.evaluation.diff)\nprint('pandas' in sys.modules)")
+    code = (
+        "import sys, nbops\nassert callable(nbops.registry.transition)\n"
+        "assert callable(nbops.evaluation.diff)\nprint('pandas' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"  # reaching them stays lazy
@@ -242,8 +253,11 @@ def test_integral_float_steps_are_stored_as_integers(store):
 @pytest.mark.parametrize("name", ["", "a\x00b", "tab\there", "new\nline", "x" * 251, 5])
 def test_metric_param_and_tag_names_are_validated(store, name):
     with nbops.start_run(capture_env=False):
-        for log in (lambda: nbops.log_metric(name, 1.0), lambda: nbops.log_param(name, 1),
-                    lambda: nbops.set_tag(name, "v")):
+        for log in (
+            lambda: nbops.log_metric(name, 1.0),
+            lambda: nbops.log_param(name, 1),
+            lambda: nbops.set_tag(name, "v"),
+        ):
             with pytest.raises(NbopsError, match="name"):
                 log()
 

@@ -117,12 +117,17 @@ _DEPRECATED: dict[str, str] = {
     "compare": "compare_widget",
 }
 
+
 def _error_names() -> list[str]:
     from . import _errors
 
-    return [name for name, obj in vars(_errors).items()
-            if isinstance(obj, type) and issubclass(obj, (Exception, Warning))
-            and obj.__module__ == _errors.__name__]
+    return [
+        name
+        for name, obj in vars(_errors).items()
+        if isinstance(obj, type)
+        and issubclass(obj, (Exception, Warning))
+        and obj.__module__ == _errors.__name__
+    ]
 
 
 # every error class of _errors.py is public (they are imported above by name)
@@ -140,8 +145,11 @@ def __getattr__(name: str) -> Any:
         import warnings
 
         new = _DEPRECATED[name]
-        warnings.warn(f"nbops.{name} is deprecated and goes away in the next release; "
-                      f"use nbops.{new}", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"nbops.{name} is deprecated and goes away in the next release; use nbops.{new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return __getattr__(new)
     try:
         module, attr = _LAZY[name]

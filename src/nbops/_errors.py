@@ -55,8 +55,14 @@ class GateError(RegistryError):
     rule with its measured value, threshold and verdict; ``name``, ``version`` and
     ``stage`` say which move was refused."""
 
-    def __init__(self, message: str, name: str | None = None, version: int | None = None,
-                 stage: str | None = None, results: list | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        name: str | None = None,
+        version: int | None = None,
+        stage: str | None = None,
+        results: list | None = None,
+    ) -> None:
         super().__init__(message)
         self.name, self.version, self.stage = name, version, stage
         self.results = list(results or [])

@@ -39,11 +39,15 @@ RULES_TABLE = "alert_rules"
 
 #: what a rule may do besides notifying (None: only notify)
 ACTIONS = (None, "retrain")
-OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
-       "==": operator.eq, "!=": operator.ne}
+OPS = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 PRESETS = ("json", "slack", "dingtalk", "wecom")
-
-
 
 
 # -- channels ----------------------------------------------------------------------------
@@ -54,16 +58,22 @@ def log_channel() -> dict[str, Any]:
     return {"type": "log"}
 
 
-def webhook(url: str, preset: str = "json", timeout: float = 5.0,
-            headers: dict[str, str] | None = None) -> dict[str, Any]:
+def webhook(
+    url: str, preset: str = "json", timeout: float = 5.0, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
     """An HTTP POST of a JSON payload. ``preset``: "json" (nbops' own payload with the
     alert fields), "slack", "dingtalk" or "wecom" (their text-message formats)."""
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise AlertError(f"webhook url must start with http:// or https://, got {url!r}")
     if preset not in PRESETS:
         raise AlertError(f"unknown webhook preset {preset!r}; use one of: {', '.join(PRESETS)}")
-    return {"type": "webhook", "url": url, "preset": preset, "timeout": float(timeout),
-            "headers": dict(headers or {})}
+    return {
+        "type": "webhook",
+        "url": url,
+        "preset": preset,
+        "timeout": float(timeout),
+        "headers": dict(headers or {}),
+    }
 
 
 def slack(url: str, timeout: float = 5.0) -> dict[str, Any]:
@@ -81,18 +91,32 @@ def wecom(url: str, timeout: float = 5.0) -> dict[str, Any]:
     return webhook(url, "wecom", timeout)
 
 
-def email(to: str | list[str], host: str = "localhost", port: int = 25,
-          sender: str | None = None, username: str | None = None,
-          password: str | None = None, starttls: bool = False,
-          timeout: float = 10.0) -> dict[str, Any]:
+def email(
+    to: str | list[str],
+    host: str = "localhost",
+    port: int = 25,
+    sender: str | None = None,
+    username: str | None = None,
+    password: str | None = None,
+    starttls: bool = False,
+    timeout: float = 10.0,
+) -> dict[str, Any]:
     """Email over SMTP. The password is kept in the rule as given: prefer an SMTP relay
     that needs none, or pass it from an environment variable."""
     recipients = [to] if isinstance(to, str) else list(to)
     if not recipients or not all("@" in r for r in recipients):
         raise AlertError(f"email needs recipient addresses like 'me@example.org', got {to!r}")
-    return {"type": "email", "to": recipients, "host": host, "port": int(port),
-            "sender": sender or f"nbops@{host}", "username": username, "password": password,
-            "starttls": bool(starttls), "timeout": float(timeout)}
+    return {
+        "type": "email",
+        "to": recipients,
+        "host": host,
+        "port": int(port),
+        "sender": sender or f"nbops@{host}",
+        "username": username,
+        "password": password,
+        "starttls": bool(starttls),
+        "timeout": float(timeout),
+    }
 
 
 def _as_channel(channel: Any) -> dict[str, Any]:
@@ -121,9 +145,17 @@ def _store():
     return get_store()
 
 
-def add(metric: str, op: str, value: float, channel: Any = "log",
-        name: str | None = None, action: str | None = None, model: str | None = None,
-        data: dict[str, str] | None = None, notebook: str | None = None) -> dict[str, Any]:
+def add(
+    metric: str,
+    op: str,
+    value: float,
+    channel: Any = "log",
+    name: str | None = None,
+    action: str | None = None,
+    model: str | None = None,
+    data: dict[str, str] | None = None,
+    notebook: str | None = None,
+) -> dict[str, Any]:
     """Add a rule: fire when ``metric op value`` holds. ``metric`` is a metric name
     (``drift_share``, ``accuracy``, ``latency_p99_ms``, ``drift.<column>.score``...) or a
     glob over names (``drift.*.score``).
@@ -137,15 +169,22 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
     Returns the stored rule (with its ``rule_id``). Raises AlertError for an unknown
     operator or action, a non-numeric value or a bad channel."""
     if action not in ACTIONS:
-        raise AlertError(f"unknown action {action!r}; use one of {[a for a in ACTIONS if a]} "
-                         "or leave it out to only notify")
+        raise AlertError(
+            f"unknown action {action!r}; use one of {[a for a in ACTIONS if a]} "
+            "or leave it out to only notify"
+        )
     if action is None and (model or data or notebook):
-        raise AlertError("model=, data= and notebook= belong to action='retrain'; add "
-                         "action='retrain'")
-    if data is not None and not (isinstance(data, dict) and all(
-            isinstance(k, str) and isinstance(v, str) for k, v in data.items())):
-        raise AlertError("data maps the training cell's variable names to sources, e.g. "
-                         "{'train_df': 'traffic'} or {'train_df': 'data/latest.csv'}")
+        raise AlertError(
+            "model=, data= and notebook= belong to action='retrain'; add action='retrain'"
+        )
+    if data is not None and not (
+        isinstance(data, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in data.items())
+    ):
+        raise AlertError(
+            "data maps the training cell's variable names to sources, e.g. "
+            "{'train_df': 'traffic'} or {'train_df': 'data/latest.csv'}"
+        )
     if op not in OPS:
         raise AlertError(f"unknown operator {op!r}; use one of: {' '.join(OPS)}")
     if not isinstance(metric, str) or not metric:
@@ -154,9 +193,16 @@ def add(metric: str, op: str, value: float, channel: Any = "log",
         threshold = float(value)
     except (TypeError, ValueError):
         raise AlertError(f"value must be a number, got {value!r}") from None
-    rule = {"rule_id": uuid.uuid4().hex[:10], "name": name or f"{metric} {op} {threshold:g}",
-            "metric": metric, "op": op, "value": threshold, "channel": _as_channel(channel),
-            "created": utc_now(), "enabled": True}
+    rule = {
+        "rule_id": uuid.uuid4().hex[:10],
+        "name": name or f"{metric} {op} {threshold:g}",
+        "metric": metric,
+        "op": op,
+        "value": threshold,
+        "channel": _as_channel(channel),
+        "created": utc_now(),
+        "enabled": True,
+    }
     if action is not None:
         rule["action"] = {"type": action, "model": model, "data": dict(data or {})}
         if notebook is not None:
@@ -213,9 +259,11 @@ def check(source: Any, context: str | None = None) -> list[dict[str, Any]]:
     for rule in _store().rules():
         if not rule.get("enabled", True):
             continue
-        keys = [k for k in metrics if fnmatch.fnmatchcase(k, rule["metric"])] \
-            if any(ch in rule["metric"] for ch in "*?[") else \
-            ([rule["metric"]] if rule["metric"] in metrics else [])
+        keys = (
+            [k for k in metrics if fnmatch.fnmatchcase(k, rule["metric"])]
+            if any(ch in rule["metric"] for ch in "*?[")
+            else ([rule["metric"]] if rule["metric"] in metrics else [])
+        )
         for key in keys:
             try:
                 value = float(metrics[key])
@@ -228,8 +276,10 @@ def check(source: Any, context: str | None = None) -> list[dict[str, Any]]:
 
 
 def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) -> dict[str, Any]:
-    message = (f"nbops alert '{rule['name']}': {metric} = {value:.6g} "
-               f"({rule['op']} {rule['value']:g})" + (f" [{context}]" if context else ""))
+    message = (
+        f"nbops alert '{rule['name']}': {metric} = {value:.6g} "
+        f"({rule['op']} {rule['value']:g})" + (f" [{context}]" if context else "")
+    )
     log.warning(message)
     channel = rule["channel"]
     delivered, error = True, None
@@ -240,23 +290,38 @@ def _fire(rule: dict[str, Any], metric: str, value: float, context: str | None) 
             _send_email(channel, message, rule, metric, value, context)
     except Exception as exc:  # noqa: BLE001 - a channel must never break the caller
         delivered, error = False, f"{type(exc).__name__}: {exc}"
-        warnings.warn(f"nbops: alert not delivered by {channel['type']}: {error}",
-                      AlertDeliveryWarning, stacklevel=3)
-    event = {"kind": "alert", "source": "alerts", "action": "fired", "who": current_user(),
-             "when": utc_now(), "rule_id": rule["rule_id"], "rule": rule["name"],
-             "metric": metric, "op": rule["op"], "threshold": rule["value"], "value": value,
-             "message": message, "channel": channel["type"], "delivered": delivered,
-             "error": error, "context": context}
+        warnings.warn(
+            f"nbops: alert not delivered by {channel['type']}: {error}",
+            AlertDeliveryWarning,
+            stacklevel=3,
+        )
+    event = {
+        "kind": "alert",
+        "source": "alerts",
+        "action": "fired",
+        "who": current_user(),
+        "when": utc_now(),
+        "rule_id": rule["rule_id"],
+        "rule": rule["name"],
+        "metric": metric,
+        "op": rule["op"],
+        "threshold": rule["value"],
+        "value": value,
+        "message": message,
+        "channel": channel["type"],
+        "delivered": delivered,
+        "error": error,
+        "context": context,
+    }
     if rule.get("action"):  # done by whoever monitors (nbops.monitor_service), not here
         event["pending_action"] = dict(rule["action"])
     try:
         _store().add_event(event)
     except Exception as exc:  # noqa: BLE001 - storing must not break the caller either
-        warnings.warn(f"nbops: alert could not be stored: {exc}", AlertDeliveryWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"nbops: alert could not be stored: {exc}", AlertDeliveryWarning, stacklevel=3
+        )
     return event
-
-
 
 
 def payload(preset: str, message: str, alert: dict[str, Any]) -> dict[str, Any]:
@@ -272,13 +337,26 @@ def _send_webhook(channel, message, rule, metric, value, context) -> None:
     import urllib.error
     import urllib.request
 
-    alert = {"rule_id": rule["rule_id"], "rule": rule["name"], "metric": metric,
-             "op": rule["op"], "threshold": rule["value"], "value": value, "context": context}
+    alert = {
+        "rule_id": rule["rule_id"],
+        "rule": rule["name"],
+        "metric": metric,
+        "op": rule["op"],
+        "threshold": rule["value"],
+        "value": value,
+        "context": context,
+    }
     body = json.dumps(payload(channel["preset"], message, alert)).encode()
     req = urllib.request.Request(
-        channel["url"], data=body, method="POST",
-        headers={"Content-Type": "application/json", "User-Agent": "nbops-alerts",
-                 **channel.get("headers", {})})
+        channel["url"],
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": "nbops-alerts",
+            **channel.get("headers", {}),
+        },
+    )
     try:
         with urllib.request.urlopen(req, timeout=channel.get("timeout", 5.0)) as resp:
             text = resp.read(65536).decode("utf-8", "replace")
@@ -303,8 +381,10 @@ def _send_email(channel, message, rule, metric, value, context) -> None:
     msg["Subject"] = f"[nbops alert] {rule['name']}"
     msg["From"] = channel["sender"]
     msg["To"] = ", ".join(channel["to"])
-    msg.set_content(f"{message}\n\nmetric: {metric}\nvalue: {value}\nrule: {rule['metric']} "
-                    f"{rule['op']} {rule['value']}\ncontext: {context or '-'}\n")
+    msg.set_content(
+        f"{message}\n\nmetric: {metric}\nvalue: {value}\nrule: {rule['metric']} "
+        f"{rule['op']} {rule['value']}\ncontext: {context or '-'}\n"
+    )
     with smtplib.SMTP(channel["host"], channel["port"], timeout=channel["timeout"]) as smtp:
         if channel.get("starttls"):
             smtp.starttls()
@@ -315,21 +395,37 @@ def _send_email(channel, message, rule, metric, value, context) -> None:
 
 # -- history -----------------------------------------------------------------------------
 
-HISTORY_COLUMNS = ["when", "rule_id", "rule", "metric", "op", "threshold", "value", "channel",
-                   "delivered", "error", "context", "message"]
+HISTORY_COLUMNS = [
+    "when",
+    "rule_id",
+    "rule",
+    "metric",
+    "op",
+    "threshold",
+    "value",
+    "channel",
+    "delivered",
+    "error",
+    "context",
+    "message",
+]
 
 
 def history(rule_id: str | None = None, limit: int | None = None) -> pd.DataFrame:
     """Fired alerts (events of kind "alert"), oldest first; ``limit`` keeps the newest."""
     import pandas as pd
 
-    events = [e for e in _store().all_events()
-              if e.get("kind") == "alert" and (rule_id is None or e.get("rule_id") == rule_id)]
+    events = [
+        e
+        for e in _store().all_events()
+        if e.get("kind") == "alert" and (rule_id is None or e.get("rule_id") == rule_id)
+    ]
     events.sort(key=lambda e: e.get("when", ""))
     if limit is not None:
-        events = events[-int(limit):] if limit > 0 else []
-    return pd.DataFrame([{k: e.get(k) for k in HISTORY_COLUMNS} for e in events],
-                        columns=HISTORY_COLUMNS)
+        events = events[-int(limit) :] if limit > 0 else []
+    return pd.DataFrame(
+        [{k: e.get(k) for k in HISTORY_COLUMNS} for e in events], columns=HISTORY_COLUMNS
+    )
 
 
 _module = sys.modules[__name__]  # `nbops.alerts` resolves to this module

@@ -39,8 +39,9 @@ def fingerprint(obj: Any) -> dict[str, Any]:
     if kind == "ndarray":
         h.update(f"ndarray|{obj.dtype.str}|{obj.shape}".encode())
         if obj.dtype.hasobject:
-            h.update(pd.util.hash_pandas_object(pd.Series(obj.ravel()), index=False)
-                     .to_numpy().tobytes())
+            h.update(
+                pd.util.hash_pandas_object(pd.Series(obj.ravel()), index=False).to_numpy().tobytes()
+            )
         else:
             h.update(np.ascontiguousarray(obj).view(np.uint8).ravel().data)
         schema = {"values": str(obj.dtype)}
@@ -75,18 +76,25 @@ def profile(df: Any) -> dict[str, dict[str, Any]]:
         uniques = frame.nunique(dropna=True)
     except TypeError:
         uniques = frame.astype(str).nunique(dropna=True)
-    numeric = [c for c in frame.columns
-               if pt.is_numeric_dtype(frame[c].dtype) and not pt.is_bool_dtype(frame[c].dtype)]
+    numeric = [
+        c
+        for c in frame.columns
+        if pt.is_numeric_dtype(frame[c].dtype) and not pt.is_bool_dtype(frame[c].dtype)
+    ]
     if numeric:
         num = frame[numeric]
-        desc = pd.DataFrame({"mean": num.mean(), "std": num.std(), "min": num.min(),
-                             "max": num.max()})
+        desc = pd.DataFrame(
+            {"mean": num.mean(), "std": num.std(), "min": num.min(), "max": num.max()}
+        )
         qs = num.quantile([0.25, 0.5, 0.75])
     for col in frame.columns:
         key = str(col)
-        prof: dict[str, Any] = {"dtype": str(frame[col].dtype), "count": int(counts[col]),
-                                "missing": int(len(frame) - counts[col]),
-                                "unique": int(uniques[col])}
+        prof: dict[str, Any] = {
+            "dtype": str(frame[col].dtype),
+            "count": int(counts[col]),
+            "missing": int(len(frame) - counts[col]),
+            "unique": int(uniques[col]),
+        }
         if col in numeric:
             for stat in ("mean", "std", "min", "max"):
                 prof[stat] = _num(desc.at[col, stat])
@@ -152,9 +160,15 @@ def log_dataset(df: Any, name: str, source: str | None = None) -> dict[str, Any]
         versions = _named_versions(store, name)
         if versions and versions[-1]["digest"] == fp["digest"]:
             return _with_runs(store, dict(versions[-1]))
-        record = {**fp, "name": name, "version": (versions[-1]["version"] + 1) if versions else 1,
-                  "ref": None, "profile": profile(df), "source": source,
-                  "first_seen": utc_now()}
+        record = {
+            **fp,
+            "name": name,
+            "version": (versions[-1]["version"] + 1) if versions else 1,
+            "ref": None,
+            "profile": profile(df),
+            "source": source,
+            "first_seen": utc_now(),
+        }
         record["ref"] = f"{name}@{record['version']}"
         store.insert_dataset(record)
     return _with_runs(store, dict(record))
@@ -180,8 +194,9 @@ def _link_to_active_run(digest: str) -> None:
 
 
 def _with_runs(store: Any, record: dict[str, Any]) -> dict[str, Any]:
-    record["runs"] = [r["run_id"] for r in store.all_runs()
-                      if record["digest"] in (r.get("inputs") or [])]
+    record["runs"] = [
+        r["run_id"] for r in store.all_runs() if record["digest"] in (r.get("inputs") or [])
+    ]
     for r in _active_runs():
         if record["digest"] in r.inputs and r.run_id not in record["runs"]:
             record["runs"].append(r.run_id)
@@ -201,19 +216,21 @@ def dataset(name: str, version: int | None = None) -> dict[str, Any]:
     versions = _named_versions(store, name)
     if not versions:
         known = sorted({d["name"] for d in store.all_datasets() if d.get("version") is not None})
-        raise NbopsError(f"no dataset named {name!r}; logged datasets: {known}. "
-                         "Record one with nbops.log_dataset(df, name)")
+        raise NbopsError(
+            f"no dataset named {name!r}; logged datasets: {known}. "
+            "Record one with nbops.log_dataset(df, name)"
+        )
     if version is None:
         return _with_runs(store, dict(versions[-1]))
     for d in versions:
         if d["version"] == int(version):
             return _with_runs(store, dict(d))
-    raise NbopsError(f"dataset {name!r} has no version {version}; versions: "
-                     f"{[d['version'] for d in versions]}")
+    raise NbopsError(
+        f"dataset {name!r} has no version {version}; versions: {[d['version'] for d in versions]}"
+    )
 
 
-DATASET_COLUMNS = ["name", "version", "digest", "rows", "columns", "source", "first_seen",
-                   "runs"]
+DATASET_COLUMNS = ["name", "version", "digest", "rows", "columns", "source", "first_seen", "runs"]
 
 
 def datasets(name: str | None = None):
@@ -237,13 +254,25 @@ def datasets(name: str | None = None):
     rows = []
     for d in docs:
         shape = d.get("shape") or [None, None]
-        rows.append({"name": d.get("name"), "version": d.get("version"),
-                     "digest": d["digest"], "rows": shape[0],
-                     "columns": shape[1] if len(shape) > 1 else None,
-                     "source": d.get("source"), "first_seen": d.get("first_seen"),
-                     "runs": used.get(d["digest"], [])})
-    rows.sort(key=lambda r: (str(r["name"]), r["version"] or 0,
-                             normalise_time(r["first_seen"]) if r["first_seen"] else ""))
+        rows.append(
+            {
+                "name": d.get("name"),
+                "version": d.get("version"),
+                "digest": d["digest"],
+                "rows": shape[0],
+                "columns": shape[1] if len(shape) > 1 else None,
+                "source": d.get("source"),
+                "first_seen": d.get("first_seen"),
+                "runs": used.get(d["digest"], []),
+            }
+        )
+    rows.sort(
+        key=lambda r: (
+            str(r["name"]),
+            r["version"] or 0,
+            normalise_time(r["first_seen"]) if r["first_seen"] else "",
+        )
+    )
     return pd.DataFrame(rows, columns=DATASET_COLUMNS)
 
 
@@ -267,8 +296,10 @@ def reference_max_rows() -> int:
     try:
         return max(int(raw), 0)
     except ValueError:
-        raise NbopsError(f"${ENV_REFERENCE_ROWS} must be a whole number of rows (0 stores no "
-                         f"training sample), not {raw!r}") from None
+        raise NbopsError(
+            f"${ENV_REFERENCE_ROWS} must be a whole number of rows (0 stores no "
+            f"training sample), not {raw!r}"
+        ) from None
 
 
 def training_sample(data: Any, signature: dict[str, Any]) -> tuple[Any, int] | None:
@@ -305,8 +336,7 @@ def training_sample(data: Any, signature: dict[str, Any]) -> tuple[Any, int] | N
     if total > limit:
         import numpy as np
 
-        rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(total, limit,
-                                                                    replace=False))
+        rows = np.sort(np.random.default_rng(REFERENCE_SEED).choice(total, limit, replace=False))
         frame = frame.iloc[rows]
     return frame.reset_index(drop=True), total
 
@@ -324,8 +354,11 @@ def sample_bytes(frame: Any) -> tuple[bytes, str]:
             frame.to_parquet(buffer, index=False, engine="pyarrow")
             return buffer.getvalue(), "parquet"
         except Exception as exc:  # noqa: BLE001 - e.g. a column of mixed Python objects
-            warnings.warn(f"nbops: the training sample is stored as CSV because pyarrow "
-                          f"cannot write it as Parquet: {exc}", stacklevel=3)
+            warnings.warn(
+                f"nbops: the training sample is stored as CSV because pyarrow "
+                f"cannot write it as Parquet: {exc}",
+                stacklevel=3,
+            )
     return frame.to_csv(index=False).encode(), "csv"
 
 

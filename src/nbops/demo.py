@@ -23,8 +23,10 @@ PREVIOUS = "store.previous"
 
 def example_folder() -> Path:
     """The project's example_notebooks/ folder. Raises NbopsError when it is not found."""
-    for candidate in (Path(__file__).resolve().parents[2] / "example_notebooks",
-                      Path.cwd() / "example_notebooks"):
+    for candidate in (
+        Path(__file__).resolve().parents[2] / "example_notebooks",
+        Path.cwd() / "example_notebooks",
+    ):
         if candidate.is_dir():
             return candidate
     raise NbopsError(
@@ -75,10 +77,12 @@ def run_demo(output: Path, notebooks: Path | None = None, timeout: int = 600) ->
             print(f"[{i}/{len(paths)}] {path.name} ...", end=" ", flush=True)
             nb = nbformat.read(path, as_version=4)
             # IPC transport: a local kernel needs no TCP ports (and prints no warning)
-            km = KernelManager(kernel_name="python3", transport="ipc",
-                               ip=str(Path(sockets) / path.stem))
-            client = NotebookClient(nb, km=km, timeout=timeout,
-                                    resources={"metadata": {"path": str(output)}})
+            km = KernelManager(
+                kernel_name="python3", transport="ipc", ip=str(Path(sockets) / path.stem)
+            )
+            client = NotebookClient(
+                nb, km=km, timeout=timeout, resources={"metadata": {"path": str(output)}}
+            )
             try:
                 client.execute()
                 print(f"ok ({time.perf_counter() - t0:.1f} s)", flush=True)

@@ -22,8 +22,16 @@ if TYPE_CHECKING:
     import pandas as pd
     import plotly.graph_objects as go
 
-BASE_COLUMNS = ("run_id", "name", "experiment", "status", "start_time", "end_time",
-                "duration", "parent_id")
+BASE_COLUMNS = (
+    "run_id",
+    "name",
+    "experiment",
+    "status",
+    "start_time",
+    "end_time",
+    "duration",
+    "parent_id",
+)
 DIFF_SECTIONS = ("run", "params", "metrics", "tags", "code", "datasets", "env")
 _MISSING = "—"
 
@@ -43,8 +51,10 @@ def select_runs(runs: Any = None, experiment: str | None = None) -> pd.DataFrame
         return all_runs(experiment=experiment)
     if isinstance(runs, pd.DataFrame):
         if "run_id" not in runs.columns:
-            raise NbopsError("the DataFrame has no run_id column; pass the DataFrame "
-                             "nbops.runs() returned, or a list of run ids")
+            raise NbopsError(
+                "the DataFrame has no run_id column; pass the DataFrame "
+                "nbops.runs() returned, or a list of run ids"
+            )
         ids = [str(i) for i in runs["run_id"]]
     elif isinstance(runs, str):
         ids = [runs]
@@ -111,21 +121,29 @@ def table_view(
             view = view[view[col].notna()]
     if text:
         needle = text.lower()
-        view = view[view["run_id"].str.contains(needle, regex=False)
-                    | view["name"].astype(str).str.lower().str.contains(needle, regex=False)]
+        view = view[
+            view["run_id"].str.contains(needle, regex=False)
+            | view["name"].astype(str).str.lower().str.contains(needle, regex=False)
+        ]
     if sort_by:
         if sort_by not in view.columns:
-            raise NbopsError(f"cannot sort by {sort_by!r}: no such column; use one of "
-                             f"{', '.join(view.columns[:12])}, ...")
-        view = view.sort_values(sort_by, ascending=ascending, na_position="last",
-                                kind="stable")
+            raise NbopsError(
+                f"cannot sort by {sort_by!r}: no such column; use one of "
+                f"{', '.join(view.columns[:12])}, ..."
+            )
+        view = view.sort_values(sort_by, ascending=ascending, na_position="last", kind="stable")
     if only_differing:
         keep = set(differing_columns(view))
-        view = view[[c for c in view.columns
-                     if not c.startswith(("params.", "metrics.", "tags.")) or c in keep]]
+        view = view[
+            [
+                c
+                for c in view.columns
+                if not c.startswith(("params.", "metrics.", "tags.")) or c in keep
+            ]
+        ]
     total = len(view)
     start = max(page, 0) * page_size
-    return view.iloc[start:start + page_size], total
+    return view.iloc[start : start + page_size], total
 
 
 # -- diff ---------------------------------------------------------------------------
@@ -144,8 +162,10 @@ def _run_docs(runs: Sequence[Any]) -> list[dict[str, Any]]:
         except RunNotFoundError:
             unknown.append(run_id)
     if unknown:
-        raise RunNotFoundError(f"unknown run id{'s' if len(unknown) > 1 else ''} "
-                               f"{', '.join(unknown)}; list the runs with nbops.runs()")
+        raise RunNotFoundError(
+            f"unknown run id{'s' if len(unknown) > 1 else ''} "
+            f"{', '.join(unknown)}; list the runs with nbops.runs()"
+        )
     return docs
 
 
@@ -162,14 +182,19 @@ def _dataset_names(digests: Iterable[str]) -> dict[str, str]:
 
 def _section_values(doc: dict[str, Any], section: str, names: dict[str, str]) -> dict:
     if section == "run":
-        return {k: doc.get(k) for k in ("name", "experiment", "status", "parent_id",
-                                         "start_time", "duration")}
+        return {
+            k: doc.get(k)
+            for k in ("name", "experiment", "status", "parent_id", "start_time", "duration")
+        }
     if section in ("params", "metrics", "tags"):
         return dict(doc.get(section) or {})
     if section == "code":
         code = doc.get("code") or {}
-        return {k: code.get(k) for k in ("source", "notebook", "git_commit", "git_branch",
-                                         "git_dirty") if k in code}
+        return {
+            k: code.get(k)
+            for k in ("source", "notebook", "git_commit", "git_branch", "git_dirty")
+            if k in code
+        }
     if section == "datasets":
         return {names.get(d, d[:12]): d[:12] for d in doc.get("inputs") or []}
     if section == "env":
@@ -222,8 +247,14 @@ def diff(
             differs = not _same(values)
             if only_differing and not differs:
                 continue
-            rows.append({"section": section, "key": key,
-                         **dict(zip(ids, values, strict=True)), "differs": differs})
+            rows.append(
+                {
+                    "section": section,
+                    "key": key,
+                    **dict(zip(ids, values, strict=True)),
+                    "differs": differs,
+                }
+            )
     columns = ["section", "key", *ids, "differs"]
     return pd.DataFrame(rows, columns=columns)
 
@@ -233,9 +264,14 @@ def code_diff(run_a: Any, run_b: Any) -> str:
     a, b = _run_docs([run_a, run_b])
     src_a = (a.get("code") or {}).get("source") or ""
     src_b = (b.get("code") or {}).get("source") or ""
-    return "".join(difflib.unified_diff(
-        src_a.splitlines(keepends=True), src_b.splitlines(keepends=True),
-        fromfile=f"run {a['run_id']}", tofile=f"run {b['run_id']}"))
+    return "".join(
+        difflib.unified_diff(
+            src_a.splitlines(keepends=True),
+            src_b.splitlines(keepends=True),
+            fromfile=f"run {a['run_id']}",
+            tofile=f"run {b['run_id']}",
+        )
+    )
 
 
 # -- best run -------------------------------------------------------------------------
@@ -266,8 +302,11 @@ def best_run(
     col = f"metrics.{metric.removeprefix('metrics.')}"
     values = frame[col].dropna() if col in frame.columns else None
     if values is None or values.empty:
-        known = sorted(c[len("metrics."):] for c in frame.columns
-                       if c.startswith("metrics.") and frame[c].notna().any())
+        known = sorted(
+            c[len("metrics.") :]
+            for c in frame.columns
+            if c.startswith("metrics.") and frame[c].notna().any()
+        )
         where = f" in experiment {experiment!r}" if experiment else ""
         raise NbopsError(
             f"no {status.lower() + ' ' if status else ''}run{where} has the metric "
@@ -298,8 +337,9 @@ def tag_best(
             for run_id in candidates.loc[candidates["tags.best"] == "true", "run_id"]:
                 if run_id != best["run_id"]:
                     set_run_tags(run_id, {"best": "false"})
-        best["tags"] = set_run_tags(best["run_id"], {"best": "true", "best_metric": metric,
-                                                      "best_mode": mode})
+        best["tags"] = set_run_tags(
+            best["run_id"], {"best": "true", "best_metric": metric, "best_mode": mode}
+        )
     return best
 
 
@@ -325,17 +365,32 @@ def metric_curves(runs: Any, metrics: Sequence[str] | None = None) -> go.Figure:
                 hist = metric_history(row["run_id"], key)
             except NbopsError:  # this run lacks the metric
                 continue
-            fig.add_trace(go.Scatter(
-                x=hist["step"], y=hist["value"], mode="lines+markers",
-                name=f"{row['name']} · {key}",
-                hovertemplate=f"run {row['run_id']}<br>{key}"
-                              "<br>step %{x}<br>value %{y}<extra></extra>",
-            ))
-    fig.update_layout(title="Metric curves", xaxis_title="step", yaxis_title="value",
-                      template="plotly_white", legend_title="run · metric")
+            fig.add_trace(
+                go.Scatter(
+                    x=hist["step"],
+                    y=hist["value"],
+                    mode="lines+markers",
+                    name=f"{row['name']} · {key}",
+                    hovertemplate=f"run {row['run_id']}<br>{key}"
+                    "<br>step %{x}<br>value %{y}<extra></extra>",
+                )
+            )
+    fig.update_layout(
+        title="Metric curves",
+        xaxis_title="step",
+        yaxis_title="value",
+        template="plotly_white",
+        legend_title="run · metric",
+    )
     if not fig.data:
-        fig.add_annotation(text="no step metrics for these runs", showarrow=False,
-                           xref="paper", yref="paper", x=0.5, y=0.5)
+        fig.add_annotation(
+            text="no step metrics for these runs",
+            showarrow=False,
+            xref="paper",
+            yref="paper",
+            x=0.5,
+            y=0.5,
+        )
     return fig
 
 
@@ -352,20 +407,26 @@ def parallel_coordinates(
     import plotly.graph_objects as go
 
     frame = select_runs(runs, experiment=experiment)
-    metric_cols = [c for c in frame.columns if c.startswith("metrics.")
-                   and frame[c].notna().any()]
+    metric_cols = [c for c in frame.columns if c.startswith("metrics.") and frame[c].notna().any()]
     if metric is None:
         if not metric_cols:
             raise NbopsError("these runs have no metrics to plot")
-        metric = metric_cols[0][len("metrics."):]
+        metric = metric_cols[0][len("metrics.") :]
     col = f"metrics.{metric.removeprefix('metrics.')}"
     if col not in frame.columns or frame[col].notna().sum() == 0:
-        raise NbopsError(f"no run here has the metric {metric!r}; the metrics are "
-                         f"{sorted(c[len('metrics.'):] for c in metric_cols) or 'none'}")
+        raise NbopsError(
+            f"no run here has the metric {metric!r}; the metrics are "
+            f"{sorted(c[len('metrics.') :] for c in metric_cols) or 'none'}"
+        )
     frame = frame[frame[col].notna()]
     if params is None:
-        params = [c[len("params."):] for c in frame.columns if c.startswith("params.")
-                  and frame[c].notna().any() and frame[c].astype(str).nunique() > 1]
+        params = [
+            c[len("params.") :]
+            for c in frame.columns
+            if c.startswith("params.")
+            and frame[c].notna().any()
+            and frame[c].astype(str).nunique() > 1
+        ]
     dims = []
     for name in params:
         pcol = f"params.{name}"
@@ -377,22 +438,32 @@ def parallel_coordinates(
             values = numeric.astype(float)
             if (values > 0).all() and values.max() / values.min() >= 100:
                 # a loguniform-style param: spread the decades evenly (parcoords is linear)
-                dims.append({"label": f"log10({name})", "values": values.map(math.log10)
-                             .tolist()})
+                dims.append({"label": f"log10({name})", "values": values.map(math.log10).tolist()})
             else:
                 dims.append({"label": name, "values": values.tolist()})
         else:
             labels = values.astype(str)
             cats = sorted(labels.unique())
-            dims.append({"label": name, "values": [cats.index(v) for v in labels],
-                         "tickvals": list(range(len(cats))), "ticktext": cats})
+            dims.append(
+                {
+                    "label": name,
+                    "values": [cats.index(v) for v in labels],
+                    "tickvals": list(range(len(cats))),
+                    "ticktext": cats,
+                }
+            )
     metric_values = frame[col].astype(float).tolist()
     dims.append({"label": metric, "values": metric_values})
-    fig = go.Figure(go.Parcoords(
-        line={"color": metric_values, "colorscale": "Viridis", "showscale": True,
-              "colorbar": {"title": {"text": metric}}},
-        dimensions=dims,
-    ))
-    fig.update_layout(title=f"Params against {metric} ({len(frame)} runs)",
-                      template="plotly_white")
+    fig = go.Figure(
+        go.Parcoords(
+            line={
+                "color": metric_values,
+                "colorscale": "Viridis",
+                "showscale": True,
+                "colorbar": {"title": {"text": metric}},
+            },
+            dimensions=dims,
+        )
+    )
+    fig.update_layout(title=f"Params against {metric} ({len(frame)} runs)", template="plotly_white")
     return fig

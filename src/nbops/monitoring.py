@@ -51,8 +51,10 @@ def log_drift(report: DriftReport, run_id: str | None = None) -> dict[str, Any]:
 
 def _log_to(run: Any, metrics: dict[str, float], jpath: Path, hpath: Path) -> dict[str, Any]:
     run.log_metrics(metrics)
-    arts = [run.log_artifact(jpath, kind="drift_report"),
-            run.log_artifact(hpath, kind="drift_report")]
+    arts = [
+        run.log_artifact(jpath, kind="drift_report"),
+        run.log_artifact(hpath, kind="drift_report"),
+    ]
     run.set_tag("drift.verdict", "drift" if metrics["drifted"] else "no drift")
     return _alert({"run_id": run.run_id, "metrics": metrics, "artifacts": arts})
 
@@ -63,8 +65,9 @@ def _alert(logged: dict[str, Any]) -> dict[str, Any]:
     return logged
 
 
-def _log_to_stored_run(run_id: str, metrics: dict[str, float], jpath: Path,
-                       hpath: Path) -> dict[str, Any]:
+def _log_to_stored_run(
+    run_id: str, metrics: dict[str, float], jpath: Path, hpath: Path
+) -> dict[str, Any]:
     """A run that is not open in this process (e.g. finished): update its record."""
     store = get_store()
     arts = []
@@ -79,7 +82,12 @@ def _log_to_stored_run(run_id: str, metrics: dict[str, float], jpath: Path,
             a["name"] = unique_name(a["name"], names)
             names.add(a["name"])
         doc["tags"]["drift.verdict"] = "drift" if metrics["drifted"] else "no drift"
-        store.update_run(run_id, {"metrics": doc["metrics"],
-                                  "artifacts": [*doc.get("artifacts", []), *arts],
-                                  "tags": doc["tags"]})
+        store.update_run(
+            run_id,
+            {
+                "metrics": doc["metrics"],
+                "artifacts": [*doc.get("artifacts", []), *arts],
+                "tags": doc["tags"],
+            },
+        )
     return _alert({"run_id": run_id, "metrics": metrics, "artifacts": arts})

@@ -64,9 +64,13 @@ class QualityReport:
 
     def to_dict(self) -> dict[str, Any]:
         """The report as plain data: level, rows, columns, limits and every finding."""
-        return {"level": self.level, "rows": self.rows, "columns": self.columns,
-                "limits": {k: list(v) for k, v in self.limits.items()},
-                "findings": [dict(f) for f in self.findings]}
+        return {
+            "level": self.level,
+            "rows": self.rows,
+            "columns": self.columns,
+            "limits": {k: list(v) for k, v in self.limits.items()},
+            "findings": [dict(f) for f in self.findings],
+        }
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`to_dict` as a JSON string."""
@@ -74,8 +78,10 @@ class QualityReport:
 
     def __repr__(self) -> str:
         counts = {lv: sum(f["level"] == lv for f in self.findings) for lv in LEVELS}
-        return (f"<QualityReport {self.level}: {counts['fail']} fail, {counts['warn']} warn, "
-                f"{counts['ok']} ok on {self.rows} rows x {self.columns} columns>")
+        return (
+            f"<QualityReport {self.level}: {counts['fail']} fail, {counts['warn']} warn, "
+            f"{counts['ok']} ok on {self.rows} rows x {self.columns} columns>"
+        )
 
     def _repr_html_(self) -> str:
         colors = {"ok": "#e1f5e4", "warn": "#fff4d6", "fail": "#fde2e1"}
@@ -143,8 +149,9 @@ def check_quality(
     findings: list[dict[str, Any]] = []
 
     def add(check: str, column: str | None, level: str, value: Any, message: str) -> None:
-        findings.append({"check": check, "column": column, "level": level, "value": value,
-                         "message": message})
+        findings.append(
+            {"check": check, "column": column, "level": level, "value": value, "message": message}
+        )
 
     n = len(df)
     cols = [str(c) for c in df.columns]
@@ -155,13 +162,15 @@ def check_quality(
     for col in cols:
         rate = float(missing[col])
         lvl = "fail" if n and rate == 1.0 else _level(rate, lim["missing"])
-        msg = (f"{rate:.1%} of values missing" if rate < 1 or not n
-               else "every value is missing")
+        msg = f"{rate:.1%} of values missing" if rate < 1 or not n else "every value is missing"
         add("missing", col, lvl, rate, msg)
 
     # outliers: outside [Q1 - 1.5 IQR, Q3 + 1.5 IQR]
-    numeric = [c for c in cols
-               if pt.is_numeric_dtype(frame[c].dtype) and not pt.is_bool_dtype(frame[c].dtype)]
+    numeric = [
+        c
+        for c in cols
+        if pt.is_numeric_dtype(frame[c].dtype) and not pt.is_bool_dtype(frame[c].dtype)
+    ]
     if numeric and n:
         q = frame[numeric].quantile([0.25, 0.75])
         values = frame[numeric].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -171,18 +180,27 @@ def check_quality(
             outside = (values < q1 - 1.5 * iqr) | (values > q3 + 1.5 * iqr)
         counted = np.sum(~np.isnan(values), axis=0)
         rates = np.where(counted > 0, outside.sum(axis=0) / np.maximum(counted, 1), 0.0)
-        for col, rate, lo, hi in zip(numeric, rates, q1 - 1.5 * iqr, q3 + 1.5 * iqr,
-                                     strict=True):
-            add("outliers", col, _level(float(rate), lim["outliers"]), float(rate),
-                f"{rate:.1%} of values outside the IQR fences [{lo:.4g}, {hi:.4g}]")
+        for col, rate, lo, hi in zip(numeric, rates, q1 - 1.5 * iqr, q3 + 1.5 * iqr, strict=True):
+            add(
+                "outliers",
+                col,
+                _level(float(rate), lim["outliers"]),
+                float(rate),
+                f"{rate:.1%} of values outside the IQR fences [{lo:.4g}, {hi:.4g}]",
+            )
 
     # constant columns
     if n:
         nunique = _nunique(frame)
         for col in cols:
             if missing[col] < 1 and nunique[col] <= 1:
-                add("constant", col, "warn", int(nunique[col]),
-                    "a single value in every row: the column carries no information")
+                add(
+                    "constant",
+                    col,
+                    "warn",
+                    int(nunique[col]),
+                    "a single value in every row: the column carries no information",
+                )
 
     # duplicate rows
     if n:
@@ -191,8 +209,13 @@ def check_quality(
         except TypeError:  # unhashable cells
             dup = int(frame.astype(str).duplicated().sum())
         rate = dup / n
-        add("duplicates", None, _level(rate, lim["duplicates"]), rate,
-            f"{dup:,} duplicate rows ({rate:.1%})")
+        add(
+            "duplicates",
+            None,
+            _level(rate, lim["duplicates"]),
+            rate,
+            f"{dup:,} duplicate rows ({rate:.1%})",
+        )
     else:
         add("rows", None, "fail", 0, "the data has no rows")
 
@@ -216,19 +239,38 @@ def _compare(frame: pd.DataFrame, reference: pd.DataFrame, lim, add) -> None:
     ref_cols, cur_cols = list(ref.columns), list(frame.columns)
     for col in cur_cols:
         if col not in ref_cols:
-            add("added_column", col, "warn", str(frame[col].dtype),
-                "column not in the reference data")
+            add(
+                "added_column",
+                col,
+                "warn",
+                str(frame[col].dtype),
+                "column not in the reference data",
+            )
     for col in ref_cols:
         if col not in cur_cols:
-            add("removed_column", col, "fail", str(ref[col].dtype),
-                "column of the reference data is missing")
+            add(
+                "removed_column",
+                col,
+                "fail",
+                str(ref[col].dtype),
+                "column of the reference data is missing",
+            )
     for col in (c for c in cur_cols if c in ref_cols):
         a, b = ref[col].dtype, frame[col].dtype
         if str(a) != str(b):
-            both_numeric = pt.is_numeric_dtype(a) and pt.is_numeric_dtype(b) \
-                and not pt.is_bool_dtype(a) and not pt.is_bool_dtype(b)
-            add("retyped_column", col, "warn" if both_numeric else "fail", [str(a), str(b)],
-                f"dtype changed from {a} to {b}")
+            both_numeric = (
+                pt.is_numeric_dtype(a)
+                and pt.is_numeric_dtype(b)
+                and not pt.is_bool_dtype(a)
+                and not pt.is_bool_dtype(b)
+            )
+            add(
+                "retyped_column",
+                col,
+                "warn" if both_numeric else "fail",
+                [str(a), str(b)],
+                f"dtype changed from {a} to {b}",
+            )
         categorical = not pt.is_numeric_dtype(b) or pt.is_bool_dtype(b)
         if categorical and not pt.is_datetime64_any_dtype(b):
             try:
@@ -239,7 +281,11 @@ def _compare(frame: pd.DataFrame, reference: pd.DataFrame, lim, add) -> None:
             new = [v for v in counts.index if v not in seen]
             if new:
                 share = float(counts[new].sum() / max(len(frame), 1))
-                add("new_categories", col, _level(share, lim["new_categories"]),
+                add(
+                    "new_categories",
+                    col,
+                    _level(share, lim["new_categories"]),
                     [str(v) for v in new],
                     f"{len(new)} categor{'y' if len(new) == 1 else 'ies'} not in the reference "
-                    f"({share:.1%} of rows): {_fmt([str(v) for v in new])}")
+                    f"({share:.1%} of rows): {_fmt([str(v) for v in new])}",
+                )

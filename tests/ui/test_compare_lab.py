@@ -46,14 +46,21 @@ def lab(tmp_path_factory):
 
     work = tmp_path_factory.mktemp("lab-compare")
     store = work / "store"
-    subprocess.run([sys.executable, "-c", POPULATE], env=lab_env(work, store), check=True,
-                   timeout=120)
+    subprocess.run(
+        [sys.executable, "-c", POPULATE], env=lab_env(work, store), check=True, timeout=120
+    )
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import nbops"),
-                nbformat.v4.new_code_cell(
-                    'view = nbops.compare_widget(experiment="wine", metric="accuracy")\nview')]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("import nbops"),
+        nbformat.v4.new_code_cell(
+            'view = nbops.compare_widget(experiment="wine", metric="accuracy")\nview'
+        ),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, work / "compare.ipynb")
     with running_lab(work, store) as (base, token):
         yield base, token, store
@@ -72,9 +79,12 @@ def test_compare_widget_renders_and_tags_the_best_run(lab):
         page.wait_for_selector(".jp-NotebookPanel .jp-Cell")
         page.wait_for_function(
             "() => /ipykernel\\)?\\s*\\|\\s*Idle/.test("
-            "document.querySelector('#jp-main-statusbar')?.textContent || '')", timeout=60_000)
-        page.evaluate("() => document.querySelector('.jp-SideBar.jp-mod-left .lm-mod-current')"
-                      "?.click()")  # fold the file browser: more room for the widget
+            "document.querySelector('#jp-main-statusbar')?.textContent || '')",
+            timeout=60_000,
+        )
+        page.evaluate(
+            "() => document.querySelector('.jp-SideBar.jp-mod-left .lm-mod-current')?.click()"
+        )  # fold the file browser: more room for the widget
         run_cell(page, 0)
         run_cell(page, 1)
         output = page.locator(".jp-Notebook .jp-Cell").nth(1).locator(".jp-Cell-outputArea")
@@ -92,8 +102,9 @@ def test_compare_widget_renders_and_tags_the_best_run(lab):
         output.screenshot(path=str(IMG / "compare-widget.png"))
 
         output.locator(".lm-TabBar-tab", has_text="Diff").click()
-        output.locator("text=cell source").or_(output.locator("td", has_text="alpha")).first \
-            .wait_for()
+        output.locator("text=cell source").or_(
+            output.locator("td", has_text="alpha")
+        ).first.wait_for()
         output.locator(".lm-TabBar-tab", has_text="Parallel").click()
         output.locator(".js-plotly-plot .parcoords").wait_for()
         output.screenshot(path=str(IMG / "compare-parallel.png"))

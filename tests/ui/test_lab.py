@@ -38,11 +38,16 @@ def notebook(path: Path) -> None:
     import nbformat
 
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("%load_ext nbops"),
-                nbformat.v4.new_code_cell(TRACKED_CELL),
-                nbformat.v4.new_code_cell("print(alpha * 2)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
+    nb.cells = [
+        nbformat.v4.new_code_cell("%load_ext nbops"),
+        nbformat.v4.new_code_cell(TRACKED_CELL),
+        nbformat.v4.new_code_cell("print(alpha * 2)"),
+    ]
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
 
 
@@ -70,10 +75,14 @@ nbops.transition("churn", 2, "Staging")
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
     """A JupyterLab server on a free 127.0.0.1 port: yields (base_url, token, store)."""
-    needs(Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium "
-                                   "(make test does it as root)")
-    needs((LABEXT / "package.json").exists(),
-          f"the nbops JupyterLab extension is not built into {LABEXT}: run `make labext`")
+    needs(
+        Path(CHROMIUM).exists(),
+        f"{CHROMIUM} is missing: apt-get install chromium (make test does it as root)",
+    )
+    needs(
+        (LABEXT / "package.json").exists(),
+        f"the nbops JupyterLab extension is not built into {LABEXT}: run `make labext`",
+    )
     work = tmp_path_factory.mktemp("lab")
     store = work / "store"
     register_model(store)
@@ -98,7 +107,8 @@ def page(lab):
         page.wait_for_function(
             "() => /ipykernel\\)?\\s*\\|\\s*Idle/.test("
             "document.querySelector('#jp-main-statusbar')?.textContent || '')",
-            timeout=60_000)
+            timeout=60_000,
+        )
         yield page
         context.close()
         browser.close()
@@ -108,8 +118,12 @@ def store_api(store: Path, code: str):
     """Evaluate ``code`` against the store with the public API in a fresh process."""
     out = subprocess.run(
         [sys.executable, "-c", f"import json, nbops; print(json.dumps({code}, default=str))"],
-        env={**os.environ, "NBOPS_STORE": str(store)}, capture_output=True, text=True,
-        check=True, timeout=60)
+        env={**os.environ, "NBOPS_STORE": str(store)},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return json.loads(out.stdout)
 
 
@@ -125,8 +139,9 @@ def test_tracked_cell_run_shows_in_the_sidebar_and_a_version_moves_to_production
 
     # 1. run the notebook's %load_ext and %%track cells
     run_cell(page, 0)
-    page.locator(".jp-Notebook .jp-Cell").nth(0).locator(".jp-InputPrompt",
-                                                        has_text="[1]").wait_for()
+    page.locator(".jp-Notebook .jp-Cell").nth(0).locator(
+        ".jp-InputPrompt", has_text="[1]"
+    ).wait_for()
     # the sidebar is open while the tracked cell runs: it must refresh by itself
     page.locator(".jp-SideBar.jp-mod-left [data-id='nbops-sidebar']").click()
     page.locator(".nbops-sidebar .nbops-run").first.wait_for()  # the two training runs
@@ -164,10 +179,13 @@ def test_tracked_cell_run_shows_in_the_sidebar_and_a_version_moves_to_production
     version.locator(".nbops-reason").fill("passed the UI review")
     version.locator(".nbops-move").click()
     page.wait_for_selector(
-        ".nbops-version[data-model='churn'][data-version='1'][data-stage='Production']")
+        ".nbops-version[data-model='churn'][data-version='1'][data-stage='Production']"
+    )
     # the gate rules and each version's last verdict (the move evaluated them)
-    assert "accuracy >= 0.8" in page.locator(
-        ".nbops-model[data-model='churn'] .nbops-gate-rules").inner_text()
+    assert (
+        "accuracy >= 0.8"
+        in page.locator(".nbops-model[data-model='churn'] .nbops-gate-rules").inner_text()
+    )
     gates = page.locator(".nbops-version[data-model='churn'][data-version='1'] .nbops-gates")
     gates.wait_for()
     assert gates.inner_text() == "gates passed 1/1 (Production)"
@@ -179,7 +197,10 @@ def test_tracked_cell_run_shows_in_the_sidebar_and_a_version_moves_to_production
     assert record["stage"] == "Production"
     last = store_api(store, "nbops.model_history('churn').iloc[-1].to_dict()")
     assert (last["action"], last["to"], last["reason"]) == (
-        "transition", "Production", "passed the UI review")
+        "transition",
+        "Production",
+        "passed the UI review",
+    )
     assert store_api(store, "nbops.get_model('churn', 2)['stage']") == "Staging"
 
 
@@ -194,4 +215,3 @@ def test_toggle_track_command_adds_and_removes_the_magic(page, lab):
     page.keyboard.press("Control+Alt+t")
     cell.locator(".nbops-badge").wait_for(state="detached")
     assert not cell.locator(".jp-InputArea-editor").inner_text().startswith("%%track")
-

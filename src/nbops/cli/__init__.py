@@ -30,9 +30,21 @@ from .store import _add_store
 from .sync import _add_pull, _add_push
 
 # Subcommands, in the order `nbops --help` lists them. Add yours here.
-COMMANDS = [_add_runs, _add_show, _add_info, _add_demo, _add_registry, _add_export,
-            _add_serve, _add_drift, _add_push, _add_pull, _add_check,
-            _add_monitor, _add_store]
+COMMANDS = [
+    _add_runs,
+    _add_show,
+    _add_info,
+    _add_demo,
+    _add_registry,
+    _add_export,
+    _add_serve,
+    _add_drift,
+    _add_push,
+    _add_pull,
+    _add_check,
+    _add_monitor,
+    _add_store,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,16 +83,21 @@ def main(argv: list[str] | None = None) -> int:
     if command is None:
         names = ", ".join(_commands(parser))
         what = f"unknown option {extra[0]}" if extra else "no command given"
-        print(f"nbops: error: {what}; commands: {names} (`nbops COMMAND --help` for one)",
-              file=sys.stderr)
+        print(
+            f"nbops: error: {what}; commands: {names} (`nbops COMMAND --help` for one)",
+            file=sys.stderr,
+        )
         return 2
     if extra:  # said by the subcommand's own parser, in its terms
         _commands(parser)[command].error(
-            f"unknown option{'s' if len(extra) > 1 else ''} {' '.join(extra)}")
+            f"unknown option{'s' if len(extra) > 1 else ''} {' '.join(extra)}"
+        )
     verbose = getattr(args, "verbose", False)
     # "registry rollback", "store check": the nested subcommand too (dest "<group>_command")
-    command = " ".join([command] + [v for k, v in vars(args).items()
-                                    if k.endswith("_command") and isinstance(v, str)])
+    command = " ".join(
+        [command]
+        + [v for k, v in vars(args).items() if k.endswith("_command") and isinstance(v, str)]
+    )
     with warnings.catch_warnings():
         if not verbose:  # a warning is one line too, not a source line and a category
             warnings.showwarning = _one_line_warning
@@ -118,8 +135,11 @@ def _run(args: argparse.Namespace, command: str, verbose: bool) -> int:
     except Exception as exc:  # a bug: still one line and exit 2 (1 means drift)
         if verbose:
             raise
-        print(f"nbops {command}: internal error: {type(exc).__name__}: "
-              f"{cli_terms(str(exc))} (--verbose shows the traceback)", file=sys.stderr)
+        print(
+            f"nbops {command}: internal error: {type(exc).__name__}: "
+            f"{cli_terms(str(exc))} (--verbose shows the traceback)",
+            file=sys.stderr,
+        )
         return 2
 
 

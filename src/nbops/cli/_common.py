@@ -25,12 +25,19 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: Any, top: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         default: Any = None if top else argparse.SUPPRESS
-        self.add_argument("--store", metavar="PATH", default=default,
-                          help="store folder (default: $NBOPS_STORE, else the nearest .nbops "
-                               "folder at or above the working directory)")
-        self.add_argument("--verbose", action="store_true",
-                          default=False if top else argparse.SUPPRESS,
-                          help="say which store is used and why; full tracebacks")
+        self.add_argument(
+            "--store",
+            metavar="PATH",
+            default=default,
+            help="store folder (default: $NBOPS_STORE, else the nearest .nbops "
+            "folder at or above the working directory)",
+        )
+        self.add_argument(
+            "--verbose",
+            action="store_true",
+            default=False if top else argparse.SUPPRESS,
+            help="say which store is used and why; full tracebacks",
+        )
 
     def error(self, message: str) -> NoReturn:
         """Print one line naming the problem and where help is, exit code 2."""
@@ -54,17 +61,23 @@ def is_store(path: Path) -> bool:
 def missing_store_message(path: Path, source: str) -> str:
     """Where the command looked, and how to create or point to a store."""
     what = "is not an nbops store" if path.exists() else "does not exist"
-    return (f"no nbops store: {path} {what} ({source}). Create one by tracking a run "
-            "(%%track in a notebook, or `nbops demo`), or point to one with --store PATH "
-            "or NBOPS_STORE=PATH")
+    return (
+        f"no nbops store: {path} {what} ({source}). Create one by tracking a run "
+        "(%%track in a notebook, or `nbops demo`), or point to one with --store PATH "
+        "or NBOPS_STORE=PATH"
+    )
 
 
 # Python-API advice in error messages, said the command-line way
 _CLI_TERMS = [
-    (re.compile(r"\bnbops\.register\(run_id, ('[^']*'|\"[^\"]*\")\)"),
-     r"nbops registry register RUN_ID \1"),
-    (re.compile(r"\bnbops\.transition\(('[^']*'), version, 'Production'\)"),
-     r"nbops registry transition \1 VERSION Production"),
+    (
+        re.compile(r"\bnbops\.register\(run_id, ('[^']*'|\"[^\"]*\")\)"),
+        r"nbops registry register RUN_ID \1",
+    ),
+    (
+        re.compile(r"\bnbops\.transition\(('[^']*'), version, 'Production'\)"),
+        r"nbops registry transition \1 VERSION Production",
+    ),
     (re.compile(r"\bnbops\.runs\(\)"), "nbops runs"),
     (re.compile(r"\bNBOPS_STORE or nbops\.set_store\(\)"), "--store or NBOPS_STORE"),
     (re.compile(r"\bpass path= a folder"), "pass --path a folder"),
@@ -105,8 +118,9 @@ def _print_frame(frame: Any, fmt: str, empty: str = "no runs yet") -> None:
     else:
         import pandas as pd
 
-        with pd.option_context("display.max_rows", 200, "display.max_columns", 30,
-                               "display.width", console_width()):
+        with pd.option_context(
+            "display.max_rows", 200, "display.max_columns", 30, "display.width", console_width()
+        ):
             print(frame.to_string(index=False) if len(frame) else empty)
 
 

@@ -14,8 +14,13 @@ from typing import Any
 
 from ._common import fail
 
-ALIASES = {"run": "run_id", "id": "run_id", "start": "start_time", "end": "end_time",
-           "parent": "parent_id"}
+ALIASES = {
+    "run": "run_id",
+    "id": "run_id",
+    "start": "start_time",
+    "end": "end_time",
+    "parent": "parent_id",
+}
 ID_WIDTH = 8  # run ids resolve by unique prefix (6+ characters), as the lab badge shows them
 HEADERS = {"run_id": "run", "start_time": "start", "end_time": "end", "parent_id": "parent"}
 MAX_METRICS = 4
@@ -35,12 +40,17 @@ def resolve_column(frame: Any, name: str) -> str:
     import difflib
 
     base = [HEADERS.get(c, c) for c in frame.columns if "." not in c]
-    groups = {g: [c.split(".", 1)[1] for c in frame.columns if c.startswith(g + ".")]
-              for g in ("metrics", "params", "tags")}
+    groups = {
+        g: [c.split(".", 1)[1] for c in frame.columns if c.startswith(g + ".")]
+        for g in ("metrics", "params", "tags")
+    }
     close = difflib.get_close_matches(name, base + [k for ks in groups.values() for k in ks])
-    fail(f"no column {name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
-         + f"; columns: {', '.join(base)}"
-         + "".join(f"; {g}: {_few(keys)}" for g, keys in groups.items() if keys))
+    fail(
+        f"no column {name!r}"
+        + (f" (did you mean {', '.join(close)}?)" if close else "")
+        + f"; columns: {', '.join(base)}"
+        + "".join(f"; {g}: {_few(keys)}" for g, keys in groups.items() if keys)
+    )
 
 
 def _few(names: list[str], n: int = 8) -> str:
@@ -53,15 +63,27 @@ def default_columns(frame: Any) -> list[str]:
     params that differ. ``display_order`` puts them in reading order."""
     metrics = [c for c in frame.columns if c.startswith("metrics.") and frame[c].notna().any()]
     # metrics most runs have first; a metric with one value for every run says little
-    metrics.sort(key=lambda c: (-int(frame[c].notna().sum()),
-                                frame[c].dropna().astype(str).nunique() <= 1, c))
+    metrics.sort(
+        key=lambda c: (
+            -int(frame[c].notna().sum()),
+            frame[c].dropna().astype(str).nunique() <= 1,
+            c,
+        )
+    )
     metrics = metrics[:MAX_METRICS]
-    params = [c for c in frame.columns if c.startswith("params.")
-              and frame[c].dropna().astype(str).nunique() > 1]
+    params = [
+        c
+        for c in frame.columns
+        if c.startswith("params.") and frame[c].dropna().astype(str).nunique() > 1
+    ]
     params.sort(key=lambda c: (-int(frame[c].notna().sum()), c))
     several = frame["experiment"].nunique(dropna=True) > 1
-    return (["run_id", "name", "status", *metrics[:2], "duration", "start_time"]
-            + (["experiment"] if several else []) + metrics[2:] + params)
+    return (
+        ["run_id", "name", "status", *metrics[:2], "duration", "start_time"]
+        + (["experiment"] if several else [])
+        + metrics[2:]
+        + params
+    )
 
 
 def display_order(cols: list[str]) -> list[str]:
@@ -69,8 +91,7 @@ def display_order(cols: list[str]) -> list[str]:
     first = ["run_id", "name", "experiment", "status", "start_time", "duration"]
     rest = [c for c in cols if c not in first]
     metrics = [c for c in rest if c.startswith("metrics.")]
-    return ([c for c in first if c in cols] + metrics
-            + [c for c in rest if c not in metrics])
+    return [c for c in first if c in cols] + metrics + [c for c in rest if c not in metrics]
 
 
 def header(col: str, cols: list[str]) -> str:
@@ -106,8 +127,11 @@ def local_time(stamp: str) -> str:
     from datetime import datetime
 
     try:
-        return datetime.fromisoformat(stamp.replace("Z", "+00:00")).astimezone() \
+        return (
+            datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            .astimezone()
             .strftime("%m-%d %H:%M:%S")
+        )
     except ValueError:
         return stamp[5:19].replace("T", " ")
 
@@ -127,8 +151,9 @@ def duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60):02d} m"
 
 
-def fit(cols: list[str], cells: dict[str, list[str]], width: int,
-        keep: int = 2) -> tuple[list[str], dict[str, int]]:
+def fit(
+    cols: list[str], cells: dict[str, list[str]], width: int, keep: int = 2
+) -> tuple[list[str], dict[str, int]]:
     """The leading columns that fit in ``width`` characters, and each one's width. The
     first ``keep`` columns always stay; a long name column gives way before others do."""
     natural = {c: max([len(header(c, cols))] + [len(v) for v in cells[c]]) for c in cols}
@@ -163,13 +188,24 @@ def render(frame: Any, cols: list[str], width: int, ordered: bool = False) -> li
     shown, widths = fit(cols, cells, width)
     if not ordered:
         shown = display_order(shown)
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1),
-                  collapse_padding=True, header_style="bold")
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        padding=(0, 1),
+        collapse_padding=True,
+        header_style="bold",
+    )
     for c in shown:
         numeric = c == "duration" or c.startswith("metrics.")
-        table.add_column(header(c, shown), justify="right" if numeric else "left",
-                         no_wrap=True, overflow="ellipsis", max_width=widths[c],
-                         min_width=min(widths[c], len(header(c, shown))))
+        table.add_column(
+            header(c, shown),
+            justify="right" if numeric else "left",
+            no_wrap=True,
+            overflow="ellipsis",
+            max_width=widths[c],
+            min_width=min(widths[c], len(header(c, shown))),
+        )
     for i in range(len(frame)):
         row = []
         for c in shown:

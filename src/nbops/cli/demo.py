@@ -14,11 +14,18 @@ DEMO_LIMIT = 20
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the example notebooks end to end in a fresh store")
-    p.add_argument("--output", "-o", default="demo_output",
-                   help="folder for executed notebooks and the demo store (default: "
-                        "demo_output; an earlier demo store there is moved aside)")
-    p.add_argument("--notebooks", default=None,
-                   help="folder of notebooks (default: the project's example_notebooks)")
+    p.add_argument(
+        "--output",
+        "-o",
+        default="demo_output",
+        help="folder for executed notebooks and the demo store (default: "
+        "demo_output; an earlier demo store there is moved aside)",
+    )
+    p.add_argument(
+        "--notebooks",
+        default=None,
+        help="folder of notebooks (default: the project's example_notebooks)",
+    )
 
     def handle(args: argparse.Namespace) -> int:
         from ..demo import run_demo
@@ -44,8 +51,7 @@ def summary(output: Path) -> None:
     print()
     if len(frame):
         metrics = [c for c in default_columns(frame) if c.startswith("metrics.")][:3]
-        print_table(frame.head(DEMO_LIMIT), len(frame),
-                    ["name", "experiment", "status", *metrics])
+        print_table(frame.head(DEMO_LIMIT), len(frame), ["name", "experiment", "status", *metrics])
     print(f"\n{len(frame)} runs recorded.")
     print(f"Executed notebooks: {_shown(output)}")
     print(f"Store:              {_shown(store)}")

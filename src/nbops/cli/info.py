@@ -46,15 +46,22 @@ def _add_info(sub: argparse._SubParsersAction) -> None:
         row("size", _human(_size(path)))
         frame = nbops.runs()
         statuses = frame["status"].value_counts() if len(frame) else {}
-        row("runs", f"{len(frame)}" + "".join(
-            f", {n} {s.lower()}" for s, n in dict(statuses).items() if s != "FINISHED"))
+        row(
+            "runs",
+            f"{len(frame)}"
+            + "".join(f", {n} {s.lower()}" for s, n in dict(statuses).items() if s != "FINISHED"),
+        )
         experiments = sorted(set(frame["experiment"].dropna())) if len(frame) else []
-        row("experiments", f"{len(experiments)}" + (f": {', '.join(experiments)}"
-                                                    if experiments else ""))
+        row(
+            "experiments",
+            f"{len(experiments)}" + (f": {', '.join(experiments)}" if experiments else ""),
+        )
         models = nbops.models()
         names = sorted(set(models["name"])) if len(models) else []
-        row("models", f"{len(names)} ({len(models)} versions)"
-            + (f": {', '.join(names)}" if names else ""))
+        row(
+            "models",
+            f"{len(names)} ({len(models)} versions)" + (f": {', '.join(names)}" if names else ""),
+        )
         row("datasets", len(nbops.datasets.datasets()))
         return 0
 

@@ -64,8 +64,9 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     def do_register(args: argparse.Namespace) -> int:
         from .. import registry
 
-        rec = registry.register(args.run_id, args.name, description=args.description,
-                                model=args.model)
+        rec = registry.register(
+            args.run_id, args.name, description=args.description, model=args.model
+        )
         print(f"registered {rec['name']} version {rec['version']} from run {rec['run_id']}")
         return 0
 
@@ -76,10 +77,14 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     q.add_argument("version")
     q.add_argument("stage")
     q.add_argument("--reason", "-r")
-    q.add_argument("--keep-existing", action="store_true",
-                   help="do not archive the current Production version")
-    q.add_argument("--force", action="store_true",
-                   help="move even when a promotion gate fails (needs --reason; audited)")
+    q.add_argument(
+        "--keep-existing", action="store_true", help="do not archive the current Production version"
+    )
+    q.add_argument(
+        "--force",
+        action="store_true",
+        help="move even when a promotion gate fails (needs --reason; audited)",
+    )
 
     def do_transition(args: argparse.Namespace) -> int:
         from .. import registry
@@ -87,16 +92,23 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
         stage = None if args.stage.lower() == "none" else args.stage
         before = {v: s for v, s in registry.models(args.name)[["version", "stage"]].values}
         try:
-            rec = registry.transition(args.name, args.version, stage,
-                                      archive_existing=not args.keep_existing,
-                                      reason=args.reason, force=args.force)
+            rec = registry.transition(
+                args.name,
+                args.version,
+                stage,
+                archive_existing=not args.keep_existing,
+                reason=args.reason,
+                force=args.force,
+            )
         except GateError as exc:
             print(str(exc))
             return 1
         if (rec.get("gates") or {}).get("stage") == rec["stage"]:
             print(registry.format_gate_results(rec["gates"]["results"]))
-        print(f"{rec['name']} version {rec['version']}: {before.get(rec['version'])} -> "
-              f"{rec['stage']}")
+        print(
+            f"{rec['name']} version {rec['version']}: {before.get(rec['version'])} -> "
+            f"{rec['stage']}"
+        )
         after = registry.models(args.name)
         for v, s in after[["version", "stage"]].values:
             if v != rec["version"] and before.get(v) != s:
@@ -137,25 +149,48 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
         rec = registry.rollback(args.name, reason=args.reason)
         moves = registry.model_history(args.name).tail(2)
         old = [v for v in moves["version"] if v != rec["version"]]
-        print(f"{args.name}: version {old[0] if old else '?'} -> Archived, "
-              f"version {rec['version']} -> Production")
+        print(
+            f"{args.name}: version {old[0] if old else '?'} -> Archived, "
+            f"version {rec['version']} -> Production"
+        )
         return 0
 
     q.set_defaults(handler=do_rollback)
 
-    q = reg.add_parser("gates", help="show, add or remove a model's promotion gate rules; "
-                                     "--evaluate measures them on a version")
+    q = reg.add_parser(
+        "gates",
+        help="show, add or remove a model's promotion gate rules; "
+        "--evaluate measures them on a version",
+    )
     q.add_argument("name")
-    q.add_argument("--add", action="append", default=[], metavar="RULE",
-                   help="add a rule, e.g. 'accuracy >= 0.9' (repeatable)")
-    q.add_argument("--remove", action="append", default=[], metavar="RULE",
-                   help="remove a rule by its text (repeatable)")
+    q.add_argument(
+        "--add",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="add a rule, e.g. 'accuracy >= 0.9' (repeatable)",
+    )
+    q.add_argument(
+        "--remove",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="remove a rule by its text (repeatable)",
+    )
     q.add_argument("--clear", action="store_true", help="remove every rule")
-    q.add_argument("--evaluate", nargs="?", const="latest", metavar="VERSION",
-                   help="measure the rules on VERSION (latest, a number, a stage or an "
-                        "alias); exit 1 when one fails")
-    q.add_argument("--stage", default="Production",
-                   help="the move --evaluate checks for (Staging or Production)")
+    q.add_argument(
+        "--evaluate",
+        nargs="?",
+        const="latest",
+        metavar="VERSION",
+        help="measure the rules on VERSION (latest, a number, a stage or an "
+        "alias); exit 1 when one fails",
+    )
+    q.add_argument(
+        "--stage",
+        default="Production",
+        help="the move --evaluate checks for (Staging or Production)",
+    )
     q.add_argument("--reason", "-r")
     fmt(q, ("text", "json"))
 
@@ -198,8 +233,7 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
     def do_lineage(args: argparse.Namespace) -> int:
         from .. import registry
 
-        lin = registry.lineage(args.name, version=args.version, stage=args.stage,
-                               alias=args.alias)
+        lin = registry.lineage(args.name, version=args.version, stage=args.stage, alias=args.alias)
         if args.format == "json":
             print(json.dumps(lin, indent=2, default=str))
         else:
@@ -207,4 +241,3 @@ def _add_registry(sub: argparse._SubParsersAction) -> None:
         return 0
 
     q.set_defaults(handler=do_lineage)
-

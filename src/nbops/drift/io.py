@@ -27,15 +27,14 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
         suffixes = suffixes[:-1]
     kind = READERS.get(suffixes[-1]) if suffixes else None
     if kind is None:
-        raise DriftError(
-            f"cannot read {p.name}: use a .csv, .tsv or .parquet file"
-        )
+        raise DriftError(f"cannot read {p.name}: use a .csv, .tsv or .parquet file")
     try:
         if kind == "parquet":
             return pd.read_parquet(p)
         return pd.read_csv(p, sep="\t" if kind == "tsv" else ",")
     except ImportError as exc:
-        raise DriftError(f"reading {p.name} needs an extra package: {exc}. "
-                         "`pip install pyarrow` reads Parquet") from None
+        raise DriftError(
+            f"reading {p.name} needs an extra package: {exc}. `pip install pyarrow` reads Parquet"
+        ) from None
     except Exception as exc:  # noqa: BLE001 - parser errors name the file for the user
         raise DriftError(f"cannot read {p}: {exc}") from None

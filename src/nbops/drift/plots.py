@@ -19,8 +19,9 @@ REF_COLOR = "#4c78a8"
 CUR_COLOR = "#f58518"
 
 
-def distribution_spec(column: str, dist: dict[str, Any], row: dict[str, Any] | None = None,
-                      height: int = 260) -> dict[str, Any]:
+def distribution_spec(
+    column: str, dist: dict[str, Any], row: dict[str, Any] | None = None, height: int = 260
+) -> dict[str, Any]:
     """Reference vs current shares of one column as an overlaid bar chart (dict)."""
     if dist["kind"] == "numeric":
         edges = dist["edges"]
@@ -36,13 +37,25 @@ def distribution_spec(column: str, dist: dict[str, Any], row: dict[str, Any] | N
     if row is not None and row.get("test"):
         verdict = "DRIFT" if row["drifted"] else "no drift"
         score = row["p_value"] if row.get("p_value") is not None else row["statistic"]
-        title = f"{column}: {verdict} ({row['test']} {_fmt(score)}, threshold {_fmt(row['threshold'])})"
+        title = (
+            f"{column}: {verdict} ({row['test']} {_fmt(score)}, threshold {_fmt(row['threshold'])})"
+        )
     return {
         "data": [
-            {"type": "bar", "name": "reference", "y": dist["reference"],
-             "marker": {"color": REF_COLOR}, **common},
-            {"type": "bar", "name": "current", "y": dist["current"],
-             "marker": {"color": CUR_COLOR}, **common},
+            {
+                "type": "bar",
+                "name": "reference",
+                "y": dist["reference"],
+                "marker": {"color": REF_COLOR},
+                **common,
+            },
+            {
+                "type": "bar",
+                "name": "current",
+                "y": dist["current"],
+                "marker": {"color": CUR_COLOR},
+                **common,
+            },
         ],
         "layout": {
             "title": {"text": title, "font": {"size": 13}},
@@ -65,15 +78,35 @@ def scores_spec(report: DriftReport) -> dict[str, Any]:
         ratios.append(_relative(row))
         colors.append(CUR_COLOR if row["drifted"] else REF_COLOR)
     return {
-        "data": [{"type": "bar", "x": names, "y": ratios, "marker": {"color": colors},
-                  "hovertemplate": "%{x}: %{y:.3g} x threshold<extra></extra>"}],
+        "data": [
+            {
+                "type": "bar",
+                "x": names,
+                "y": ratios,
+                "marker": {"color": colors},
+                "hovertemplate": "%{x}: %{y:.3g} x threshold<extra></extra>",
+            }
+        ],
         "layout": {
-            "title": {"text": "Drift strength (score relative to threshold; > 1 drifts)",
-                      "font": {"size": 13}},
-            "height": 280, "margin": {"l": 50, "r": 10, "t": 40, "b": 80},
-            "shapes": [{"type": "line", "xref": "paper", "x0": 0, "x1": 1, "y0": 1, "y1": 1,
-                        "line": {"dash": "dash", "color": "#888"}}],
-            "yaxis": {"type": "log"}, "template": "plotly_white",
+            "title": {
+                "text": "Drift strength (score relative to threshold; > 1 drifts)",
+                "font": {"size": 13},
+            },
+            "height": 280,
+            "margin": {"l": 50, "r": 10, "t": 40, "b": 80},
+            "shapes": [
+                {
+                    "type": "line",
+                    "xref": "paper",
+                    "x0": 0,
+                    "x1": 1,
+                    "y0": 1,
+                    "y1": 1,
+                    "line": {"dash": "dash", "color": "#888"},
+                }
+            ],
+            "yaxis": {"type": "log"},
+            "template": "plotly_white",
         },
     }
 

@@ -46,8 +46,10 @@ class DriftReport:
 
     def __repr__(self) -> str:
         verdict = "DRIFT" if self.drifted else "no drift"
-        return (f"<DriftReport {verdict}: {self.n_drifted}/{self.n_tested} columns drifted "
-                f"(share {self.share:.2f}, limit {self.drift_share:.2f})>")
+        return (
+            f"<DriftReport {verdict}: {self.n_drifted}/{self.n_tested} columns drifted "
+            f"(share {self.share:.2f}, limit {self.drift_share:.2f})>"
+        )
 
     # -- plain data --------------------------------------------------------------------
     @property
@@ -75,23 +77,26 @@ class DriftReport:
 
     def to_dict(self) -> dict[str, Any]:
         """Everything in the report as JSON-safe plain data."""
-        return to_jsonable({
-            "created": self.created,
-            "engine": self.engine,
-            "drifted": self.drifted,
-            "share": self.share,
-            "drift_share": self.drift_share,
-            "n_drifted": self.n_drifted,
-            "n_tested": self.n_tested,
-            "rows": self.rows,
-            "target": self.target,
-            "prediction": self.prediction,
-            "columns": self.columns,
-            "skipped": self.skipped,
-            "missing": self.missing,
-            "model": self.model,
-            "distributions": self.distributions,
-        }, strict=True)
+        return to_jsonable(
+            {
+                "created": self.created,
+                "engine": self.engine,
+                "drifted": self.drifted,
+                "share": self.share,
+                "drift_share": self.drift_share,
+                "n_drifted": self.n_drifted,
+                "n_tested": self.n_tested,
+                "rows": self.rows,
+                "target": self.target,
+                "prediction": self.prediction,
+                "columns": self.columns,
+                "skipped": self.skipped,
+                "missing": self.missing,
+                "model": self.model,
+                "distributions": self.distributions,
+            },
+            strict=True,
+        )
 
     def to_json(self, indent: int | None = None) -> str:
         """:meth:`to_dict` as JSON (NaN as null, infinities as strings)."""
@@ -107,8 +112,11 @@ class DriftReport:
         """Flat numeric metrics (what ``log_drift`` logs and alert rules read):
         drift_share, drifted, n_drifted, ``<column>.score``, ``<column>.drifted``, and
         model quality values (``model.<name>.current``)."""
-        out: dict[str, float] = {"drift_share": self.share, "drifted": float(self.drifted),
-                                 "n_drifted": float(self.n_drifted)}
+        out: dict[str, float] = {
+            "drift_share": self.share,
+            "drifted": float(self.drifted),
+            "n_drifted": float(self.n_drifted),
+        }
         for r in self.columns:
             score = r["p_value"] if r.get("p_value") is not None else r["statistic"]
             if score is not None and math.isfinite(score):
@@ -223,28 +231,42 @@ def _page(report: DriftReport, full: bool) -> str:
 
     uid = "nbops-drift-" + uuid.uuid4().hex[:8]
     e = html.escape
-    verdict = ("<span class='verdict bad'>Dataset drift detected</span>" if report.drifted
-               else "<span class='verdict good'>No dataset drift</span>")
-    parts = [f"<div class='nbops-drift' id='{uid}'>", "<h2>nbops drift report</h2>",
-             f"<p>{verdict} &nbsp; {report.n_drifted} of {report.n_tested} columns drifted "
-             f"(share {report.share:.2f}; the dataset drifts at &ge; {report.drift_share:.2f}). "
-             f"<span class='muted'>Reference {report.rows.get('reference', 0):,} rows, current "
-             f"{report.rows.get('current', 0):,} rows; {e(report.created)}</span></p>"]
+    verdict = (
+        "<span class='verdict bad'>Dataset drift detected</span>"
+        if report.drifted
+        else "<span class='verdict good'>No dataset drift</span>"
+    )
+    parts = [
+        f"<div class='nbops-drift' id='{uid}'>",
+        "<h2>nbops drift report</h2>",
+        f"<p>{verdict} &nbsp; {report.n_drifted} of {report.n_tested} columns drifted "
+        f"(share {report.share:.2f}; the dataset drifts at &ge; {report.drift_share:.2f}). "
+        f"<span class='muted'>Reference {report.rows.get('reference', 0):,} rows, current "
+        f"{report.rows.get('current', 0):,} rows; {e(report.created)}</span></p>",
+    ]
     if report.model:
         m = report.model
-        parts.append(f"<h3>Model quality ({e(m['task'])})</h3><table><tr><th>metric</th>"
-                     "<th>reference</th><th>current</th><th>relative drop</th><th>flagged</th>"
-                     "</tr>")
+        parts.append(
+            f"<h3>Model quality ({e(m['task'])})</h3><table><tr><th>metric</th>"
+            "<th>reference</th><th>current</th><th>relative drop</th><th>flagged</th>"
+            "</tr>"
+        )
         for name, v in m["metrics"].items():
             cls = " class='drift'" if v["flagged"] else ""
-            parts.append(f"<tr{cls}><td>{e(name)}</td><td>{_fmt(v['reference'])}</td>"
-                         f"<td>{_fmt(v['current'])}</td><td>{_fmt(v['relative_drop'])}</td>"
-                         f"<td>{_fmt(v['flagged'])}</td></tr>")
-        parts.append(f"</table><p>Model drift: <b>{'yes' if m['drifted'] else 'no'}</b> "
-                     f"(limit: a relative drop above {m['quality_drop']:g})</p>")
-    parts.append("<h3>Columns</h3><table><tr><th>column</th><th>role</th><th>type</th>"
-                 "<th>test</th><th>statistic</th><th>p-value</th><th>threshold</th>"
-                 "<th>drift</th><th>note</th></tr>")
+            parts.append(
+                f"<tr{cls}><td>{e(name)}</td><td>{_fmt(v['reference'])}</td>"
+                f"<td>{_fmt(v['current'])}</td><td>{_fmt(v['relative_drop'])}</td>"
+                f"<td>{_fmt(v['flagged'])}</td></tr>"
+            )
+        parts.append(
+            f"</table><p>Model drift: <b>{'yes' if m['drifted'] else 'no'}</b> "
+            f"(limit: a relative drop above {m['quality_drop']:g})</p>"
+        )
+    parts.append(
+        "<h3>Columns</h3><table><tr><th>column</th><th>role</th><th>type</th>"
+        "<th>test</th><th>statistic</th><th>p-value</th><th>threshold</th>"
+        "<th>drift</th><th>note</th></tr>"
+    )
     for r in sorted(report.columns, key=lambda r: (not r["drifted"], r["column"])):
         cls = " class='drift'" if r["drifted"] else ""
         parts.append(
@@ -252,12 +274,15 @@ def _page(report: DriftReport, full: bool) -> str:
             f"</td><td>{e(r['test'])}</td><td>{_fmt(r['statistic'])}</td>"
             f"<td>{_fmt(r['p_value'])}</td><td>{_fmt(r['threshold'])}</td>"
             f"<td>{'DRIFT' if r['drifted'] else 'ok'}</td><td class='muted'>{e(r['note'])}"
-            "</td></tr>")
+            "</td></tr>"
+        )
     parts.append("</table>")
     if report.skipped:
-        parts.append("<h3>Skipped columns</h3><ul>" + "".join(
-            f"<li><b>{e(s['column'])}</b>: {e(s['reason'])}</li>" for s in report.skipped)
-            + "</ul>")
+        parts.append(
+            "<h3>Skipped columns</h3><ul>"
+            + "".join(f"<li><b>{e(s['column'])}</b>: {e(s['reason'])}</li>" for s in report.skipped)
+            + "</ul>"
+        )
     only_ref, only_cur = report.missing.get("reference_only"), report.missing.get("current_only")
     if only_ref or only_cur:
         parts.append("<h3>Columns missing from one side</h3><ul>")
@@ -278,10 +303,14 @@ def _page(report: DriftReport, full: bool) -> str:
     if figs:
         parts.append("<h3>Distributions</h3>")
         parts.append("<div data-fig='scores'></div>" if figs[0]["id"] == "scores" else "")
-        parts.append("<div class='plots'>" + "".join(
-            f"<div data-fig='{f['id']}'></div>" for f in figs if f["id"] != "scores")
-            + "</div>")
-        figs_json = json.dumps(to_jsonable(figs, strict=True), separators=(",", ":")).replace("</", "<\\/")
+        parts.append(
+            "<div class='plots'>"
+            + "".join(f"<div data-fig='{f['id']}'></div>" for f in figs if f["id"] != "scores")
+            + "</div>"
+        )
+        figs_json = json.dumps(to_jsonable(figs, strict=True), separators=(",", ":")).replace(
+            "</", "<\\/"
+        )
         parts.append(f"<script type='application/json' id='{uid}-figs'>{figs_json}</script>")
         parts.append(f"<script type='text/plain' id='{uid}-plotly'>{_plotly_js_b64()}</script>")
         parts.append(f"<script>{_LOADER % {'id': uid}}</script>")
@@ -290,6 +319,7 @@ def _page(report: DriftReport, full: bool) -> str:
     style = f"<style>{_CSS}</style>"
     if not full:
         return style + body
-    return ("<!DOCTYPE html><html><head><meta charset='utf-8'>"
-            "<title>nbops drift report</title>" + style + "</head><body>" + body
-            + "</body></html>")
+    return (
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+        "<title>nbops drift report</title>" + style + "</head><body>" + body + "</body></html>"
+    )

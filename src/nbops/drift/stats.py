@@ -34,6 +34,7 @@ CATEGORICAL = "categorical"
 class Method:
     """A drift test: its name and title, the column kinds it applies to, its default
     threshold and how a score compares with the threshold (``rule``)."""
+
     name: str
     title: str
     kinds: tuple[str, ...]
@@ -106,6 +107,7 @@ def method_for(name: str, kind: str, col: str) -> Method:
 @dataclass
 class TestResult:
     """A test's statistic and, for hypothesis tests, its p-value."""
+
     statistic: float
     p_value: float | None
 

@@ -78,8 +78,13 @@ __all__ = [
 
 
 # the names these functions had before they took their public names; kept one release
-_OLD_NAMES = {"get": "get_model", "load": "load_model", "history": "model_history",
-              "archive": "archive_model", "delete": "delete_model_version"}
+_OLD_NAMES = {
+    "get": "get_model",
+    "load": "load_model",
+    "history": "model_history",
+    "archive": "archive_model",
+    "delete": "delete_model_version",
+}
 
 
 def __getattr__(name: str):
@@ -87,7 +92,11 @@ def __getattr__(name: str):
         import warnings
 
         new = _OLD_NAMES[name]
-        warnings.warn(f"nbops.registry.{name} is deprecated and goes away in the next "
-                      f"release; use nbops.{new}", DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            f"nbops.registry.{name} is deprecated and goes away in the next "
+            f"release; use nbops.{new}",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return globals()[new]
     raise AttributeError(f"module 'nbops.registry' has no attribute {name!r}")

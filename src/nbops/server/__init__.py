@@ -25,8 +25,11 @@ def _load_jupyter_server_extension(serverapp: Any) -> None:
     from .handlers import setup_handlers
 
     store = setup_handlers(serverapp.web_app, root_dir=getattr(serverapp, "root_dir", None))
-    serverapp.log.info("nbops: REST API at %snbops/api/ on the store %s",
-                       serverapp.web_app.settings.get("base_url", "/"), store)
+    serverapp.log.info(
+        "nbops: REST API at %snbops/api/ on the store %s",
+        serverapp.web_app.settings.get("base_url", "/"),
+        store,
+    )
 
 
 # the name older jupyter_server versions look for

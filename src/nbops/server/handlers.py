@@ -45,8 +45,18 @@ from nbops._errors import NbopsError, RunNotFoundError
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbops-api")
 
 STAGE_NAMES = ("None", "Staging", "Production", "Archived")
-MODEL_FIELDS = ("name", "version", "stage", "aliases", "run_id", "run_name", "created",
-                "description", "model_class", "gates")
+MODEL_FIELDS = (
+    "name",
+    "version",
+    "stage",
+    "aliases",
+    "run_id",
+    "run_name",
+    "created",
+    "description",
+    "model_class",
+    "gates",
+)
 
 
 def plain(value: Any) -> Any:
@@ -176,6 +186,7 @@ class MetricHistoryHandler(NbopsHandler):
     @authorized
     async def get(self, run_id: str, key: str) -> None:
         """Steps, values and timestamps of one metric; 404 when unknown."""
+
         def history() -> dict[str, Any]:
             try:
                 frame = nbops.metric_history(run_id, key)
@@ -201,8 +212,11 @@ def _version_records(name: str | None = None) -> list[dict[str, Any]]:
         rec = {k: plain(row.get(k)) for k in MODEL_FIELDS}
         rec["aliases"] = list(row.get("aliases") or [])
         rec["version"] = int(row["version"])
-        rec["metrics"] = {k[len("metrics."):]: plain(v) for k, v in row.items()
-                          if k.startswith("metrics.") and plain(v) is not None}
+        rec["metrics"] = {
+            k[len("metrics.") :]: plain(v)
+            for k, v in row.items()
+            if k.startswith("metrics.") and plain(v) is not None
+        }
         # the last gate evaluation, rule by rule (rec["gates"] is its one-line summary)
         last = nbops.get_model(rec["name"], version=rec["version"]).get("gates") or {}
         rec["gate_results"] = last.get("results")
@@ -216,13 +230,14 @@ def _known_model(name: str, version: int | None = None) -> None:
     names = set(frame["name"])
     if name not in names:
         known = ", ".join(sorted(names)) or "none yet"
-        raise NotFound(f"no registered model {name!r}; registered models: {known}. "
-                       "Register one with nbops.register(run_id, name)")
+        raise NotFound(
+            f"no registered model {name!r}; registered models: {known}. "
+            "Register one with nbops.register(run_id, name)"
+        )
     if version is not None:
         versions = sorted(int(v) for v in frame.loc[frame["name"] == name, "version"])
         if version not in versions:
-            raise NotFound(f"model {name!r} has no version {version}; its versions are "
-                           f"{versions}")
+            raise NotFound(f"model {name!r} has no version {version}; its versions are {versions}")
 
 
 class ModelsHandler(NbopsHandler):
@@ -237,8 +252,9 @@ class ModelsHandler(NbopsHandler):
         for rec in records:
             grouped.setdefault(rec["name"], []).append(rec)
         rules = await self.call(lambda: {n: nbops.gates(n) for n in grouped})
-        self.send({"models": [{"name": n, "versions": v, "gates": rules[n]}
-                              for n, v in grouped.items()]})
+        self.send(
+            {"models": [{"name": n, "versions": v, "gates": rules[n]} for n, v in grouped.items()]}
+        )
 
 
 def _history(name: str) -> list[dict[str, Any]]:
@@ -252,10 +268,15 @@ class ModelHandler(NbopsHandler):
     @authorized
     async def get(self, name: str) -> None:
         """One model; 404 when it is not registered."""
+
         def model() -> dict[str, Any]:
             _known_model(name)
-            return {"name": name, "versions": _version_records(name), "history": _history(name),
-                    "gates": nbops.gates(name)}
+            return {
+                "name": name,
+                "versions": _version_records(name),
+                "history": _history(name),
+                "gates": nbops.gates(name),
+            }
 
         self.send(await self.call(model))
 
@@ -267,6 +288,7 @@ class ModelHistoryHandler(NbopsHandler):
     @authorized
     async def get(self, name: str) -> None:
         """The audit events of one model, oldest first."""
+
         def events() -> dict[str, Any]:
             _known_model(name)
             return {"name": name, "events": _history(name)}
@@ -285,21 +307,28 @@ class TransitionHandler(NbopsHandler):
         body = self.json_object()
         if "stage" not in body:
             raise web.HTTPError(
-                400, f"say which stage to move {name} v{version} to: "
-                     f"{{\"stage\": one of {', '.join(STAGE_NAMES)}, \"reason\": \"...\"}}")
+                400,
+                f"say which stage to move {name} v{version} to: "
+                f'{{"stage": one of {", ".join(STAGE_NAMES)}, "reason": "..."}}',
+            )
         stage = body["stage"]
-        if stage is not None and (not isinstance(stage, str)
-                                  or stage.strip().lower() not in
-                                  {s.lower() for s in STAGE_NAMES}):
+        if stage is not None and (
+            not isinstance(stage, str)
+            or stage.strip().lower() not in {s.lower() for s in STAGE_NAMES}
+        ):
             raise web.HTTPError(
-                400, f"unknown stage {stage!r}; use one of {', '.join(STAGE_NAMES)}")
+                400, f"unknown stage {stage!r}; use one of {', '.join(STAGE_NAMES)}"
+            )
         if isinstance(stage, str) and stage.strip().lower() == "none":
             stage = None
         reason = _reason(body)
         force = body.get("force", False)
         if not isinstance(force, bool):
-            raise web.HTTPError(400, "force must be true or false (true overrides failed "
-                                     "promotion gates and needs a reason)")
+            raise web.HTTPError(
+                400,
+                "force must be true or false (true overrides failed "
+                "promotion gates and needs a reason)",
+            )
 
         def move() -> dict[str, Any]:
             _known_model(name, int(version))
@@ -338,8 +367,9 @@ def _store_for(root_dir: str | None) -> Path:
     if os.environ.get("NBOPS_STORE"):
         return nbops.get_store_path()
     root = Path(root_dir or os.getcwd()).expanduser().resolve()
-    found = next((d / ".nbops" for d in (root, *root.parents) if (d / ".nbops").is_dir()),
-                 root / ".nbops")
+    found = next(
+        (d / ".nbops" for d in (root, *root.parents) if (d / ".nbops").is_dir()), root / ".nbops"
+    )
     os.environ["NBOPS_STORE"] = str(found)
     return nbops.set_store(found)
 
@@ -356,8 +386,7 @@ def setup_handlers(web_app: Any, root_dir: str | None = None) -> Path:
         (r"/models/?", ModelsHandler),
         (r"/models/(?P<name>[^/]+)/?", ModelHandler),
         (r"/models/(?P<name>[^/]+)/history/?", ModelHistoryHandler),
-        (r"/models/(?P<name>[^/]+)/versions/(?P<version>[0-9]+)/transition/?",
-         TransitionHandler),
+        (r"/models/(?P<name>[^/]+)/versions/(?P<version>[0-9]+)/transition/?", TransitionHandler),
         (r"/models/(?P<name>[^/]+)/rollback/?", RollbackHandler),
     ]
     web_app.add_handlers(".*$", [(base + path, handler) for path, handler in routes])

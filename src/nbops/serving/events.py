@@ -35,8 +35,7 @@ def read_events(service_path: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None = None
-                ) -> int:
+def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None = None) -> int:
     """Copy the folder's canary events not yet in the store's audit log; returns how
     many were copied. A ``canary_promoted`` event moves the candidate to Production."""
     st = get_store(store)
@@ -45,15 +44,23 @@ def sync_events(service_path: str | os.PathLike, store: str | os.PathLike | None
         return 0
     copied = 0
     with st.transaction():
-        seen = {doc.get("canary_event") for doc in st.all_events()
-                if doc.get("canary_event")}
+        seen = {doc.get("canary_event") for doc in st.all_events() if doc.get("canary_event")}
         for ev in events:
             if ev.get("id") in seen:
                 continue
-            registry.record_event(st, ev["kind"], ev["model_name"], ev.get("candidate"),
-                            ev.get("from_share"), ev.get("to_share"), ev.get("reason"),
-                            canary_event=ev["id"], stable=ev.get("stable"),
-                            stats=ev.get("stats"), service=str(Path(service_path).resolve()))
+            registry.record_event(
+                st,
+                ev["kind"],
+                ev["model_name"],
+                ev.get("candidate"),
+                ev.get("from_share"),
+                ev.get("to_share"),
+                ev.get("reason"),
+                canary_event=ev["id"],
+                stable=ev.get("stable"),
+                stats=ev.get("stats"),
+                service=str(Path(service_path).resolve()),
+            )
             copied += 1
             if ev["kind"] == "canary_promoted":
                 _promote(st, ev)
@@ -66,9 +73,20 @@ def _promote(store: Any, ev: dict[str, Any]) -> None:
     # registry functions use the store of the call: this one, for this call only
     with using_store(store.root):
         try:
-            registry.transition(ev["model_name"], ev["candidate"], "Production",
-                                reason=f"canary promotion: {ev.get('reason')}")
+            registry.transition(
+                ev["model_name"],
+                ev["candidate"],
+                "Production",
+                reason=f"canary promotion: {ev.get('reason')}",
+            )
         except GateError as exc:  # the registry keeps its Production; the log says why
-            registry.record_event(store, "promotion_blocked", ev["model_name"],
-                                  ev["candidate"], None, "Production",
-                                  str(exc).splitlines()[0], results=exc.results)
+            registry.record_event(
+                store,
+                "promotion_blocked",
+                ev["model_name"],
+                ev["candidate"],
+                None,
+                "Production",
+                str(exc).splitlines()[0],
+                results=exc.results,
+            )

@@ -17,7 +17,6 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-
 # -- store location ------------------------------------------------------------------
 
 
@@ -66,8 +65,7 @@ def start_run(
         main = getattr(__import__("__main__"), "__file__", None)
         if main:
             code["script"] = str(Path(main).resolve())
-    run = Run(name=name, experiment=experiment, tags=tags, parent_id=parent_id,
-              code=code, env=env)
+    run = Run(name=name, experiment=experiment, tags=tags, parent_id=parent_id, code=code, env=env)
     active.push(run)
     return run
 
@@ -215,7 +213,7 @@ def runs(
         except Exception as exc:  # noqa: BLE001 - pandas raises many types here
             raise NbopsError(
                 f"cannot apply filter {filter!r}: {exc}. Use pandas query syntax with "
-                "backticks around dotted names, e.g. \"`metrics.accuracy` > 0.9\""
+                'backticks around dotted names, e.g. "`metrics.accuracy` > 0.9"'
             ) from exc
     return frame.reset_index(drop=True)
 
@@ -238,9 +236,7 @@ def metric_history(run_id: str, key: str) -> pd.DataFrame:
                 f"run {run_id} has no metric {key!r}; its metrics are {known or 'none'}"
             )
         stamp = pd.Timestamp(doc.get("end_time") or doc["start_time"])
-        return pd.DataFrame(
-            {"step": [0], "value": [doc["metrics"][key]], "timestamp": [stamp]}
-        )
+        return pd.DataFrame({"step": [0], "value": [doc["metrics"][key]], "timestamp": [stamp]})
     frame = pd.DataFrame(
         {
             "step": steps["steps"],

@@ -61,12 +61,15 @@ def check_name(kind: str, key: Any) -> str:
     if not key:
         raise NbopsError(f"a {kind} name cannot be empty; use e.g. 'accuracy'")
     if len(key) > MAX_NAME:
-        raise NbopsError(f"{kind} name {key[:40]!r}... has {len(key)} characters; use at "
-                         f"most {MAX_NAME}")
+        raise NbopsError(
+            f"{kind} name {key[:40]!r}... has {len(key)} characters; use at most {MAX_NAME}"
+        )
     bad = [c for c in key if ord(c) < 32 or 127 <= ord(c) < 160]
     if bad:
-        raise NbopsError(f"{kind} name {key!r} contains the control character {bad[0]!r}; "
-                         "use letters, digits, spaces and punctuation")
+        raise NbopsError(
+            f"{kind} name {key!r} contains the control character {bad[0]!r}; "
+            "use letters, digits, spaces and punctuation"
+        )
     return key
 
 
@@ -76,11 +79,14 @@ def to_step(key: str, step: Any) -> int:
     if callable(item) and getattr(step, "shape", None) == ():
         step = item()
     if isinstance(step, bool) or not isinstance(step, (int, float)):
-        raise NbopsError(f"step {step!r} of metric {key!r} is not an integer; pass "
-                         "step=0, 1, 2, ...")
+        raise NbopsError(
+            f"step {step!r} of metric {key!r} is not an integer; pass step=0, 1, 2, ..."
+        )
     if isinstance(step, float) and not step.is_integer():
-        raise NbopsError(f"step {step!r} of metric {key!r} is not a whole number; steps "
-                         "are integers (0, 1, 2, ...)")
+        raise NbopsError(
+            f"step {step!r} of metric {key!r} is not a whole number; steps "
+            "are integers (0, 1, 2, ...)"
+        )
     return int(step)
 
 
@@ -127,8 +133,7 @@ def to_param(key: str, value: Any) -> Any:
     if callable(item) and getattr(value, "shape", None) == ():
         return item()
     warnings.warn(
-        f"nbops: param {key!r} of type {type(value).__name__} is not JSON-able; "
-        "stored as its repr",
+        f"nbops: param {key!r} of type {type(value).__name__} is not JSON-able; stored as its repr",
         stacklevel=user_stacklevel(),
     )
     return repr(value)
@@ -188,8 +193,14 @@ class Run:
         self._closing: str | None = None  # the status of an end that failed to write
         self._closing_error: BaseException | str | None = None
         # what the store holds already: a write sends only what differs
-        self._written: dict[str, Any] = {"params": {}, "metrics": {}, "tags": dict(self.tags),
-                                         "inputs": [], "artifacts": [], "extra": {}}
+        self._written: dict[str, Any] = {
+            "params": {},
+            "metrics": {},
+            "tags": dict(self.tags),
+            "inputs": [],
+            "artifacts": [],
+            "extra": {},
+        }
         self.store.insert_run(
             {
                 "run_id": self.run_id,
@@ -228,8 +239,10 @@ class Run:
         try:
             self.end(status, error=exc)
         except NbopsError as failure:  # the user's exception wins; ours goes with it
-            message = (f"nbops: run {self.run_id} could not be saved as {status}: {failure} "
-                       "It keeps everything it logged: call nbops.end_run() to retry.")
+            message = (
+                f"nbops: run {self.run_id} could not be saved as {status}: {failure} "
+                "It keeps everything it logged: call nbops.end_run() to retry."
+            )
             warnings.warn(message, stacklevel=2)
             if hasattr(exc, "add_note"):
                 exc.add_note(message)
@@ -378,14 +391,23 @@ class Run:
         merge: dict[str, dict[str, Any]] = {}
         for section in ("params", "metrics", "tags"):
             now, was = getattr(self, section), self._written[section]
-            merge[section] = {k: v for k, v in now.items()
-                              if k not in was or not _same(was[k], v)}
-        fields = {k: v for k, v in (("inputs", list(self.inputs)),
-                                    ("artifacts", [dict(a) for a in self.artifacts]))
-                  if self._written.get(k) != v}
-        fields.update({k: v for k, v in self._extra.items()
-                       if k not in self._written.get("extra", {})
-                       or not _same(self._written["extra"][k], v)})
+            merge[section] = {k: v for k, v in now.items() if k not in was or not _same(was[k], v)}
+        fields = {
+            k: v
+            for k, v in (
+                ("inputs", list(self.inputs)),
+                ("artifacts", [dict(a) for a in self.artifacts]),
+            )
+            if self._written.get(k) != v
+        }
+        fields.update(
+            {
+                k: v
+                for k, v in self._extra.items()
+                if k not in self._written.get("extra", {})
+                or not _same(self._written["extra"][k], v)
+            }
+        )
         fields.update(final)
         self._steps = {}
         try:
@@ -403,8 +425,10 @@ class Run:
         for k in ("inputs", "artifacts"):
             if k in fields:
                 self._written[k] = fields[k]
-        self._written["extra"] = {**self._written.get("extra", {}),
-                                  **{k: fields[k] for k in self._extra if k in fields}}
+        self._written["extra"] = {
+            **self._written.get("extra", {}),
+            **{k: fields[k] for k in self._extra if k in fields},
+        }
 
     def _fields(self) -> dict[str, Any]:
         return {
@@ -433,10 +457,13 @@ class Run:
             if self._closing is not None and status == "FINISHED" and error is None:
                 status = self._closing  # a retry keeps the status the run ended with
                 error = self._closing_error
-            duration = getattr(self, "_closing_duration", None) or (
-                time.perf_counter() - self._t0)
-            final = {"status": status, "end_time": utc_now(),
-                     "duration": round(duration, 6), "error": _error_record(error)}
+            duration = getattr(self, "_closing_duration", None) or (time.perf_counter() - self._t0)
+            final = {
+                "status": status,
+                "end_time": utc_now(),
+                "duration": round(duration, 6),
+                "error": _error_record(error),
+            }
             self._closing, self._closing_error = status, error
             self._closing_duration = duration
             active.forget(self)  # from now on nothing outside a run goes into this one
@@ -464,4 +491,3 @@ def _error_record(error: BaseException | str | None) -> dict[str, Any] | None:
 
     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     return {"type": type(error).__name__, "message": str(error), "traceback": tb[-20000:]}
-

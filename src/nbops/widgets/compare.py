@@ -33,8 +33,9 @@ white-space:nowrap;max-width:18em;overflow:hidden;text-overflow:ellipsis}
 </style>"""
 
 
-def compare_widget(runs: Any = None, experiment: str | None = None, metric: str | None = None,
-            page_size: int = 25) -> Any:
+def compare_widget(
+    runs: Any = None, experiment: str | None = None, metric: str | None = None, page_size: int = 25
+) -> Any:
     """An ipywidgets view to compare runs: ``runs`` is None (all runs, or those of
     ``experiment``), a list of run ids, or the DataFrame ``nbops.runs()`` returned;
     ``metric`` preselects the metric for the parallel-coordinates and best-run panes.
@@ -72,7 +73,9 @@ def _table_html(page: pd.DataFrame, selected: set[str], differing: set[str]) -> 
     head = "".join(
         f'<th title="{html.escape(c)}">'
         f"{next((g + ' ' for p, g in groups.items() if c.startswith(p)), '')}"
-        f"{html.escape(_label(c))}</th>" for c in cols)
+        f"{html.escape(_label(c))}</th>"
+        for c in cols
+    )
     body = []
     for row in page.itertuples(index=False):
         values = dict(zip(page.columns, row, strict=True))
@@ -82,16 +85,17 @@ def _table_html(page: pd.DataFrame, selected: set[str], differing: set[str]) -> 
             extra = values["status"] if c == "status" else ("d" if c in differing else "")
             tds.append(f'<td class="{extra}">{_cell(values[c])}</td>')
         body.append(f"<tr{cls}>{''.join(tds)}</tr>")
-    return (f'{_STYLE}<div class="nbops-cmp" style="max-height:420px;overflow:auto">'
-            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            "</div>")
+    return (
+        f'{_STYLE}<div class="nbops-cmp" style="max-height:420px;overflow:auto">'
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        "</div>"
+    )
 
 
 class CompareView(w.VBox):
     """The comparison widget (a VBox: a title line over the tabs in TABS)."""
 
-    def __init__(self, frame: pd.DataFrame, metric: str | None = None,
-                 page_size: int = 25) -> None:
+    def __init__(self, frame: pd.DataFrame, metric: str | None = None, page_size: int = 25) -> None:
         super().__init__()
         self.frame = frame
         self.page = 0
@@ -102,74 +106,130 @@ class CompareView(w.VBox):
         if metric is not None and f"metrics.{metric}" not in metrics:
             from .._errors import NbopsError
 
-            raise NbopsError(f"none of these runs has the metric {metric!r}; their metrics "
-                             f"are {self.metric_names or 'none'}")
+            raise NbopsError(
+                f"none of these runs has the metric {metric!r}; their metrics "
+                f"are {self.metric_names or 'none'}"
+            )
         metric = metric or (self.metric_names[0] if self.metric_names else None)
 
         lay = w.Layout(width="auto")
-        self.status = w.Dropdown(description="status", layout=lay,
-                                 options=[ANY, *sorted(frame["status"].dropna().unique())])
-        self.experiment = w.Dropdown(description="experiment", layout=lay,
-                                     options=[ANY, *sorted(frame["experiment"].dropna().unique())])
-        self.tag = w.Text(placeholder="tag key or key=value", description="tag",
-                          continuous_update=False, layout=w.Layout(width="220px"))
-        self.text = w.Text(placeholder="run id or name", description="search",
-                           continuous_update=False, layout=w.Layout(width="220px"))
+        self.status = w.Dropdown(
+            description="status",
+            layout=lay,
+            options=[ANY, *sorted(frame["status"].dropna().unique())],
+        )
+        self.experiment = w.Dropdown(
+            description="experiment",
+            layout=lay,
+            options=[ANY, *sorted(frame["experiment"].dropna().unique())],
+        )
+        self.tag = w.Text(
+            placeholder="tag key or key=value",
+            description="tag",
+            continuous_update=False,
+            layout=w.Layout(width="220px"),
+        )
+        self.text = w.Text(
+            placeholder="run id or name",
+            description="search",
+            continuous_update=False,
+            layout=w.Layout(width="220px"),
+        )
         sortable = [c for c in frame.columns if c not in ("parent_id", "end_time")]
-        self.sort_by = w.Dropdown(description="sort by", layout=lay,
-                                  options=[(_label(c) if c.count(".") else c, c) for c in sortable],
-                                  value="start_time")
-        self.order = w.ToggleButtons(options=[("desc", False), ("asc", True)], value=False,
-                                     style={"button_width": "52px"})
-        self.only_diff = w.Checkbox(description="only columns that differ", indent=False,
-                                    layout=w.Layout(width="auto"))
-        self.page_size = w.Dropdown(options=[10, 25, 50, 100], value=page_size
-                                    if page_size in (10, 25, 50, 100) else 25,
-                                    description="per page", layout=w.Layout(width="150px"))
-        self.prev = w.Button(icon="chevron-left", tooltip="previous page",
-                             layout=w.Layout(width="40px"))
-        self.next = w.Button(icon="chevron-right", tooltip="next page",
-                             layout=w.Layout(width="40px"))
+        self.sort_by = w.Dropdown(
+            description="sort by",
+            layout=lay,
+            options=[(_label(c) if c.count(".") else c, c) for c in sortable],
+            value="start_time",
+        )
+        self.order = w.ToggleButtons(
+            options=[("desc", False), ("asc", True)], value=False, style={"button_width": "52px"}
+        )
+        self.only_diff = w.Checkbox(
+            description="only columns that differ", indent=False, layout=w.Layout(width="auto")
+        )
+        self.page_size = w.Dropdown(
+            options=[10, 25, 50, 100],
+            value=page_size if page_size in (10, 25, 50, 100) else 25,
+            description="per page",
+            layout=w.Layout(width="150px"),
+        )
+        self.prev = w.Button(
+            icon="chevron-left", tooltip="previous page", layout=w.Layout(width="40px")
+        )
+        self.next = w.Button(
+            icon="chevron-right", tooltip="next page", layout=w.Layout(width="40px")
+        )
         self.pager = w.HTML()
         self.table = w.HTML()
-        self.pick = w.SelectMultiple(description="select", rows=6,
-                                     layout=w.Layout(width="520px"))
+        self.pick = w.SelectMultiple(description="select", rows=6, layout=w.Layout(width="520px"))
         self.picked = w.HTML()
         self.clear = w.Button(description="clear selection", layout=w.Layout(width="auto"))
 
         self.diff_out = w.Output()
         self.curves_out = w.Output()
-        self.par_metric = w.Dropdown(options=self.metric_names, value=metric,
-                                     description="metric", layout=lay)
+        self.par_metric = w.Dropdown(
+            options=self.metric_names, value=metric, description="metric", layout=lay
+        )
         self.par_out = w.Output()
-        self.best_metric = w.Dropdown(options=self.metric_names, value=metric,
-                                      description="metric", layout=lay)
-        self.best_mode = w.ToggleButtons(options=["max", "min"], value="max",
-                                         style={"button_width": "52px"})
+        self.best_metric = w.Dropdown(
+            options=self.metric_names, value=metric, description="metric", layout=lay
+        )
+        self.best_mode = w.ToggleButtons(
+            options=["max", "min"], value="max", style={"button_width": "52px"}
+        )
         self.best_info = w.HTML()
-        self.best_button = w.Button(description="tag as best (best=true)", icon="star",
-                                    button_style="success", layout=w.Layout(width="auto"))
+        self.best_button = w.Button(
+            description="tag as best (best=true)",
+            icon="star",
+            button_style="success",
+            layout=w.Layout(width="auto"),
+        )
 
-        filters = w.HBox([self.status, self.experiment, self.tag, self.text],
-                         layout=w.Layout(flex_flow="row wrap"))
-        sorting = w.HBox([self.sort_by, self.order, self.only_diff, self.page_size,
-                          self.prev, self.pager, self.next],
-                         layout=w.Layout(flex_flow="row wrap", align_items="center"))
-        runs_pane = w.VBox([filters, sorting, self.table,
-                            w.HBox([self.pick, w.VBox([self.picked, self.clear])])])
-        self.tabs = w.Tab(children=[
-            runs_pane,
-            self.diff_out,
-            self.curves_out,
-            w.VBox([self.par_metric, self.par_out]),
-            w.VBox([w.HBox([self.best_metric, self.best_mode]), self.best_info,
-                    self.best_button]),
-        ], titles=TABS)
+        filters = w.HBox(
+            [self.status, self.experiment, self.tag, self.text],
+            layout=w.Layout(flex_flow="row wrap"),
+        )
+        sorting = w.HBox(
+            [
+                self.sort_by,
+                self.order,
+                self.only_diff,
+                self.page_size,
+                self.prev,
+                self.pager,
+                self.next,
+            ],
+            layout=w.Layout(flex_flow="row wrap", align_items="center"),
+        )
+        runs_pane = w.VBox(
+            [filters, sorting, self.table, w.HBox([self.pick, w.VBox([self.picked, self.clear])])]
+        )
+        self.tabs = w.Tab(
+            children=[
+                runs_pane,
+                self.diff_out,
+                self.curves_out,
+                w.VBox([self.par_metric, self.par_out]),
+                w.VBox(
+                    [w.HBox([self.best_metric, self.best_mode]), self.best_info, self.best_button]
+                ),
+            ],
+            titles=TABS,
+        )
         self.title = w.HTML()
         self.children = [self.title, self.tabs]
 
-        for control in (self.status, self.experiment, self.tag, self.text, self.sort_by,
-                        self.order, self.only_diff, self.page_size):
+        for control in (
+            self.status,
+            self.experiment,
+            self.tag,
+            self.text,
+            self.sort_by,
+            self.order,
+            self.only_diff,
+            self.page_size,
+        ):
             control.observe(self._filters_changed, names="value")
         self.prev.on_click(lambda _: self.go(self.page - 1))
         self.next.on_click(lambda _: self.go(self.page + 1))
@@ -212,14 +272,18 @@ class CompareView(w.VBox):
         self.pages = max(1, -(-self.total // query["page_size"]))
         differing = set(evaluation.differing_columns(self.view)) if len(self.view) > 1 else set()
         self.table.value = _table_html(self.view, set(self.selected), differing)
-        self.pager.value = (f"page {self.page + 1} of {self.pages} · {self.total:,} of "
-                            f"{len(self.frame):,} runs")
+        self.pager.value = (
+            f"page {self.page + 1} of {self.pages} · {self.total:,} of {len(self.frame):,} runs"
+        )
         self.prev.disabled = self.page == 0
         self.next.disabled = self.page >= self.pages - 1
-        self.title.value = (f"<b>nbops · compare</b> {len(self.frame):,} runs · "
-                            f"{len(self.selected)} selected")
-        options = [(f"{r.run_id} · {r.name} · {r.status}", r.run_id)
-                   for r in self.view[["run_id", "name", "status"]].itertuples(index=False)]
+        self.title.value = (
+            f"<b>nbops · compare</b> {len(self.frame):,} runs · {len(self.selected)} selected"
+        )
+        options = [
+            (f"{r.run_id} · {r.name} · {r.status}", r.run_id)
+            for r in self.view[["run_id", "name", "status"]].itertuples(index=False)
+        ]
         self._syncing = True
         try:
             self.pick.options = options
@@ -271,12 +335,13 @@ class CompareView(w.VBox):
     def draw_diff(self) -> None:
         """Redraw the Diff tab for the runs selected in the Runs tab."""
         if len(self.selected) < 2:
-            _show(self.diff_out, {"text/html": "<i>select two or more runs in the Runs tab "
-                                               "to diff them</i>"})
+            _show(
+                self.diff_out,
+                {"text/html": "<i>select two or more runs in the Runs tab to diff them</i>"},
+            )
             return
         table = evaluation.diff(*self.selected)
-        parts = [_STYLE, '<div class="nbops-cmp">', table.to_html(index=False, na_rep=""),
-                 "</div>"]
+        parts = [_STYLE, '<div class="nbops-cmp">', table.to_html(index=False, na_rep=""), "</div>"]
         patch = evaluation.code_diff(self.selected[0], self.selected[1])
         if patch:
             parts.append(f"<b>cell source</b><pre>{html.escape(patch)}</pre>")
@@ -296,8 +361,10 @@ class CompareView(w.VBox):
         if not ids:
             _show(self.par_out, {"text/html": "<i>no runs match the filters</i>"})
             return
-        _show(self.par_out, _figure(evaluation.parallel_coordinates(
-            ids, metric=self.par_metric.value)))
+        _show(
+            self.par_out,
+            _figure(evaluation.parallel_coordinates(ids, metric=self.par_metric.value)),
+        )
 
     def draw_best(self) -> None:
         """Show the best run for the chosen metric and direction, and enable tagging it."""
@@ -305,8 +372,9 @@ class CompareView(w.VBox):
             self.best_info.value = "<i>these runs have no metrics</i>"
             self.best_button.disabled = True
             return
-        run = evaluation.best_run(self.best_metric.value, mode=self.best_mode.value,
-                                  runs=self.frame)
+        run = evaluation.best_run(
+            self.best_metric.value, mode=self.best_mode.value, runs=self.frame
+        )
         self.best_run = run
         value = run["metrics"][self.best_metric.value]
         params = ", ".join(f"{k}={v!r}" for k, v in run["params"].items())
@@ -314,13 +382,15 @@ class CompareView(w.VBox):
         self.best_info.value = (
             f"best by <b>{html.escape(self.best_metric.value)}</b> ({self.best_mode.value}): "
             f"run <code>{run['run_id']}</code> {html.escape(run['name'])} = {value:.6g}"
-            f"{tagged}<br><small>{html.escape(params)}</small>")
+            f"{tagged}<br><small>{html.escape(params)}</small>"
+        )
         self.best_button.disabled = False
 
     def tag_best(self) -> dict[str, Any]:
         """What the button does: ``evaluation.tag_best`` over these runs."""
-        run = evaluation.tag_best(self.best_metric.value, mode=self.best_mode.value,
-                                  runs=self.frame)
+        run = evaluation.tag_best(
+            self.best_metric.value, mode=self.best_mode.value, runs=self.frame
+        )
         self.frame = evaluation.select_runs(self.frame)  # show the new tags
         self.refresh()
         self._redraw("Best")
@@ -333,9 +403,13 @@ def _figure(fig: Any) -> dict[str, Any]:
 
     import plotly.io as pio
 
-    return {"application/vnd.plotly.v1+json": {**json.loads(pio.to_json(fig)),
-                                               "config": {"displaylogo": False}},
-            "text/plain": f"<plotly figure: {fig.layout.title.text}>"}
+    return {
+        "application/vnd.plotly.v1+json": {
+            **json.loads(pio.to_json(fig)),
+            "config": {"displaylogo": False},
+        },
+        "text/plain": f"<plotly figure: {fig.layout.title.text}>",
+    }
 
 
 def _show(out: w.Output, bundle: dict[str, Any]) -> None:

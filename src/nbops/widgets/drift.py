@@ -19,23 +19,37 @@ from ..drift import compute, stats
 AUTO = "auto (Evidently 0.7 rule)"
 
 
-def drift_widget(reference: Any, current: Any, columns: list[str] | None = None,
-                 target: str | None = None, prediction: str | None = None,
-                 method: str | dict[str, str] | None = None,
-                 threshold: float | dict[str, float] | None = None,
-                 drift_share: float = 0.5) -> DriftView:
+def drift_widget(
+    reference: Any,
+    current: Any,
+    columns: list[str] | None = None,
+    target: str | None = None,
+    prediction: str | None = None,
+    method: str | dict[str, str] | None = None,
+    threshold: float | dict[str, float] | None = None,
+    drift_share: float = 0.5,
+) -> DriftView:
     """An ipywidgets view of ``nbops.drift(reference, current, ...)`` (same arguments).
     Raises what ``nbops.drift`` raises for bad input."""
-    return DriftView(reference, current, columns=columns, target=target,
-                     prediction=prediction, method=method, threshold=threshold,
-                     drift_share=drift_share)
+    return DriftView(
+        reference,
+        current,
+        columns=columns,
+        target=target,
+        prediction=prediction,
+        method=method,
+        threshold=threshold,
+        drift_share=drift_share,
+    )
 
 
 class DriftView(w.VBox):
     """The drift widget: the report's summary table and per-column plots, with per-column
     method and threshold overrides that recompute the report (``nbops.drift_widget``)."""
-    def __init__(self, reference: Any, current: Any, method: Any = None, threshold: Any = None,
-                 **kwargs: Any) -> None:
+
+    def __init__(
+        self, reference: Any, current: Any, method: Any = None, threshold: Any = None, **kwargs: Any
+    ) -> None:
         self._ref, self._cur, self._kwargs = reference, current, kwargs
         self._base_method, self._base_threshold = method, threshold
         self.method_overrides: dict[str, str] = {}
@@ -46,8 +60,7 @@ class DriftView(w.VBox):
         self.verdict = w.HTML()
         self.column = w.Dropdown(description="column", options=self._column_options())
         self.method = w.Dropdown(description="test")
-        self.threshold = w.BoundedFloatText(description="threshold", min=0.0, max=1e9,
-                                            step=0.01)
+        self.threshold = w.BoundedFloatText(description="threshold", min=0.0, max=1e9, step=0.01)
         self.detail = w.HTML()
         self.error = w.HTML()
         self.plot = w.Output(layout=w.Layout(min_height="280px"))
@@ -55,8 +68,16 @@ class DriftView(w.VBox):
         self.column.observe(lambda _: self._show_column(), names="value")
         self.method.observe(self._on_method, names="value")
         self.threshold.observe(self._on_threshold, names="value")
-        super().__init__([self.verdict, w.HBox([self.column, self.method, self.threshold]),
-                          self.error, self.detail, self.plot, self.table])
+        super().__init__(
+            [
+                self.verdict,
+                w.HBox([self.column, self.method, self.threshold]),
+                self.error,
+                self.detail,
+                self.plot,
+                self.table,
+            ]
+        )
         self._refresh()
 
     # -- the API calls ---------------------------------------------------------------
@@ -81,10 +102,12 @@ class DriftView(w.VBox):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", compute.DriftWarning)  # listed in the view
             return nbops.drift(
-                self._ref, self._cur,
+                self._ref,
+                self._cur,
                 method=self._merged(self._base_method, self.method_overrides),
                 threshold=self._merged(self._base_threshold, self.threshold_overrides),
-                **self._kwargs)
+                **self._kwargs,
+            )
 
     def _recompute(self) -> None:
         try:
@@ -123,19 +146,27 @@ class DriftView(w.VBox):
         text = "Dataset drift detected" if rep.drifted else "No dataset drift"
         extra = ""
         if rep.missing.get("reference_only") or rep.missing.get("current_only"):
-            extra += (f"; only in reference: {rep.missing['reference_only']}, only in current: "
-                      f"{rep.missing['current_only']}")
+            extra += (
+                f"; only in reference: {rep.missing['reference_only']}, only in current: "
+                f"{rep.missing['current_only']}"
+            )
         if rep.skipped:
             extra += "; skipped: " + ", ".join(s["column"] for s in rep.skipped)
         if rep.model:
             extra += f"; model drift: {'yes' if rep.model['drifted'] else 'no'}"
         self.verdict.value = (
             f"<b style='color:{color}'>{text}</b>: {rep.n_drifted} of {rep.n_tested} columns "
-            f"drifted (share {rep.share:.2f}, limit {rep.drift_share:.2f}){html.escape(extra)}")
+            f"drifted (share {rep.share:.2f}, limit {rep.drift_share:.2f}){html.escape(extra)}"
+        )
         drifted = set(rep.drifted_columns)
-        self.table.value = "<div style='font-size:12px'>" + " &nbsp; ".join(
-            f"<span style='color:{'#a11' if c in drifted else '#555'}'>{html.escape(c)}</span>"
-            for c in self._column_options()) + "</div>"
+        self.table.value = (
+            "<div style='font-size:12px'>"
+            + " &nbsp; ".join(
+                f"<span style='color:{'#a11' if c in drifted else '#555'}'>{html.escape(c)}</span>"
+                for c in self._column_options()
+            )
+            + "</div>"
+        )
         self._show_column()
 
     def _show_column(self) -> None:
@@ -147,8 +178,7 @@ class DriftView(w.VBox):
         row = self.report.column(col)
         self._quiet = True
         try:
-            options = [AUTO] + [name for name, m in stats.METHODS.items()
-                                if row["type"] in m.kinds]
+            options = [AUTO] + [name for name, m in stats.METHODS.items() if row["type"] in m.kinds]
             self.method.options = options
             self.method.value = self.method_overrides.get(col, AUTO)
             self.threshold.value = row["threshold"]
@@ -160,7 +190,8 @@ class DriftView(w.VBox):
             f"<b>{html.escape(col)}</b> ({row['type']}, {row['role']}): test "
             f"<b>{row['test']}</b>, {score} {value:.4g}, threshold {row['threshold']:g} -> "
             + ("<b style='color:#a11'>DRIFT</b>" if row["drifted"] else "no drift")
-            + (f" <i>{html.escape(row['note'])}</i>" if row["note"] else ""))
+            + (f" <i>{html.escape(row['note'])}</i>" if row["note"] else "")
+        )
         self.plot.clear_output(wait=True)
         with self.plot:
             display(self.report.figure(col))

@@ -17,8 +17,9 @@ from typing import Any
 class ExportWidget:
     """``nbops.export_widget()``: ``.widget`` is the ipywidgets box (shown by display)."""
 
-    def __init__(self, name: str | None = None, path: str = "service",
-                 refresh_every: float = 2.0) -> None:
+    def __init__(
+        self, name: str | None = None, path: str = "service", refresh_every: float = 2.0
+    ) -> None:
         import ipywidgets as w
 
         from .. import registry
@@ -30,10 +31,14 @@ class ExportWidget:
         self.poller: Any = None
         self.refresh_every = refresh_every
         self.info: dict[str, Any] | None = None
-        self.model = w.Dropdown(options=names, value=name if name in names else
-                                (names[0] if names else None), description="model")
-        self.pick = w.ToggleButtons(options=["version", "stage", "alias"], value="stage",
-                                    description="pick by")
+        self.model = w.Dropdown(
+            options=names,
+            value=name if name in names else (names[0] if names else None),
+            description="model",
+        )
+        self.pick = w.ToggleButtons(
+            options=["version", "stage", "alias"], value="stage", description="pick by"
+        )
         self.value = w.Text(value="Production", description="value")
         self.path = w.Text(value=str(path), description="folder")
         self.export_button = w.Button(description="Export", button_style="primary")
@@ -47,11 +52,18 @@ class ExportWidget:
         self.start_button.on_click(lambda _: self.do_start())
         self.stop_button.on_click(lambda _: self.do_stop())
         self.refresh_button.on_click(lambda _: self.do_refresh())
-        self.widget = w.VBox([
-            w.HBox([self.model, self.pick]), w.HBox([self.value, self.path]),
-            w.HBox([self.export_button, self.start_button, self.stop_button,
-                    self.refresh_button]),
-            self.status, self.sample, self.counts])
+        self.widget = w.VBox(
+            [
+                w.HBox([self.model, self.pick]),
+                w.HBox([self.value, self.path]),
+                w.HBox(
+                    [self.export_button, self.start_button, self.stop_button, self.refresh_button]
+                ),
+                self.status,
+                self.sample,
+                self.counts,
+            ]
+        )
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
@@ -76,13 +88,15 @@ class ExportWidget:
         if self.pick.value == "version":
             value = int(value) if value.isdigit() else value
         try:
-            self.info = export(self.model.value, path=self.path.value, overwrite=True,
-                               **{self.pick.value: value})
+            self.info = export(
+                self.model.value, path=self.path.value, overwrite=True, **{self.pick.value: value}
+            )
         except NbopsError as exc:
             self._say(str(exc), error=True)
             return None
-        self._say(f"exported {self.info['model_name']} v{self.info['version']} to "
-                  f"{self.info['path']}")
+        self._say(
+            f"exported {self.info['model_name']} v{self.info['version']} to {self.info['path']}"
+        )
         self.start_button.disabled = False
         return self.info
 
@@ -106,15 +120,23 @@ class ExportWidget:
         rec = registry.get_model(self.info["model_name"], version=self.info["version"])
         body = json.dumps(sample_request(rec))
         self._say(f"running at {self.service.url}")
-        self.sample.value = ("<pre>" + html.escape(
-            f"curl -s {self.service.url}/invocations -H 'Content-Type: application/json' "
-            f"-d '{body}'") + "</pre>")
+        self.sample.value = (
+            "<pre>"
+            + html.escape(
+                f"curl -s {self.service.url}/invocations -H 'Content-Type: application/json' "
+                f"-d '{body}'"
+            )
+            + "</pre>"
+        )
         self.start_button.disabled = True
         self.stop_button.disabled = self.refresh_button.disabled = False
         self.show_counts({})
-        self.poller = self.service.watch(self.show_counts, interval=self.refresh_every,
-                                         keep_going=self.is_open,
-                                         on_exit=self._service_exited)
+        self.poller = self.service.watch(
+            self.show_counts,
+            interval=self.refresh_every,
+            keep_going=self.is_open,
+            on_exit=self._service_exited,
+        )
         return self.service
 
     def show_counts(self, counts: dict[str, int]) -> None:
@@ -122,11 +144,14 @@ class ExportWidget:
         import html
         import time
 
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
-                       for k, v in sorted(counts.items()))
+        rows = "".join(
+            f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in sorted(counts.items())
+        )
         live = f"live, every {self.refresh_every:g} s; updated {time.strftime('%H:%M:%S')}"
-        self.counts.value = (f"<table><tr><th>route status</th><th>requests</th></tr>{rows}"
-                             f"</table><small>{live}</small>")
+        self.counts.value = (
+            f"<table><tr><th>route status</th><th>requests</th></tr>{rows}"
+            f"</table><small>{live}</small>"
+        )
 
     def do_refresh(self) -> dict[str, int]:
         """Read the running service's request counts from /metrics ({} when stopped)."""
@@ -143,8 +168,11 @@ class ExportWidget:
     def _service_exited(self, returncode: int | None) -> None:
         if self.service is None:
             return
-        self._say(f"the service at {self.service.url} exited (status {returncode}); see "
-                  f"{self.service.path / 'logs' / 'service.stderr'}", error=returncode != 0)
+        self._say(
+            f"the service at {self.service.url} exited (status {returncode}); see "
+            f"{self.service.path / 'logs' / 'service.stderr'}",
+            error=returncode != 0,
+        )
         self.service.stop()  # already ended: this only closes its stderr file
         self.service = None
         self.start_button.disabled = self.info is None
@@ -168,8 +196,9 @@ class ExportWidget:
         self.widget.close()
 
 
-def export_widget(name: str | None = None, path: str = "service",
-                  refresh_every: float = 2.0) -> ExportWidget:
+def export_widget(
+    name: str | None = None, path: str = "service", refresh_every: float = 2.0
+) -> ExportWidget:
     """A widget to export model ``name`` and run it locally (display it in a cell); the
     request counts of a running service refresh every ``refresh_every`` seconds."""
     return ExportWidget(name, path, refresh_every)
