@@ -108,6 +108,7 @@ $(BENCH_VENV)/.installed: pyproject.toml
 bench: $(BENCH_VENV)/.installed bench-drift bench-serving bench-server
 	$(BENCH_VENV)/bin/python benchmarks/bench_tracking.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_store.py
+	$(BENCH_VENV)/bin/python benchmarks/bench_sync.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_compare.py
 	$(BENCH_VENV)/bin/python benchmarks/bench_registry.py
 	$(PY) benchmarks/report.py
