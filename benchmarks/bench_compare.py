@@ -35,19 +35,33 @@ def fill(store_path: Path, n: int, seed: int = 0) -> None:
     store = Store(store_path)
     docs = []
     for i in range(n):
-        docs.append({
-            "run_id": f"r{i:011d}", "name": f"run-{i}", "experiment": f"exp{i % 4}",
-            "parent_id": None, "status": rng.choice(["FINISHED"] * 9 + ["FAILED"]),
-            "start_time": f"2026-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}.000+00:00",
-            "end_time": "2026-01-02T00:00:00.000+00:00", "duration": rng.random() * 10,
-            "params": {"alpha": rng.choice([0.01, 0.1, 1.0]), "depth": rng.randint(2, 10),
-                       "kind": rng.choice(["rf", "gb", "lr"]), "seed": 0},
-            "metrics": {"accuracy": rng.random(), "f1": rng.random(), "loss": rng.random()},
-            "tags": {"team": rng.choice(["a", "b"])}, "code": {}, "env": {}, "inputs": [],
-            "artifacts": [], "error": None,
-        })
+        docs.append(
+            {
+                "run_id": f"r{i:011d}",
+                "name": f"run-{i}",
+                "experiment": f"exp{i % 4}",
+                "parent_id": None,
+                "status": rng.choice(["FINISHED"] * 9 + ["FAILED"]),
+                "start_time": f"2026-01-01T00:{(i // 60) % 60:02d}:{i % 60:02d}.000+00:00",
+                "end_time": "2026-01-02T00:00:00.000+00:00",
+                "duration": rng.random() * 10,
+                "params": {
+                    "alpha": rng.choice([0.01, 0.1, 1.0]),
+                    "depth": rng.randint(2, 10),
+                    "kind": rng.choice(["rf", "gb", "lr"]),
+                    "seed": 0,
+                },
+                "metrics": {"accuracy": rng.random(), "f1": rng.random(), "loss": rng.random()},
+                "tags": {"team": rng.choice(["a", "b"])},
+                "code": {},
+                "env": {},
+                "inputs": [],
+                "artifacts": [],
+                "error": None,
+            }
+        )
     for start in range(0, n, 1000):
-        store.runs.insert_multiple(docs[start:start + 1000])
+        store.runs.insert_multiple(docs[start : start + 1000])
 
 
 def drop_runs_cache() -> None:
@@ -84,9 +98,11 @@ def compare_build(work: Path, sizes: list[int], repeat: int) -> dict:
         warm_times = timed(nbops.compare_widget, repeat)
         view = nbops.compare_widget()
         assert f"{n:,} of {n:,} runs" in view.pager.value, view.pager.value
-        out[str(n)] = {"build_ms_median": statistics.median(cold_times) * 1e3,
-                       "build_ms_min": min(cold_times) * 1e3,
-                       "build_ms_unchanged_store_median": statistics.median(warm_times) * 1e3}
+        out[str(n)] = {
+            "build_ms_median": statistics.median(cold_times) * 1e3,
+            "build_ms_min": min(cold_times) * 1e3,
+            "build_ms_unchanged_store_median": statistics.median(warm_times) * 1e3,
+        }
     out["target_ms_at_1000"] = 500
     return out
 
@@ -167,15 +183,26 @@ def cell_sweep_overhead(work: Path, repeat: int) -> dict:
     shell.run_line_magic("load_ext", "nbops")
     body = "alpha = 0.1\ndepth = 3\nscore = sum((alpha * i) % (depth + 1) for i in range(2000))\n"
     spec = " ".join(f"{k}={v!r}".replace(" ", "") for k, v in SPACE.items())
-    loop = ("for alpha in {a}:\n    for depth in {d}:\n        score = sum((alpha * i) % (depth + 1)"
-            " for i in range(2000))\n").format(a=SPACE["alpha"], d=SPACE["depth"])
+    loop = (
+        "for alpha in {a}:\n    for depth in {d}:\n        score = sum((alpha * i) % (depth + 1)"
+        " for i in range(2000))\n"
+    ).format(a=SPACE["alpha"], d=SPACE["depth"])
     trials = len(grid())
     shell.run_cell(f'%%track -q --sweep "{spec}" --objective score\n' + body, silent=True)
     plain = statistics.median(timed(lambda: shell.run_cell(loop, silent=True), repeat))
-    swept = statistics.median(timed(lambda: shell.run_cell(
-        f'%%track -q --sweep "{spec}" --objective score\n' + body, silent=True), repeat))
-    return {"trials": trials, "plain_loop_ms_per_trial": plain / trials * 1e3,
-            "cell_sweep_overhead_ms_per_trial": (swept - plain) / trials * 1e3}
+    swept = statistics.median(
+        timed(
+            lambda: shell.run_cell(
+                f'%%track -q --sweep "{spec}" --objective score\n' + body, silent=True
+            ),
+            repeat,
+        )
+    )
+    return {
+        "trials": trials,
+        "plain_loop_ms_per_trial": plain / trials * 1e3,
+        "cell_sweep_overhead_ms_per_trial": (swept - plain) / trials * 1e3,
+    }
 
 
 def main() -> None:

@@ -51,8 +51,28 @@ def generate(n_ref: int, n_cur: int, seed: int = 7):
     rng = np.random.default_rng(seed)
     # mean shift in reference-std units for each numeric column; Wasserstein (normed)
     # of a pure mean shift is about the shift itself, so 0.08-0.12 sit near 0.1
-    shifts = [0, 0, 0, 0, 0, 0.02, 0.05, 0.08, 0.09, 0.11, 0.12, 0.15, 0.2, 0.3, 0.5,
-              0, 0, 0, 0.25, 0]
+    shifts = [
+        0,
+        0,
+        0,
+        0,
+        0,
+        0.02,
+        0.05,
+        0.08,
+        0.09,
+        0.11,
+        0.12,
+        0.15,
+        0.2,
+        0.3,
+        0.5,
+        0,
+        0,
+        0,
+        0.25,
+        0,
+    ]
     ref, cur = {}, {}
     for i, shift in enumerate(shifts):
         name = f"num_{i:02d}"
@@ -76,7 +96,12 @@ def generate(n_ref: int, n_cur: int, seed: int = 7):
             cur[name] = rng.normal(5 + shift * sd, sd, n_cur)
     levels = list("ABCDEFGHIJKL")
     cat_specs = [  # (number of levels, how much weight moves to the first level)
-        (2, 0.3), (5, 0.10), (8, 0.25), (12, 0.6), (4, 1.0)]
+        (2, 0.3),
+        (5, 0.10),
+        (8, 0.25),
+        (12, 0.6),
+        (4, 1.0),
+    ]
     for j, (k, move) in enumerate(cat_specs):
         name = f"cat_{j}"
         p = np.linspace(2, 1, k)
@@ -122,11 +147,16 @@ def worker(tool: str, ref_path: str, cur_path: str) -> dict:
 
         def run():
             report = nbops.drift(ref, cur)
-            return ({r["column"]: bool(r["drifted"]) for r in report.columns},
-                    {r["column"]: r["test"] for r in report.columns},
-                    {r["column"]: (r["p_value"] if r["p_value"] is not None else r["statistic"])
-                     for r in report.columns},
-                    bool(report.drifted))
+            return (
+                {r["column"]: bool(r["drifted"]) for r in report.columns},
+                {r["column"]: r["test"] for r in report.columns},
+                {
+                    r["column"]: (r["p_value"] if r["p_value"] is not None else r["statistic"])
+                    for r in report.columns
+                },
+                bool(report.drifted),
+            )
+
         version = nbops.__version__
     else:
         import evidently
@@ -135,7 +165,8 @@ def worker(tool: str, ref_path: str, cur_path: str) -> dict:
 
         def run():
             snap = Report([DataDriftPreset()], include_tests=True).run(
-                current_data=cur, reference_data=ref)
+                current_data=cur, reference_data=ref
+            )
             data = snap.dict()
             verdicts, methods, scores, dataset = {}, {}, {}, None
             for m in data["metrics"]:
@@ -146,10 +177,11 @@ def worker(tool: str, ref_path: str, cur_path: str) -> dict:
             for t in data["tests"]:
                 name = t["name"]
                 if name.startswith("Value Drift for column "):
-                    verdicts[name[len("Value Drift for column "):]] = t["status"] == "FAIL"
+                    verdicts[name[len("Value Drift for column ") :]] = t["status"] == "FAIL"
                 elif name.startswith("Share of Drifted Columns"):
                     dataset = t["status"] == "FAIL"
             return verdicts, methods, scores, dataset
+
         version = evidently.__version__
 
     full = (ref, cur)
@@ -165,10 +197,17 @@ def worker(tool: str, ref_path: str, cur_path: str) -> dict:
     seconds = time.perf_counter() - t0
     peak_kb = _rss_kb("VmHWM")
     return {
-        "tool": tool, "version": version, "seconds": seconds, "input_bytes": input_bytes,
-        "peak_extra_bytes": max(0, peak_kb - base_kb) * 1024, "peak_is_exact": exact_peak,
-        "rows": [len(ref), len(cur)], "verdicts": verdicts, "methods": methods,
-        "scores": scores, "dataset_drift": dataset,
+        "tool": tool,
+        "version": version,
+        "seconds": seconds,
+        "input_bytes": input_bytes,
+        "peak_extra_bytes": max(0, peak_kb - base_kb) * 1024,
+        "peak_is_exact": exact_peak,
+        "rows": [len(ref), len(cur)],
+        "verdicts": verdicts,
+        "methods": methods,
+        "scores": scores,
+        "dataset_drift": dataset,
     }
 
 
@@ -186,14 +225,21 @@ def duckdb_worker(ref_path: str, cur_path: str, memory: str = "1GB") -> dict:
     seconds = time.perf_counter() - t0
     peak_kb = _rss_kb("VmHWM")
     return {
-        "tool": "nbops-duckdb", "version": nbops.__version__, "seconds": seconds,
-        "memory_limit": memory, "input_bytes": parquet_bytes([ref_path, cur_path]),
-        "peak_rss_bytes": peak_kb * 1024, "peak_extra_bytes": max(0, peak_kb - base_kb) * 1024,
-        "peak_is_exact": exact_peak, "rows": [report.rows["reference"], report.rows["current"]],
+        "tool": "nbops-duckdb",
+        "version": nbops.__version__,
+        "seconds": seconds,
+        "memory_limit": memory,
+        "input_bytes": parquet_bytes([ref_path, cur_path]),
+        "peak_rss_bytes": peak_kb * 1024,
+        "peak_extra_bytes": max(0, peak_kb - base_kb) * 1024,
+        "peak_is_exact": exact_peak,
+        "rows": [report.rows["reference"], report.rows["current"]],
         "verdicts": {r["column"]: bool(r["drifted"]) for r in report.columns},
         "methods": {r["column"]: r["test"] for r in report.columns},
-        "scores": {r["column"]: (r["p_value"] if r["p_value"] is not None else r["statistic"])
-                   for r in report.columns},
+        "scores": {
+            r["column"]: (r["p_value"] if r["p_value"] is not None else r["statistic"])
+            for r in report.columns
+        },
         "dataset_drift": bool(report.drifted),
     }
 
@@ -238,34 +284,54 @@ def larger_than_memory(rows: int, fit_rows: int, tmp: Path, keep: bool) -> dict:
         if not keep:
             big_ref.unlink(missing_ok=True)
             big_cur.unlink(missing_ok=True)
-    print(f"[big] duckdb {big['seconds']:.1f} s, peak RSS {big['peak_rss_bytes'] / 2**30:.2f} "
-          "GiB", flush=True)
+    print(
+        f"[big] duckdb {big['seconds']:.1f} s, peak RSS {big['peak_rss_bytes'] / 2**30:.2f} GiB",
+        flush=True,
+    )
     fit_ref, fit_cur = tmp / "fit-ref.parquet", tmp / "fit-cur.parquet"
     write_large(fit_ref, fit_cur, fit_rows)
     print(f"[fit] {fit_rows:,} rows per side: pandas, duckdb, Evidently ...", flush=True)
     pandas_run = _run_worker(NBOPS_PY, "nbops", fit_ref, fit_cur)
     duck_run = _run_worker(NBOPS_PY, "nbops-duckdb", fit_ref, fit_cur)
-    evidently_run = (_run_worker(EVIDENTLY_PY, "evidently", fit_ref, fit_cur)
-                     if EVIDENTLY_PY.exists() else None)
-    same = [c for c in pandas_run["verdicts"]
-            if pandas_run["verdicts"][c] == duck_run["verdicts"].get(c)
-            and pandas_run["methods"][c] == duck_run["methods"].get(c)]
+    evidently_run = (
+        _run_worker(EVIDENTLY_PY, "evidently", fit_ref, fit_cur) if EVIDENTLY_PY.exists() else None
+    )
+    same = [
+        c
+        for c in pandas_run["verdicts"]
+        if pandas_run["verdicts"][c] == duck_run["verdicts"].get(c)
+        and pandas_run["methods"][c] == duck_run["methods"].get(c)
+    ]
     keys = ("seconds", "input_bytes", "peak_extra_bytes")
     return {
-        "rows_per_side": rows, "columns": 25, "memory_limit": "1GB",
-        "parquet_bytes_on_disk": disk, "generate_seconds": gen_s,
+        "rows_per_side": rows,
+        "columns": 25,
+        "memory_limit": "1GB",
+        "parquet_bytes_on_disk": disk,
+        "generate_seconds": gen_s,
         "targets": {"peak_rss_bytes": 1.5 * 2**30},
-        "duckdb": {k: big[k] for k in ("seconds", "input_bytes", "peak_rss_bytes",
-                                        "peak_extra_bytes", "dataset_drift", "rows")},
+        "duckdb": {
+            k: big[k]
+            for k in (
+                "seconds",
+                "input_bytes",
+                "peak_rss_bytes",
+                "peak_extra_bytes",
+                "dataset_drift",
+                "rows",
+            )
+        },
         "peak_rss_ok": big["peak_rss_bytes"] < 1.5 * 2**30,
         "methods": big["methods"],
         "side_by_side": {
             "rows_per_side": fit_rows,
             "pandas": {k: pandas_run[k] for k in keys},
             "duckdb": {k: duck_run[k] for k in (*keys, "peak_rss_bytes")},
-            "evidently": ({k: evidently_run[k] for k in keys} | {"version":
-                                                                   evidently_run["version"]}
-                          if evidently_run else "not run: .venv-bench-evidently is missing"),
+            "evidently": (
+                {k: evidently_run[k] for k in keys} | {"version": evidently_run["version"]}
+                if evidently_run
+                else "not run: .venv-bench-evidently is missing"
+            ),
             "pandas_duckdb_same_method_and_verdict": len(same) / len(pandas_run["verdicts"]),
         },
     }
@@ -274,7 +340,10 @@ def larger_than_memory(rows: int, fit_rows: int, tmp: Path, keep: bool) -> dict:
 def _run_worker(python: Path, tool: str, ref_path: Path, cur_path: Path) -> dict:
     out = subprocess.run(
         [str(python), __file__, "--worker", tool, str(ref_path), str(cur_path)],
-        capture_output=True, text=True, check=False, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     if out.returncode != 0:
         raise SystemExit(f"{tool} worker failed:\n{out.stderr[-3000:]}")
@@ -294,20 +363,33 @@ def compare(n_ref: int, n_cur: int, tmp: Path, label: str) -> dict:
     print(f"[{label}] evidently {ev['seconds']:.2f} s", flush=True)
     cols = sorted(ev["verdicts"])
     agree = [c for c in cols if nb["verdicts"].get(c) == ev["verdicts"][c]]
-    per_column = {c: {"nbops": nb["verdicts"].get(c), "evidently": ev["verdicts"][c],
-                      "nbops_test": nb["methods"].get(c), "evidently_test": ev["methods"].get(c),
-                      "nbops_score": nb["scores"].get(c), "evidently_score": ev["scores"].get(c)}
-                  for c in cols}
+    per_column = {
+        c: {
+            "nbops": nb["verdicts"].get(c),
+            "evidently": ev["verdicts"][c],
+            "nbops_test": nb["methods"].get(c),
+            "evidently_test": ev["methods"].get(c),
+            "nbops_score": nb["scores"].get(c),
+            "evidently_score": ev["scores"].get(c),
+        }
+        for c in cols
+    }
     return {
-        "rows": {"reference": n_ref, "current": n_cur}, "columns": len(cols),
-        "nbops": {k: nb[k] for k in ("version", "seconds", "input_bytes", "peak_extra_bytes",
-                                     "dataset_drift")}
+        "rows": {"reference": n_ref, "current": n_cur},
+        "columns": len(cols),
+        "nbops": {
+            k: nb[k]
+            for k in ("version", "seconds", "input_bytes", "peak_extra_bytes", "dataset_drift")
+        }
         | {"memory_x_input": nb["peak_extra_bytes"] / nb["input_bytes"]},
-        "evidently": {k: ev[k] for k in ("version", "seconds", "input_bytes",
-                                         "peak_extra_bytes", "dataset_drift")}
+        "evidently": {
+            k: ev[k]
+            for k in ("version", "seconds", "input_bytes", "peak_extra_bytes", "dataset_drift")
+        }
         | {"memory_x_input": ev["peak_extra_bytes"] / ev["input_bytes"]},
         "speedup": ev["seconds"] / nb["seconds"],
-        "memory_ratio_nbops_over_evidently": nb["peak_extra_bytes"] / max(1, ev["peak_extra_bytes"]),
+        "memory_ratio_nbops_over_evidently": nb["peak_extra_bytes"]
+        / max(1, ev["peak_extra_bytes"]),
         "verdict_agreement": len(agree) / len(cols) if cols else None,
         "dataset_verdict_agrees": nb["dataset_drift"] == ev["dataset_drift"],
         "disagreements": [c for c in cols if c not in agree],
@@ -319,12 +401,23 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--worker", nargs=3, metavar=("TOOL", "REF", "CUR"))
-    parser.add_argument("--large-rows", type=int, default=20_000_000,
-                        help="rows per side of the larger-than-memory case (0: skip it)")
-    parser.add_argument("--fit-rows", type=int, default=1_000_000,
-                        help="rows per side where pandas, DuckDB and Evidently run side by side")
-    parser.add_argument("--only-large", action="store_true",
-                        help="run only the larger-than-memory case; keep the other results")
+    parser.add_argument(
+        "--large-rows",
+        type=int,
+        default=20_000_000,
+        help="rows per side of the larger-than-memory case (0: skip it)",
+    )
+    parser.add_argument(
+        "--fit-rows",
+        type=int,
+        default=1_000_000,
+        help="rows per side where pandas, DuckDB and Evidently run side by side",
+    )
+    parser.add_argument(
+        "--only-large",
+        action="store_true",
+        help="run only the larger-than-memory case; keep the other results",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the big Parquet files")
     args = parser.parse_args(argv)
     if args.worker:
@@ -342,8 +435,9 @@ def main(argv: list[str] | None = None) -> int:
                 "small_reference": compare(800, 5_000, Path(tmp), "small"),
             }
         if args.large_rows:
-            cases["larger_than_memory"] = larger_than_memory(args.large_rows, args.fit_rows,
-                                                             Path(tmp), args.keep)
+            cases["larger_than_memory"] = larger_than_memory(
+                args.large_rows, args.fit_rows, Path(tmp), args.keep
+            )
     result = {
         "benchmark": "drift",
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
@@ -354,21 +448,28 @@ def main(argv: list[str] | None = None) -> int:
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     if "large" in cases:
         big = cases["large"]
-        print(f"nbops {big['nbops']['seconds']:.2f} s vs Evidently "
-              f"{big['evidently']['seconds']:.1f} s ({big['speedup']:.0f}x faster); memory "
-              f"{big['nbops']['memory_x_input']:.2f}x input vs "
-              f"{big['evidently']['memory_x_input']:.2f}x; verdict agreement "
-              f"{big['verdict_agreement']:.0%} (small reference: "
-              f"{cases['small_reference']['verdict_agreement']:.0%})")
+        print(
+            f"nbops {big['nbops']['seconds']:.2f} s vs Evidently "
+            f"{big['evidently']['seconds']:.1f} s ({big['speedup']:.0f}x faster); memory "
+            f"{big['nbops']['memory_x_input']:.2f}x input vs "
+            f"{big['evidently']['memory_x_input']:.2f}x; verdict agreement "
+            f"{big['verdict_agreement']:.0%} (small reference: "
+            f"{cases['small_reference']['verdict_agreement']:.0%})"
+        )
     if "larger_than_memory" in cases:
         ltm = cases["larger_than_memory"]
         side = ltm["side_by_side"]
-        print(f"{ltm['rows_per_side']:,} rows per side, 1 GB limit: DuckDB "
-              f"{ltm['duckdb']['seconds']:.1f} s, peak RSS "
-              f"{ltm['duckdb']['peak_rss_bytes'] / 2**30:.2f} GiB; at {side['rows_per_side']:,}: "
-              f"pandas {side['pandas']['seconds']:.2f} s, DuckDB {side['duckdb']['seconds']:.2f} s"
-              + (f", Evidently {side['evidently']['seconds']:.1f} s"
-                 if isinstance(side["evidently"], dict) else ""))
+        print(
+            f"{ltm['rows_per_side']:,} rows per side, 1 GB limit: DuckDB "
+            f"{ltm['duckdb']['seconds']:.1f} s, peak RSS "
+            f"{ltm['duckdb']['peak_rss_bytes'] / 2**30:.2f} GiB; at {side['rows_per_side']:,}: "
+            f"pandas {side['pandas']['seconds']:.2f} s, DuckDB {side['duckdb']['seconds']:.2f} s"
+            + (
+                f", Evidently {side['evidently']['seconds']:.1f} s"
+                if isinstance(side["evidently"], dict)
+                else ""
+            )
+        )
     print(f"-> {RESULTS}")
     return 0
 

@@ -41,8 +41,9 @@ def make_model():
     from sklearn.preprocessing import StandardScaler
 
     wine = load_wine(as_frame=True)
-    model = make_pipeline(StandardScaler(),
-                          RandomForestClassifier(n_estimators=100, max_depth=6, random_state=0))
+    model = make_pipeline(
+        StandardScaler(), RandomForestClassifier(n_estimators=100, max_depth=6, random_state=0)
+    )
     model.fit(wine.data, wine.target)
     return model, wine.data
 
@@ -82,13 +83,15 @@ def mlflow_iteration(model, X, name: str, fmt: str, pinned: bool = False) -> dic
             kwargs["skops_trusted_types"] = ["sklearn.tree._tree.Tree"]
         if pinned:  # skips MLflow's pip-requirements inference (a subprocess per log)
             kwargs["pip_requirements"] = ["scikit-learn", "skops"]
-        mlflow.sklearn.log_model(model, name="model",
-                                 signature=infer_signature(X, model.predict(X)), **kwargs)
+        mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(X, model.predict(X)), **kwargs
+        )
     t1 = time.perf_counter()
     version = mlflow.register_model(f"runs:/{run.info.run_id}/model", name).version
     t2 = time.perf_counter()
-    client.transition_model_version_stage(name, version, "Production",
-                                          archive_existing_versions=True)
+    client.transition_model_version_stage(
+        name, version, "Production", archive_existing_versions=True
+    )
     client.set_registered_model_alias(name, "champion", version)
     t3 = time.perf_counter()
     loaded = mlflow.sklearn.load_model(f"models:/{name}@champion")
@@ -126,9 +129,11 @@ def file_sizes(nbops_store: Path, mlflow_root: Path) -> dict:
         sizes = [p.stat().st_size for p in folder.rglob(pattern) if p.is_file()]
         return max(sizes) if sizes else None
 
-    return {"nbops_model_skops": biggest(nbops_store / "artifacts", "*"),
-            "mlflow_model_skops": biggest(mlflow_root / "mlflow_skops", "model.skops"),
-            "mlflow_model_cloudpickle": biggest(mlflow_root / "mlflow_cloudpickle", "model.pkl")}
+    return {
+        "nbops_model_skops": biggest(nbops_store / "artifacts", "*"),
+        "mlflow_model_skops": biggest(mlflow_root / "mlflow_skops", "model.skops"),
+        "mlflow_model_cloudpickle": biggest(mlflow_root / "mlflow_cloudpickle", "model.pkl"),
+    }
 
 
 def main() -> int:
@@ -157,8 +162,11 @@ def main() -> int:
         import mlflow
 
         results = {}
-        variants = (("mlflow_skops", "skops", False), ("mlflow_cloudpickle", "cloudpickle", False),
-                    ("mlflow_skops_pinned_requirements", "skops", True))
+        variants = (
+            ("mlflow_skops", "skops", False),
+            ("mlflow_cloudpickle", "cloudpickle", False),
+            ("mlflow_skops_pinned_requirements", "skops", True),
+        )
         for label, fmt, pinned in variants:
             folder = tmp / label
             folder.mkdir()
@@ -166,16 +174,16 @@ def main() -> int:
             mlflow.set_registry_uri(f"sqlite:///{folder / 'mlflow.db'}")
             exp = mlflow.create_experiment("bench", artifact_location=(folder / "art").as_uri())
             mlflow.set_experiment(experiment_id=exp)
-            results[label] = summarise([mlflow_iteration(model, X, "bench-model", fmt, pinned)
-                                        for _ in range(n)])
+            results[label] = summarise(
+                [mlflow_iteration(model, X, "bench-model", fmt, pinned) for _ in range(n)]
+            )
             if label == "mlflow_skops":
                 default_behaviour = mlflow_default_refusal(model)
         sizes = file_sizes(tmp / "nbops", tmp)
 
     nb_summary = summarise(nb)
     ratios = {
-        label: {k: round(results[label]["median"][k] / nb_summary["median"][k], 2)
-                for k in STEPS}
+        label: {k: round(results[label]["median"][k] / nb_summary["median"][k], 2) for k in STEPS}
         for label in results
     }
     out = {
@@ -198,14 +206,26 @@ def main() -> int:
             "skops_trusted_types=['sklearn.tree._tree.Tree'] for a forest; nbops records the "
             "types itself when it saves",
         ],
-        "machine": {"python": platform.python_version(), "platform": platform.platform(),
-                    "cpus": os.cpu_count()},
+        "machine": {
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=2) + "\n")
-    print(json.dumps({"median_seconds": {"nbops": nb_summary["median"],
-                                         **{k: v["median"] for k, v in results.items()}},
-                      "ratio_peer_over_nbops": ratios}, indent=2))
+    print(
+        json.dumps(
+            {
+                "median_seconds": {
+                    "nbops": nb_summary["median"],
+                    **{k: v["median"] for k, v in results.items()},
+                },
+                "ratio_peer_over_nbops": ratios,
+            },
+            indent=2,
+        )
+    )
     return 0
 
 

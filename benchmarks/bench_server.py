@@ -59,8 +59,9 @@ def wait_until(port: int, proc: subprocess.Popen, path: str, timeout: float = 12
     raise TimeoutError(f"no answer on port {port} within {timeout} s")
 
 
-def time_requests(port: int, method: str, path: str, body: bytes | None, headers: dict,
-                  repeat: int) -> dict:
+def time_requests(
+    port: int, method: str, path: str, body: bytes | None, headers: dict, repeat: int
+) -> dict:
     """Median / p95 / min of ``repeat`` requests over one kept-alive connection."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     times, payload = [], b""
@@ -76,10 +77,14 @@ def time_requests(port: int, method: str, path: str, body: bytes | None, headers
             times.append(elapsed)
     conn.close()
     times.sort()
-    return {"median_ms": round(statistics.median(times), 2),
-            "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
-            "min_ms": round(times[0], 2), "repeat": repeat, "bytes": len(payload),
-            "payload": payload}
+    return {
+        "median_ms": round(statistics.median(times), 2),
+        "p95_ms": round(times[int(0.95 * (len(times) - 1))], 2),
+        "min_ms": round(times[0], 2),
+        "repeat": repeat,
+        "bytes": len(payload),
+        "payload": payload,
+    }
 
 
 # -- nbops -----------------------------------------------------------------------------
@@ -95,8 +100,9 @@ for i in range({n}):
 print(time.perf_counter() - t)
 """
     env = {**os.environ, "NBOPS_STORE": str(store)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, check=True, capture_output=True, text=True
+    )
     return float(out.stdout.strip().splitlines()[-1])
 
 
@@ -105,14 +111,27 @@ def bench_nbops(work: Path, n: int, repeat: int) -> dict:
     fill_s = fill_nbops(store, n)
     config = work / "jupyter-config"
     config.mkdir()
-    (config / "jupyter_server_config.json").write_text(json.dumps(
-        {"ServerApp": {"jpserver_extensions": {"nbops.server": True}}}))
+    (config / "jupyter_server_config.json").write_text(
+        json.dumps({"ServerApp": {"jpserver_extensions": {"nbops.server": True}}})
+    )
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "NBOPS_STORE": str(store), "JUPYTER_CONFIG_DIR": str(config),
-           "JUPYTER_RUNTIME_DIR": str(work / "rt")}
-    args = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ServerApp.ip=127.0.0.1",
-            f"--ServerApp.port={port}", "--ServerApp.port_retries=0",
-            f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}"]
+    env = {
+        **os.environ,
+        "NBOPS_STORE": str(store),
+        "JUPYTER_CONFIG_DIR": str(config),
+        "JUPYTER_RUNTIME_DIR": str(work / "rt"),
+    }
+    args = [
+        sys.executable,
+        "-m",
+        "jupyter_server",
+        "--no-browser",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.port={port}",
+        "--ServerApp.port_retries=0",
+        f"--IdentityProvider.token={token}",
+        f"--ServerApp.root_dir={work}",
+    ]
     if os.geteuid() == 0:
         args.append("--allow-root")
     log = open(work / "jupyter.log", "wb")  # noqa: SIM115
@@ -150,9 +169,11 @@ def fill_mlflow(uri: str, n: int) -> tuple[float, str]:
     now = int(time.time() * 1000)
     for i in range(n):
         run = client.create_run(exp_ids[i % 10], run_name=f"run-{i}")
-        client.log_batch(run.info.run_id,
-                         metrics=[Metric(f"m{k}", k / (i + 1), now, 0) for k in range(5)],
-                         params=[Param(f"p{k}", str(k * i)) for k in range(5)])
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(f"m{k}", k / (i + 1), now, 0) for k in range(5)],
+            params=[Param(f"p{k}", str(k * i)) for k in range(5)],
+        )
         client.set_terminated(run.info.run_id)
     return time.perf_counter() - t, exp_ids[3]
 
@@ -168,43 +189,83 @@ def bench_mlflow(work: Path, n: int, repeat: int) -> dict | None:
     port = free_port()
     log = open(work / "mlflow.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--backend-store-uri", uri,
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-         "--artifacts-destination", str(work / "mlartifacts")],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "MLFLOW_TRACKING_URI": uri})
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--backend-store-uri",
+            uri,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--artifacts-destination",
+            str(work / "mlartifacts"),
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "MLFLOW_TRACKING_URI": uri},
+    )
     headers = {"Content-Type": "application/json"}
     try:
         wait_until(port, proc, "/health")
         all_exps = [str(k) for k in range(1, 11)]
 
         def search(body: dict) -> dict:
-            return time_requests(port, "POST", "/api/2.0/mlflow/runs/search",
-                                 json.dumps(body).encode(), headers, repeat)
+            return time_requests(
+                port,
+                "POST",
+                "/api/2.0/mlflow/runs/search",
+                json.dumps(body).encode(),
+                headers,
+                repeat,
+            )
 
         results = {}
         for name, body in {
-            "newest_page": {"experiment_ids": all_exps, "max_results": PAGE,
-                            "order_by": ["attributes.start_time DESC"]},
-            "experiment_filter": {"experiment_ids": [str(exp3)], "max_results": PAGE,
-                                  "order_by": ["attributes.start_time DESC"]},
+            "newest_page": {
+                "experiment_ids": all_exps,
+                "max_results": PAGE,
+                "order_by": ["attributes.start_time DESC"],
+            },
+            "experiment_filter": {
+                "experiment_ids": [str(exp3)],
+                "max_results": PAGE,
+                "order_by": ["attributes.start_time DESC"],
+            },
         }.items():
             r = search(body)
             page = json.loads(r.pop("payload"))
             assert len(page["runs"]) == PAGE
             results[name] = r
         # MLflow pages with tokens, not offsets: walk to the middle once, then time that page
-        body = {"experiment_ids": all_exps, "max_results": 1000,
-                "order_by": ["attributes.start_time DESC"]}
+        body = {
+            "experiment_ids": all_exps,
+            "max_results": 1000,
+            "order_by": ["attributes.start_time DESC"],
+        }
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
         token = None
         for _ in range(n // 2 // 1000):
-            conn.request("POST", "/api/2.0/mlflow/runs/search",
-                         json.dumps({**body, **({"page_token": token} if token else {})}),
-                         headers)
+            conn.request(
+                "POST",
+                "/api/2.0/mlflow/runs/search",
+                json.dumps({**body, **({"page_token": token} if token else {})}),
+                headers,
+            )
             token = json.loads(conn.getresponse().read()).get("next_page_token")
         conn.close()
-        r = search({"experiment_ids": all_exps, "max_results": PAGE, "page_token": token,
-                    "order_by": ["attributes.start_time DESC"]})
+        r = search(
+            {
+                "experiment_ids": all_exps,
+                "max_results": PAGE,
+                "page_token": token,
+                "order_by": ["attributes.start_time DESC"],
+            }
+        )
         r.pop("payload")
         results["deep_page"] = r
     finally:
@@ -243,22 +304,28 @@ def main() -> None:
         "target_median_ms": TARGET_MS,
         "nbops": {"version": nbops.__version__, **nb},
         "meets_target": nb["newest_page"]["median_ms"] < TARGET_MS,
-        "platform": {"python": platform.python_version(), "machine": platform.machine(),
-                     "cpus": os.cpu_count()},
+        "platform": {
+            "python": platform.python_version(),
+            "machine": platform.machine(),
+            "cpus": os.cpu_count(),
+        },
     }
     if ml is not None:
         result["mlflow"] = ml
         result["ratio_nbops_over_mlflow"] = {
             case: round(nb[case]["median_ms"] / ml[case]["median_ms"], 3)
-            for case in ("newest_page", "deep_page", "experiment_filter")}
+            for case in ("newest_page", "deep_page", "experiment_filter")
+        }
     else:
         result["mlflow"] = "not installed in this interpreter: run with .venv-bench (make bench)"
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps({k: v for k, v in result.items() if k != "platform"}, indent=2))
     if not result["meets_target"]:
-        sys.exit(f"runs endpoint median {nb['newest_page']['median_ms']} ms is over the "
-                 f"{TARGET_MS} ms target")
+        sys.exit(
+            f"runs endpoint median {nb['newest_page']['median_ms']} ms is over the "
+            f"{TARGET_MS} ms target"
+        )
 
 
 if __name__ == "__main__":
