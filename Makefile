@@ -22,7 +22,7 @@ $(VENV)/.installed-dev: pyproject.toml | $(VENV)/bin/python
 	@echo "==> installing nbops with its test tools into $(VENV) (a few minutes the first time)"
 	$(PIP) install --progress-bar off -e ".[dev]"
 	@echo "==> the KServe SDK for the OIP client and manifest tests (without its pins: it caps pandas < 3)"
-	$(PIP) install --progress-bar off --no-deps "kserve==0.21.0" cloudevents deprecation \
+	$(PIP) install --progress-bar off --no-deps "kserve==0.21.0" "cloudevents>=1.6,<2" deprecation \
 	  grpc-interceptor grpcio grpcio-tools tabulate timing-asgi python-multipart pyjwt watchfiles
 	@touch $@
 
