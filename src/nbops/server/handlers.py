@@ -40,23 +40,15 @@ from tornado import web
 
 import nbops
 from nbops._errors import NbopsError, RunNotFoundError
+from nbops.registry.naming import STAGES
+from nbops.registry.views import MODEL_COLUMNS
 
 # one thread: the store is read and written from a single place in this process
 _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="nbops-api")
 
-STAGE_NAMES = ("None", "Staging", "Production", "Archived")
-MODEL_FIELDS = (
-    "name",
-    "version",
-    "stage",
-    "aliases",
-    "run_id",
-    "run_name",
-    "created",
-    "description",
-    "model_class",
-    "gates",
-)
+# the stages as the REST API spells them, and the fields of a model version it returns
+STAGE_NAMES = tuple(str(stage) for stage in STAGES)
+MODEL_FIELDS = tuple(MODEL_COLUMNS)
 
 
 def plain(value: Any) -> Any:
