@@ -22,84 +22,16 @@ from .._util import utc_now
 from ..store import Store, get_store, safe_name
 from ..store.procs import identity
 from . import active
+from .values import check_name, same_value, to_metric, to_step
 
 STATUSES = ("RUNNING", "FINISHED", "FAILED", "KILLED")
 STEP_FLUSH_COUNT = 1000  # buffered step values before a write
 STEP_FLUSH_SECONDS = 2.0
-#: the longest metric, param or tag name (MLflow's limit too)
-MAX_NAME = 250
 
 
 def new_run_id() -> str:
     """A new run id: 12 random hex characters."""
     return uuid.uuid4().hex[:12]
-
-
-def to_metric(value: Any) -> float | int:
-    """A metric value as a plain float or int. NaN and inf are kept."""
-    if isinstance(value, bool):
-        raise NbopsError(f"metric value {value!r} is a bool; log it as a param or tag instead")
-    item = getattr(value, "item", None)
-    if callable(item) and getattr(value, "shape", ()) == ():
-        value = item()
-    if isinstance(value, int):
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        raise NbopsError(
-            f"metric value {value!r:.60} is not a number; log numbers as metrics and other "
-            "values with log_param or set_tag"
-        ) from None
-
-
-def check_name(kind: str, key: Any) -> str:
-    """``key`` as a metric/param/tag name, or NbopsError: a non-empty string of at most
-    :data:`MAX_NAME` characters without control characters."""
-    if not isinstance(key, str):
-        raise NbopsError(f"{kind} name {key!r} is a {type(key).__name__}; use a string")
-    if not key:
-        raise NbopsError(f"a {kind} name cannot be empty; use e.g. 'accuracy'")
-    if len(key) > MAX_NAME:
-        raise NbopsError(
-            f"{kind} name {key[:40]!r}... has {len(key)} characters; use at most {MAX_NAME}"
-        )
-    bad = [c for c in key if ord(c) < 32 or 127 <= ord(c) < 160]
-    if bad:
-        raise NbopsError(
-            f"{kind} name {key!r} contains the control character {bad[0]!r}; "
-            "use letters, digits, spaces and punctuation"
-        )
-    return key
-
-
-def to_step(key: str, step: Any) -> int:
-    """``step`` as an int (integral floats and numpy integers too), else NbopsError."""
-    item = getattr(step, "item", None)
-    if callable(item) and getattr(step, "shape", None) == ():
-        step = item()
-    if isinstance(step, bool) or not isinstance(step, (int, float)):
-        raise NbopsError(
-            f"step {step!r} of metric {key!r} is not an integer; pass step=0, 1, 2, ..."
-        )
-    if isinstance(step, float) and not step.is_integer():
-        raise NbopsError(
-            f"step {step!r} of metric {key!r} is not a whole number; steps "
-            "are integers (0, 1, 2, ...)"
-        )
-    return int(step)
-
-
-def _same(a: Any, b: Any) -> bool:
-    # True == 1 and 1 == 1.0 in Python, but a param that changes type has changed
-    import json
-
-    if type(a) is not type(b):
-        return False
-    try:
-        return json.dumps(a, sort_keys=True) == json.dumps(b, sort_keys=True)
-    except (TypeError, ValueError):
-        return a == b
 
 
 _unsaved: list[Run] = []  # runs whose end could not be written yet (retryable)
@@ -273,7 +205,7 @@ class Run:
             for key, value in params.items():
                 key = check_name("param", key)
                 value = to_param(key, value)
-                if key in self.params and not _same(self.params[key], value):
+                if key in self.params and not same_value(self.params[key], value):
                     raise NbopsError(
                         f"param {key!r} of run {self.run_id} is already {self.params[key]!r}; "
                         f"it cannot change to {value!r}. Log it under another name or start "
@@ -391,7 +323,9 @@ class Run:
         merge: dict[str, dict[str, Any]] = {}
         for section in ("params", "metrics", "tags"):
             now, was = getattr(self, section), self._written[section]
-            merge[section] = {k: v for k, v in now.items() if k not in was or not _same(was[k], v)}
+            merge[section] = {
+                k: v for k, v in now.items() if k not in was or not same_value(was[k], v)
+            }
         fields = {
             k: v
             for k, v in (
@@ -405,7 +339,7 @@ class Run:
                 k: v
                 for k, v in self._extra.items()
                 if k not in self._written.get("extra", {})
-                or not _same(self._written["extra"][k], v)
+                or not same_value(self._written["extra"][k], v)
             }
         )
         fields.update(final)
