@@ -245,8 +245,9 @@ def corpus_overhead(quick: bool = False) -> dict:
     is included; a cell's time is its fastest over the rounds (the machine is shared,
     so single timings are noisy). Model files are written in the background: the
     wait for the last writes at the end of a round is reported too."""
-    sys.path.insert(0, str(HERE.parent / "tests" / "corpus"))
-    from runner import NOTEBOOKS, BenchKernel, run_notebook
+    sys.path[:0] = [str(HERE.parent / "tests"), str(HERE.parent / "tests" / "corpus")]
+    from kernel import Kernel
+    from runner import NOTEBOOKS, run_notebook
 
     books = NOTEBOOKS[:4] if quick else NOTEBOOKS
     rounds = 1 if quick else 2
@@ -260,7 +261,7 @@ def corpus_overhead(quick: bool = False) -> dict:
             "MPLBACKEND": "Agg",
             "PYTHONPATH": str(HERE.parent / "src"),
         }
-        plain, tracked = BenchKernel(work, env), BenchKernel(work, env)
+        plain, tracked = Kernel(work, env), Kernel(work, env)
         try:
             assert tracked.run("%load_ext nbops")["status"] == "ok"
             for path in books:
@@ -273,8 +274,8 @@ def corpus_overhead(quick: bool = False) -> dict:
             tracked.run("%nbops flush")
             drains.append(time.perf_counter() - t0)
         finally:
-            plain.close()
-            tracked.close()
+            plain.close(now=False)
+            tracked.close(now=False)
     plain_s = sum(b["plain_s"] for b in best.values())
     tracked_s = sum(b["tracked_s"] for b in best.values())
     return {
