@@ -47,6 +47,19 @@ from report_scale import (  # noqa: E402
 )
 
 HEADER = ["| what | peer | peer's result | nbops | nbops vs peer |", "|---|---|---|---|---|"]
+# the sections of the summary, in the order the docs show them
+SECTIONS = (
+    "tracking",
+    "store",
+    "compare",
+    "registry",
+    "drift",
+    "drift-large",
+    "serving",
+    "mlserver",
+    "server",
+    "sync",
+)
 
 
 def rows(section: str | None = None) -> list[tuple[str, str, str, str, str]]:
@@ -231,19 +244,7 @@ def _sections() -> dict[str, list[tuple[str, str, str, str, str]]]:
             )
         )
     more_sections(sections)
-    order = [
-        "tracking",
-        "store",
-        "compare",
-        "registry",
-        "drift",
-        "drift-large",
-        "serving",
-        "mlserver",
-        "server",
-        "sync",
-    ]
-    return {k: sections[k] for k in sorted(sections, key=lambda k: order.index(k))}
+    return {k: sections[k] for k in sorted(sections, key=SECTIONS.index)}
 
 
 def table(section: str | None = None) -> str:
@@ -311,21 +312,7 @@ def drift_detail() -> str:
 
 BLOCKS = {
     "summary": table,
-    **{
-        sec: (lambda sec=sec: table(sec))
-        for sec in (
-            "tracking",
-            "store",
-            "compare",
-            "registry",
-            "drift",
-            "drift-large",
-            "serving",
-            "mlserver",
-            "server",
-            "sync",
-        )
-    },
+    **{sec: (lambda sec=sec: table(sec)) for sec in SECTIONS},
     "registry-steps": registry_steps,
     "drift-detail": drift_detail,
     "store-detail": store_detail,
