@@ -87,13 +87,8 @@ def compact(storage: LogStorage, force: bool = False) -> dict[str, Any] | None:
             pos = nl + 1
             if not raw.strip():
                 continue
-            payload = logfile.unseal(raw)
-            if payload is None and header.format == 1:
-                payload = raw
             try:
-                if payload is None:
-                    raise ValueError("checksum mismatch")
-                ops = check_ops(logfile.loads(payload))
+                ops = check_ops(logfile.parse_line(raw, legacy=header.format == 1))
             except (ValueError, TypeError) as exc:
                 raise StoreError(
                     f"{storage.path} line {line_no} is damaged ({exc}); compaction would drop "

@@ -280,13 +280,10 @@ def from_snapshot(folder: Path | None, on_damage: Any = None, chunk: int = 20000
         for n, raw in enumerate(fh, 1):
             here, offset = offset, offset + len(raw)
             raw = raw.rstrip(b"\n")
-            payload = logfile.unseal(raw)
             try:
-                if payload is None:
-                    raise ValueError("checksum mismatch")
-                key, _, body = payload.partition(b"\t")
-                docs[key.decode()] = logfile.loads(body)
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                key, doc = logfile.parse_doc_line(raw)
+                docs[key] = doc
+            except (ValueError, TypeError) as exc:
                 if on_damage is not None:
                     on_damage(here, raw, str(exc), file=path, line=n)
                 continue

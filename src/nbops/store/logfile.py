@@ -76,6 +76,32 @@ def seal(payload: bytes) -> bytes:
     return b"%s\t%08x\n" % (payload, zlib.crc32(payload))
 
 
+def parse_line(raw: bytes, legacy: bool = False) -> Any:
+    """The JSON a log line holds (without its newline). ``legacy``: a format-1 line,
+    which has no checksum, is taken as it is. ValueError when the checksum fails or the
+    JSON does not parse."""
+    payload = unseal(raw)
+    if payload is None and legacy:
+        payload = raw
+    if payload is None:
+        raise ValueError("checksum mismatch")
+    return loads(payload)
+
+
+def parse_doc_line(raw: bytes, legacy: bool = False) -> tuple[str, Any]:
+    """``(key, document)`` of a snapshot line ``key<TAB>JSON``; ValueError (or
+    UnicodeDecodeError, a subclass) when it is damaged (see :func:`parse_line`)."""
+    payload = unseal(raw)
+    if payload is None and legacy:
+        payload = raw
+    if payload is None:
+        raise ValueError("checksum mismatch")
+    key, tab, body = payload.partition(b"\t")
+    if not tab:
+        raise ValueError("no document key")
+    return key.decode(), loads(body)
+
+
 def unseal(raw: bytes) -> bytes | None:
     """The payload of a line (without its newline) if its checksum holds, else None."""
     if len(raw) < 10 or raw[-9:-8] != b"\t":

@@ -253,13 +253,8 @@ class LogReader:
             pos = nl + 1
             if not raw.strip():
                 continue
-            payload = logfile.unseal(raw)
-            if payload is None and legacy:
-                payload = raw
             try:
-                if payload is None:
-                    raise ValueError("checksum mismatch")
-                ops = check_ops(logfile.loads(payload))
+                ops = check_ops(logfile.parse_line(raw, legacy))
             except (ValueError, TypeError) as exc:
                 self._damaged(here, raw, str(exc))
                 continue
@@ -368,13 +363,10 @@ class LogReader:
             raw = data[pos:nl]
             line += 1
             here, pos = pos, nl + 1
-            payload = logfile.unseal(raw)
             try:
-                if payload is None:
-                    raise ValueError("checksum mismatch")
-                key, _, body = payload.partition(b"\t")
-                docs[key.decode()] = logfile.loads(body)
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+                key, doc = logfile.parse_doc_line(raw)
+                docs[key] = doc
+            except (ValueError, TypeError) as exc:
                 self._damaged(here, raw, str(exc), file=path, line=line)
 
     def _apply(self, op: list) -> None:

@@ -36,26 +36,18 @@ def _scan(
         raw = data[pos:nl]
         here, pos = pos, nl + 1
         if raw.strip():
-            payload = logfile.unseal(raw)
-            if payload is None and legacy:
-                payload = raw
             try:
-                if payload is None:
-                    raise ValueError("checksum mismatch")
                 if snapshot:
-                    key, tab, body = payload.partition(b"\t")
-                    if not tab:
-                        raise ValueError("no document key")
-                    doc = logfile.loads(body)
+                    key, doc = logfile.parse_doc_line(raw, legacy)
                     if isinstance(doc, dict) and "run_id" in doc:
-                        run_ids[key.decode()] = doc["run_id"]
+                        run_ids[key] = doc["run_id"]
                 else:
-                    ops = check_ops(logfile.loads(payload))
+                    ops = check_ops(logfile.parse_line(raw, legacy))
                     for op in ops:
                         if op[1] == "runs" and op[0] == "put" and isinstance(op[3], dict):
                             run_ids[str(op[2])] = op[3].get("run_id")
                 intact += 1
-            except (ValueError, TypeError, UnicodeDecodeError) as exc:
+            except (ValueError, TypeError) as exc:
                 damage.append(
                     Damage(
                         str(path),
