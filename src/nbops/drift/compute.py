@@ -157,19 +157,7 @@ def _column_drift(
 ) -> dict[str, Any]:
 
     kind, note = column_kind(ref_s, cur_s)
-    row: dict[str, Any] = {
-        "column": col,
-        "type": kind,
-        "role": role,
-        "test": None,
-        "statistic": None,
-        "p_value": None,
-        "threshold": None,
-        "drifted": False,
-        "n_reference": 0,
-        "n_current": 0,
-        "note": note,
-    }
+    row = plan.empty_row(col, kind, role, note)
     if kind is None:
         return row
     pair = None

@@ -367,19 +367,7 @@ def _result(
 ) -> dict[str, Any]:
     import numpy as np
 
-    row: dict[str, Any] = {
-        "column": col.name,
-        "type": col.kind,
-        "role": role,
-        "test": None,
-        "statistic": None,
-        "p_value": None,
-        "threshold": None,
-        "drifted": False,
-        "n_reference": 0,
-        "n_current": 0,
-        "note": col.note,
-    }
+    row = plan.empty_row(col.name, col.kind, role, col.note)
     if col.kind is None:
         return row
     n_ref, n_cur = col.n.get("ref", 0), col.n.get("cur", 0)

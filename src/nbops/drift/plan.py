@@ -184,6 +184,23 @@ def join(a: str, b: str) -> str:
     return f"{a}; {b}" if a else b
 
 
+def empty_row(column: str, kind: str, role: str | None, note: str) -> dict[str, Any]:
+    """A column's report row before its test runs (no test, no verdict, no counts)."""
+    return {
+        "column": column,
+        "type": kind,
+        "role": role,
+        "test": None,
+        "statistic": None,
+        "p_value": None,
+        "threshold": None,
+        "drifted": False,
+        "n_reference": 0,
+        "n_current": 0,
+        "note": note,
+    }
+
+
 def shares_test(name: str, r_share: Any, c_share: Any) -> stats.TestResult:
     """Jensen-Shannon distance (``name`` "jensenshannon") or PSI of two share vectors."""
     if name == "jensenshannon":
