@@ -345,8 +345,6 @@ def start_canary(
     steps = {"version": candidate, "steps": list(DEFAULT_STEPS), **(plan or {})}
     steps["version"] = candidate
     export(name, version=stable, path=folder, canary=steps, overwrite=True)
-    for stale in ("canary_state.json",):
-        (folder / stale).unlink(missing_ok=True)
     restart = hasattr(service, "stop") and hasattr(service, "port")
     why = f"canary {steps['steps']} against v{stable}" + (
         "" if restart else "; restart the service to start it (it reads canary.json at start-up)"
