@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
 import socket
 import subprocess
@@ -169,6 +170,29 @@ def test_push_sends_full_step_history_with_timestamps(server, store, exp, tmp_pa
     assert [p.value for p in points] == local["value"].tolist()
     stamps = (local["timestamp"].astype("int64") // 1_000_000).tolist()  # ns -> ms
     assert [p.timestamp for p in points] == pytest.approx(stamps, abs=1)
+
+
+def test_non_finite_metric_values_travel_as_mlflow_writes_them(server, store, exp, tmp_path):
+    import nbops
+
+    with nbops.start_run(name="odd", experiment=exp) as run:
+        for i, value in enumerate([float("nan"), float("inf"), float("-inf"), 0.25]):
+            nbops.log_metric("score", value, step=i)
+    summary = nbops.push(server, experiments=[exp])
+    assert summary.ok, summary.failed
+    remote = remote_run(server, exp, "odd")
+    points = sorted(
+        client(server).get_metric_history(remote.info.run_id, "score"), key=lambda m: m.step
+    )
+    values = [p.value for p in points]  # MLflow keeps an infinity as the largest double
+    assert math.isnan(values[0]) and values[1:] == [sys.float_info.max, -sys.float_info.max, 0.25]
+    nbops.set_store(tmp_path / "pulled")
+    try:
+        assert nbops.pull(server, experiments=[exp]).ok
+        back = nbops.metric_history(run.run_id, "score")["value"].tolist()
+    finally:
+        nbops.set_store(None)
+    assert math.isnan(back[0]) and back[1:] == [math.inf, -math.inf, 0.25]
 
 
 def test_pushed_artifact_bytes_are_identical_and_record_travels(server, store, exp, tmp_path):
@@ -461,5 +485,8 @@ def test_a_sqlite_tracking_uri_works_without_a_server(tmp_path, monkeypatch):
     try:
         assert len(nbops.pull(uri, artifacts=True).created) == 2
         assert nbops.get_run(ids["parent"])["params"]["layers"] == [64, 32]
+        assert nbops.metric_history(ids["parent"], "loss")["value"].tolist() == [
+            1.0 / (i + 1) for i in range(5)
+        ]
     finally:
         nbops.set_store(None)

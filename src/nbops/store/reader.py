@@ -86,10 +86,13 @@ def copy_doc(doc: Any) -> Any:
     """A deep copy of a stored record (dicts and lists copied, scalars shared): what
     callers may modify freely."""
     if isinstance(doc, dict):
-        return {k: copy_doc(v) for k, v in doc.items()}
+        return {k: copy_doc(v) if isinstance(v, _NESTED) else v for k, v in doc.items()}
     if isinstance(doc, list):
-        return [copy_doc(v) for v in doc]
+        return [copy_doc(v) if isinstance(v, _NESTED) else v for v in doc]
     return doc
+
+
+_NESTED = (dict, list)
 
 
 _copy = copy_doc

@@ -30,6 +30,7 @@ from .protocol import (
     WORKERS,
     connect,
     digest,
+    from_mlflow_value,
     from_ms,
     mlflow_error,
     parse_param,
@@ -242,7 +243,7 @@ def _fetch(
             or (k in old_metrics and v != v and old_metrics[k] != old_metrics[k])
             else v
         )
-        for k, v in data.metrics.items()
+        for k, v in ((k, from_mlflow_value(v)) for k, v in data.metrics.items())
     }
     doc = {
         "run_id": local,
@@ -362,7 +363,7 @@ def _write(store: Store, fetched: dict[str, Any], exists: bool, server: str) -> 
                     doc["run_id"],
                     key,
                     [p.step for p in new],
-                    [p.value for p in new],
+                    [from_mlflow_value(p.value) for p in new],
                     [p.timestamp / 1000 for p in new],
                 )
 

@@ -31,6 +31,7 @@ from .protocol import (
     WORKERS,
     connect,
     digest,
+    log_batch,
     mlflow_error,
     param_text,
     quiet,
@@ -227,8 +228,6 @@ def _push_run(
     parent_remote: str | None,
     experiment_id: str,
 ) -> tuple[str, dict[str, Any]]:
-    from mlflow.entities import Metric, Param, RunTag
-
     run_id = doc["run_id"]
     tags = {str(k): str(v) for k, v in (doc.get("tags") or {}).items()}
     tags[TAG_RUN_ID] = run_id
@@ -263,15 +262,15 @@ def _push_run(
     remote = link["remote"]
 
     # params, tags (for an update) and every metric step not sent yet
-    param_list = [Param(k, param_text(v)) for k, v in params.items()]
-    tag_list = [RunTag(k, v) for k, v in sent_tags.items()] if outcome == "updated" else []
+    param_list = [(k, param_text(v)) for k, v in params.items()]
+    tag_list = list(sent_tags.items()) if outcome == "updated" else []
     metrics, sent_steps, singles = _new_metrics(store, doc, link)
     while param_list or tag_list or metrics:
         p, param_list = param_list[:MAX_PARAMS], param_list[MAX_PARAMS:]
         t, tag_list = tag_list[:MAX_TAGS], tag_list[MAX_TAGS:]
         room = MAX_METRICS - len(p) - len(t)
         m, metrics = metrics[:room], metrics[room:]
-        client.log_batch(remote, metrics=[Metric(*x) for x in m], params=p, tags=t)
+        log_batch(client, remote, m, p, t)
 
     sent_inputs = _push_inputs(client, store, doc, remote, set(link.get("inputs") or []))
     sent_artifacts = _push_artifacts(uri, store, doc, link)
