@@ -343,8 +343,8 @@ def page() -> str:
         + "\n\n## Serving on OIP v2, against MLServer\n\n"
         + mlserver_detail()
         + "\n\n## Sync with an MLflow server\n\n"
-        "Measured while other jobs loaded the machine; the server (SQLite, two workers) "
-        "shared its two cores.\n\n" + sync_detail() + "\n"
+        "The server (SQLite, MLflow's default 4 workers) runs on the same two cores as the "
+        "client; a fresh server for each push.\n\n" + sync_detail() + "\n"
     )
 
 
