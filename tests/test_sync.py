@@ -419,6 +419,24 @@ def test_second_pull_is_unchanged(server, store, exp, tmp_path):
     assert again.created == [] and again.updated == [] and len(again.unchanged) == 2
 
 
+def test_a_run_that_grew_on_the_server_gets_only_its_new_steps(server, store, exp):
+    import nbops
+
+    c = client(server)
+    run = c.create_run(c.create_experiment(exp), run_name="growing")
+    for step in range(3):
+        c.log_metric(run.info.run_id, "loss", 1.0 / (step + 1), step=step)
+    [item] = nbops.pull(server, experiments=[exp]).created
+    local = item.split(":", 1)[1]
+    for step in range(3, 5):
+        c.log_metric(run.info.run_id, "loss", 1.0 / (step + 1), step=step)
+    again = nbops.pull(server, experiments=[exp])
+    assert again.updated == [item] and again.created == []
+    history = nbops.metric_history(local, "loss")
+    assert history["step"].tolist() == [0, 1, 2, 3, 4]
+    assert history["value"].tolist() == [1.0 / (s + 1) for s in range(5)]
+
+
 def test_pull_brings_runs_nbops_never_made(server, store, exp, tmp_path):
     import nbops
 

@@ -355,7 +355,8 @@ def _write(store: Store, fetched: dict[str, Any], exists: bool, server: str) -> 
         else:
             store.insert_run(doc)
         for key, points in histories.items():
-            have = store.get_steps(doc["run_id"], key)
+            # a new run has no steps yet: asking would scan the store's log for each key
+            have = store.get_steps(doc["run_id"], key) if exists else None
             start = len(have["steps"]) if have else 0
             new = points[start:]
             if new:
