@@ -227,7 +227,12 @@ def log_batch(
         "params": [{"key": k, "value": v} for k, v in params],
         "tags": [{"key": k, "value": v} for k, v in tags],
     }
-    response = http_request(host_creds, LOG_BATCH_ENDPOINT, "POST", json=body)
+    # one new connection per run: a server with several worker processes (uvicorn,
+    # MLflow's default) keeps a kept-alive connection on the worker that accepted it, so
+    # without this a few workers take every run while the others idle
+    response = http_request(
+        host_creds, LOG_BATCH_ENDPOINT, "POST", json=body, extra_headers={"Connection": "close"}
+    )
     verify_rest_response(response, LOG_BATCH_ENDPOINT)
 
 
