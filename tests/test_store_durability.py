@@ -233,6 +233,21 @@ def test_every_flipped_byte_is_detected_and_the_rest_still_reads(tmp_path):
     assert silent == [] and hidden == [], (silent, hidden)
 
 
+def test_a_last_line_whose_newline_was_damaged_warns_and_a_torn_one_does_not(tmp_path):
+    _fill(tmp_path / "s", n=2)
+    log = tmp_path / "s" / "nbops.db"
+    original = log.read_bytes()
+    assert original.endswith(b"\n")
+    log.write_bytes(original[:-1] + b"\xf7")  # the newline itself flipped
+    with pytest.warns(StoreDamageWarning, match="newline"):
+        _read_all(tmp_path / "s")
+    last = original[original.rfind(b"\n", 0, len(original) - 1) + 1 :]
+    log.write_bytes(original[: -len(last)] + last[: len(last) // 2])  # a crash mid-write
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StoreDamageWarning)
+        assert len(_read_all(tmp_path / "s")) == 2
+
+
 def _cli(*args, store):
     return subprocess.run(
         [sys.executable, "-m", "nbops.cli", "store", *args, "--store", str(store)],

@@ -113,6 +113,12 @@ def unseal(raw: bytes) -> bytes | None:
     return payload if zlib.crc32(payload) == int(crc, 16) else None
 
 
+def lost_newline(tail: bytes) -> bool:
+    """Whether an unterminated last line is a whole transaction whose newline was
+    overwritten by one damaged byte: no crash leaves that (a torn write is a prefix)."""
+    return len(tail) > 10 and unseal(tail[:-1]) is not None
+
+
 def new_id() -> str:
     """A random id for a log or snapshot."""
     return os.urandom(6).hex()

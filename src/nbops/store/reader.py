@@ -82,6 +82,9 @@ def check_ops(ops: Any) -> list:
     return ops
 
 
+LOST_NEWLINE = "the log's last line ends in a damaged byte where its newline belongs"
+
+
 def copy_doc(doc: Any) -> Any:
     """A deep copy of a stored record (dicts and lists copied, scalars shared): what
     callers may modify freely."""
@@ -211,8 +214,11 @@ class LogReader:
                 end = self.offset
             if end < size:  # a whole transaction that lost its newline is read too
                 fh.seek(end)
-                if logfile.unseal(fh.read(size - end)) is not None:
+                tail = fh.read(size - end)
+                if logfile.unseal(tail) is not None:
                     return size
+                if logfile.lost_newline(tail):
+                    self._damaged(end, tail, LOST_NEWLINE)
             return end
 
     def _read_tail(self) -> None:
@@ -246,6 +252,8 @@ class LogReader:
         end = data.rfind(b"\n") + 1
         if end < len(data) and logfile.unseal(data[end:]) is not None:
             end = len(data)  # a complete transaction whose newline is missing: keep it
+        elif stop is None and end < len(data) and logfile.lost_newline(data[end:]):
+            self._damaged(start + end, data[end:], LOST_NEWLINE)
         pos = 0
         legacy = self.header.format == 1
         while pos < end:
