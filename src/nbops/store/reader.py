@@ -212,14 +212,21 @@ class LogReader:
                 pos = start
             else:
                 end = self.offset
-            if end < size:  # a whole transaction that lost its newline is read too
+            if end < size:
                 fh.seek(end)
-                tail = fh.read(size - end)
-                if logfile.unseal(tail) is not None:
+                if self._whole_tail(end, fh.read(size - end)):
                     return size
-                if logfile.lost_newline(tail):
-                    self._damaged(end, tail, LOST_NEWLINE)
             return end
+
+    def _whole_tail(self, offset: int, tail: bytes) -> bool:
+        """Whether the log's unterminated last line (at ``offset``) is a whole
+        transaction that lost its newline, to be read too. One whose newline was
+        overwritten by a damaged byte is recorded as damage; a torn write is neither."""
+        if logfile.unseal(tail) is not None:
+            return True
+        if logfile.lost_newline(tail):
+            self._damaged(offset, tail, LOST_NEWLINE)
+        return False
 
     def _read_tail(self) -> None:
         for ops, end, _ in self._lines(self.offset, None):
@@ -250,10 +257,8 @@ class LogReader:
         except OSError as exc:
             raise StoreError(f"cannot read the store file {self.path}: {exc}") from exc
         end = data.rfind(b"\n") + 1
-        if end < len(data) and logfile.unseal(data[end:]) is not None:
-            end = len(data)  # a complete transaction whose newline is missing: keep it
-        elif stop is None and end < len(data) and logfile.lost_newline(data[end:]):
-            self._damaged(start + end, data[end:], LOST_NEWLINE)
+        if end < len(data) and self._whole_tail(start + end, data[end:]):
+            end = len(data)
         pos = 0
         legacy = self.header.format == 1
         while pos < end:

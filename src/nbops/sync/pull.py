@@ -235,6 +235,7 @@ def _fetch(
     user_tags = {k: v for k, v in tags.items() if not k.startswith(("mlflow.", "nbops."))}
     parent = tags.get("mlflow.parentRunId")
     old_metrics = record.get("metrics") or {}
+    remote_metrics = {k: from_mlflow_value(v) for k, v in data.metrics.items()}
     metrics = {
         k: (
             old_metrics[k]
@@ -243,7 +244,7 @@ def _fetch(
             or (k in old_metrics and v != v and old_metrics[k] != old_metrics[k])
             else v
         )
-        for k, v in ((k, from_mlflow_value(v)) for k, v in data.metrics.items())
+        for k, v in remote_metrics.items()
     }
     doc = {
         "run_id": local,
